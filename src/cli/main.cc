@@ -1,0 +1,165 @@
+// tierfs: command-line entry point. Parses commands with CLI11 and hands them to the
+// layers; every failure is one line on stderr and a non-zero exit.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "cli/mount_command.h"
+#include "common/log.h"
+#include "common/size.h"
+#include "metadata/index.h"
+#include "ufs/store.h"
+
+namespace tierfs {
+namespace {
+
+// CLI11 validator for sizes such as 512M, 4G, 2Gi.
+struct SizeValidator : public CLI::Validator {
+  SizeValidator() {
+    name_ = "SIZE";
+    func_ = [](std::string& text) -> std::string {
+      auto v = ParseSize(text);
+      if (!v.ok()) return v.status().message();
+      text = std::to_string(*v);
+      return {};
+    };
+  }
+};
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "tierfs: %s\n", s.message().c_str());
+  return 1;
+}
+
+std::string FormatTime(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  char buf[64];
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+int RunIndexBuild(const std::string& source, const std::string& index_path) {
+  auto store = OpenStore(source, StoreOptions{});
+  if (!store.ok()) return Fail(store.status());
+  const bool tty = ::isatty(STDERR_FILENO);
+  BuildOptions options;
+  options.progress = [tty](const IndexMeta& m) {
+    std::fprintf(stderr, "%s  %llu files, %llu dirs, %s%s", tty ? "\r" : "",
+                 static_cast<unsigned long long>(m.files), static_cast<unsigned long long>(m.dirs),
+                 FormatSize(m.bytes).c_str(), tty ? "" : "\n");
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto meta = BuildIndex(**store, index_path, options);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!meta.ok()) return Fail(meta.status());
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("indexed %s: %llu files, %llu dirs, %llu symlinks, %s in %.2fs",
+              meta->source.c_str(), static_cast<unsigned long long>(meta->files),
+              static_cast<unsigned long long>(meta->dirs),
+              static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(),
+              secs);
+  if (meta->skipped) std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
+  std::printf("\n");
+  return 0;
+}
+
+int RunIndexStat(const std::string& index_path, bool json) {
+  auto index = OpenIndex(index_path);
+  if (!index.ok()) return Fail(index.status());
+  const IndexMeta& m = (*index)->Meta();
+  if (json) {
+    nlohmann::json j = {{"source", m.source},     {"built_at", m.built_at}, {"files", m.files},
+                        {"dirs", m.dirs},         {"symlinks", m.symlinks}, {"bytes", m.bytes},
+                        {"skipped", m.skipped},   {"format_version", m.format_version}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("source:    %s\n", m.source.c_str());
+  std::printf("built at:  %s\n", FormatTime(m.built_at).c_str());
+  std::printf("files:     %llu\n", static_cast<unsigned long long>(m.files));
+  std::printf("dirs:      %llu\n", static_cast<unsigned long long>(m.dirs));
+  std::printf("symlinks:  %llu\n", static_cast<unsigned long long>(m.symlinks));
+  std::printf("bytes:     %llu (%s)\n", static_cast<unsigned long long>(m.bytes),
+              FormatSize(m.bytes).c_str());
+  std::printf("skipped:   %llu\n", static_cast<unsigned long long>(m.skipped));
+  std::printf("format:    %d\n", m.format_version);
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  InitLogging();
+  CLI::App app{"tierfs: a read-only FUSE view of remote data, cached in RAM and on local NVMe"};
+  app.set_version_flag("--version", std::string("tierfs ") + TIERFS_VERSION);
+  app.require_subcommand(1);
+  const SizeValidator size_validator;
+
+  MountConfig mc;
+  std::string mount_opts;
+  auto* mount = app.add_subcommand("mount", "Mount SOURCE read-only at MOUNTPOINT");
+  mount->add_option("source", mc.source, "path, file://, http(s)://, s3:// or nfs:// URL")->required();
+  mount->add_option("mountpoint", mc.mountpoint, "an existing directory")->required();
+  mount->add_option("--index", mc.index_path, "prebuilt index (default: built under the cache dir)");
+  mount->add_option("--cache-dir", mc.cache_dir, "cache directory (created 0700)");
+  mount->add_option("--cache-size", mc.cache_size, "NVMe cache bound, e.g. 50G")->transform(size_validator);
+  mount->add_option("--ram-size", mc.ram_size, "RAM cache bound, e.g. 4G (0 disables)")->transform(size_validator);
+  mount->add_option("--block-size", mc.block_size, "cache block size, 64K..16M")->transform(size_validator);
+  mount->add_option("--threads", mc.threads, "FUSE worker threads (default: 4 per core)");
+  mount->add_option("--log-level", mc.log_level, "trace|debug|info|warn|error");
+  mount->add_flag("--rebuild-index", mc.rebuild_index, "rebuild the index under the cache dir");
+  mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");
+  mount->add_flag("-d,--debug", mc.debug, "log every FUSE request (implies -f)");
+  mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");
+
+  std::string build_source, index_path;
+  bool stat_json = false;
+  auto* index = app.add_subcommand("index", "Build or inspect an index");
+  index->require_subcommand(1);
+  auto* build = index->add_subcommand("build", "Walk SOURCE once and write an index");
+  build->add_option("source", build_source, "path or URL")->required();
+  build->add_option("--index", index_path, "index directory to write")->required();
+  auto* stat = index->add_subcommand("stat", "Show what an index holds");
+  stat->add_option("--index", index_path, "index directory")->required();
+  stat->add_flag("--json", stat_json, "print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "tierfs: %s\n", e.what());
+    return 2;
+  }
+
+  if (*mount) {
+    if (!mount_opts.empty()) {
+      if (Status s = ApplyMountOptions(mount_opts, &mc); !s.ok()) return Fail(s);
+    }
+    if (mc.debug) mc.foreground = true;
+    return RunMount(std::move(mc));
+  }
+  if (*build) return RunIndexBuild(build_source, index_path);
+  if (*stat) return RunIndexStat(index_path, stat_json);
+  return 2;
+}
+
+}  // namespace
+}  // namespace tierfs
+
+int main(int argc, char** argv) {
+  try {
+    return tierfs::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tierfs: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,257 @@
+#include "cli/mount_command.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/daemon.h"
+#include "common/checksum.h"
+#include "common/log.h"
+#include "common/mountinfo.h"
+#include "common/size.h"
+#include "fuse/filesystem.h"
+#include "fuse/lowlevel.h"
+#include "metadata/index.h"
+#include "tiers/block_cache.h"
+#include "tiers/ram_tier.h"
+#include "ufs/store.h"
+
+namespace tierfs {
+namespace fs = std::filesystem;
+
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "tierfs: %s\n", s.message().c_str());
+  return 1;
+}
+
+// Holds an exclusive lock on <cache_dir>/lock for the life of the process.
+Result<int> LockCacheDir(const std::string& dir) {
+  std::string path = dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "cannot create lock file in cache dir '" + dir + "'");
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    (void)!::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    std::string p(pid);
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+    return Status(EBUSY, "cache dir '" + dir + "' is in use by another tierfs process" +
+                             (p.empty() ? "" : " (pid " + p + ")"));
+  }
+  return fd;
+}
+
+void WritePid(int fd) {
+  std::string pid = std::to_string(::getpid()) + "\n";
+  (void)!::ftruncate(fd, 0);
+  (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+}
+
+Status PrepareCacheDir(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) return Status(ENOTDIR, "cache dir '" + dir + "' is not a directory");
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) return Status(ec.value(), "cannot create cache dir '" + dir + "': " + ec.message());
+    ::chmod(dir.c_str(), 0700);
+  }
+  if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
+    return Status::FromErrno(errno, "cache dir '" + dir + "' is not writable");
+  }
+  return Status::Ok();
+}
+
+Status CheckMountpoint(const std::string& mountpoint) {
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0) {
+    return Status::FromErrno(errno, "mountpoint '" + mountpoint + "'");
+  }
+  if (!S_ISDIR(st.st_mode)) return Status(ENOTDIR, "mountpoint '" + mountpoint + "' is not a directory");
+  if (IsTierfsMount(mountpoint)) {
+    return Status(EBUSY, "mountpoint '" + mountpoint + "' is already a tierfs mount");
+  }
+  return Status::Ok();
+}
+
+// Opens the index the mount will serve, building it when there is none yet.
+Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store& store) {
+  const bool explicit_index = !config.index_path.empty();
+  const std::string path = explicit_index ? config.index_path : config.cache_dir + "/index";
+  if (explicit_index || (!config.rebuild_index && fs::exists(path + "/CURRENT"))) {
+    auto index = OpenIndex(path);
+    if (index.ok()) {
+      if ((*index)->Meta().source == store.Url()) return index;
+      if (explicit_index) {
+        return Status::Invalid("index '" + path + "' was built for " + (*index)->Meta().source +
+                               ", not " + store.Url());
+      }
+    } else if (explicit_index) {
+      return index.status();
+    }
+    TLOG_INFO("index at '{}' is unusable; rebuilding it", path);
+  }
+  std::fprintf(stderr, "tierfs: building index of %s ...\n", store.Url().c_str());
+  auto meta = BuildIndex(store, path, BuildOptions{});
+  if (!meta.ok()) return meta.status();
+  std::fprintf(stderr, "tierfs: indexed %llu files, %llu dirs (%s)\n",
+               static_cast<unsigned long long>(meta->files),
+               static_cast<unsigned long long>(meta->dirs), FormatSize(meta->bytes).c_str());
+  return OpenIndex(path);
+}
+
+std::string SafeFsName(const std::string& url) {
+  // Drop any user:password@ and the query string; commas would split mount options.
+  std::string s = url;
+  if (size_t scheme = s.find("://"); scheme != std::string::npos) {
+    size_t host = scheme + 3;
+    size_t slash = s.find('/', host);
+    size_t at = s.rfind('@', slash == std::string::npos ? s.size() : slash);
+    if (at != std::string::npos && at >= host) s.erase(host, at + 1 - host);
+  }
+  if (size_t q = s.find('?'); q != std::string::npos) s.resize(q);
+  for (char& c : s) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\n') c = '_';
+  }
+  return s;
+}
+
+}  // namespace
+
+bool IsTierfsMount(const std::string& path) {
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(path, ec);
+  if (ec) return false;
+  for (const MountInfo& m : ReadMountInfo()) {
+    if (m.fstype == "fuse.tierfs" && m.mountpoint == canonical.string()) return true;
+  }
+  return false;
+}
+
+std::string DefaultCacheDir(const std::string& source_url) {
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx",
+                static_cast<unsigned long long>(Xxh3(source_url)));
+  if (::geteuid() == 0) return std::string("/var/cache/tierfs/") + hash;
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  std::string base = xdg && *xdg ? xdg : std::string(home && *home ? home : "/tmp") + "/.cache";
+  return base + "/tierfs/" + hash;
+}
+
+Status ApplyMountOptions(const std::string& options, MountConfig* config) {
+  std::string passthrough;
+  std::stringstream ss(options);
+  std::string opt;
+  while (std::getline(ss, opt, ',')) {
+    if (opt.empty()) continue;
+    size_t eq = opt.find('=');
+    std::string key = opt.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    auto size = [&](uint64_t* out) -> Status {
+      auto v = ParseSize(value);
+      if (!v.ok()) return Status::Invalid("option " + key + ": " + v.status().message());
+      *out = *v;
+      return Status::Ok();
+    };
+    if (key == "cache_dir") {
+      config->cache_dir = value;
+    } else if (key == "index") {
+      config->index_path = value;
+    } else if (key == "cache_size") {
+      TIERFS_RETURN_IF_ERROR(size(&config->cache_size));
+    } else if (key == "ram_size") {
+      TIERFS_RETURN_IF_ERROR(size(&config->ram_size));
+    } else if (key == "block_size") {
+      TIERFS_RETURN_IF_ERROR(size(&config->block_size));
+    } else if (key == "log_level") {
+      config->log_level = value;
+    } else if (key == "threads") {
+      try {
+        config->threads = static_cast<unsigned>(std::stoul(value));
+      } catch (...) {
+        return Status::Invalid("option threads: '" + value + "' is not a number");
+      }
+    } else if (key == "_netdev" || key == "nofail" || key == "noauto" || key == "auto" ||
+               key == "user" || key == "users" || key == "nouser" || key == "defaults" ||
+               key == "rw" || key == "ro" || key == "dev" || key == "nodev" || key == "suid" ||
+               key == "nosuid" || key == "exec" || key == "noexec" || key == "async" ||
+               key == "atime" || key == "noatime" || key == "relatime" ||
+               key.rfind("x-", 0) == 0 || key.rfind("comment", 0) == 0) {
+      // Options for mount(8)/systemd, or ones a read-only FUSE mount sets itself.
+    } else {
+      if (!passthrough.empty()) passthrough += ",";
+      passthrough += opt;
+    }
+  }
+  if (!passthrough.empty()) {
+    config->fuse_options += (config->fuse_options.empty() ? "" : ",") + passthrough;
+  }
+  return Status::Ok();
+}
+
+int RunMount(MountConfig config) {
+  if (Status s = SetLogLevel(config.log_level); !s.ok()) return Fail(s);
+  if (config.block_size < kMinBlockSize || config.block_size > kMaxBlockSize ||
+      config.block_size % kBlockAlign != 0) {
+    return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
+  }
+  if (Status s = CheckMountpoint(config.mountpoint); !s.ok()) return Fail(s);
+  std::error_code ec;
+  config.mountpoint = fs::canonical(config.mountpoint, ec).string();
+
+  auto store = OpenStore(config.source, StoreOptions{});
+  if (!store.ok()) return Fail(store.status());
+  if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir((*store)->Url());
+  if (Status s = PrepareCacheDir(config.cache_dir); !s.ok()) return Fail(s);
+  auto lock_fd = LockCacheDir(config.cache_dir);
+  if (!lock_fd.ok()) return Fail(lock_fd.status());
+
+  // Detach before anything starts threads (RocksDB, tiers, FUSE workers).
+  if (!config.foreground) {
+    if (Status s = Detach(); !s.ok()) return Fail(s);
+  }
+  WritePid(*lock_fd);
+
+  auto index = OpenOrBuildIndex(config, **store);
+  if (!index.ok()) return Fail(index.status());
+
+  std::unique_ptr<RamTier> ram;
+  std::vector<Tier*> tiers;
+  if (config.ram_size > 0) {
+    ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
+    tiers.push_back(ram.get());
+  }
+  BlockCache cache(**store, tiers, config.block_size);
+  Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid()});
+  FuseServerOptions fuse_options;
+  fuse_options.fsname = SafeFsName((*store)->Url());
+  fuse_options.extra_options = config.fuse_options;
+  fuse_options.max_threads = config.threads;
+  fuse_options.debug = config.debug;
+  FuseServer server(filesystem, fuse_options);
+  if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
+
+  TLOG_INFO("serving {} at {}", (*store)->Url(), config.mountpoint);
+  NotifyReady("serving");
+  if (!config.foreground) LogToSyslog();
+  Status run = server.Run();
+  NotifyStopping();
+  TLOG_INFO("unmounted {}", config.mountpoint);
+  ::close(*lock_fd);
+  if (!run.ok()) {
+    TLOG_ERROR("{}", run.message());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace tierfs

@@ -1,0 +1,43 @@
+// `tierfs mount`: validates everything it can before touching the mountpoint, builds or
+// opens the index, wires store → tiers → filesystem → FUSE, and serves until unmounted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace tierfs {
+
+struct MountConfig {
+  std::string source;
+  std::string mountpoint;
+  std::string index_path;  // empty: <cache_dir>/index, built on first mount
+  std::string cache_dir;   // empty: a per-source directory under the user's cache
+  uint64_t cache_size = 10ULL << 30;
+  uint64_t ram_size = 1ULL << 30;
+  uint64_t block_size = 1 << 20;
+  bool foreground = false;
+  bool debug = false;
+  bool rebuild_index = false;
+  unsigned threads = 0;
+  std::string log_level = "info";
+  std::string fuse_options;  // passed to libfuse (allow_other, ...)
+};
+
+// Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
+// ram_size=, block_size=, index=, log_level=, threads=) set fields; the options mount(8)
+// and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are dropped;
+// everything else is kept for libfuse.
+Status ApplyMountOptions(const std::string& options, MountConfig* config);
+
+// Runs the mount. Returns the process exit code; errors are printed as one line.
+int RunMount(MountConfig config);
+
+// The default cache directory for `source_url`.
+std::string DefaultCacheDir(const std::string& source_url);
+
+// True if `path` is currently the mountpoint of a tierfs filesystem.
+bool IsTierfsMount(const std::string& path);
+
+}  // namespace tierfs

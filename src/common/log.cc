@@ -1,0 +1,32 @@
+#include "common/log.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <syslog.h>
+
+namespace tierfs {
+
+void InitLogging() {
+  auto logger = spdlog::stderr_color_mt("tierfs");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+}
+
+Status SetLogLevel(const std::string& level) {
+  auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off") {
+    return Status::Invalid("unknown log level '" + level + "' (trace, debug, info, warn, error, off)");
+  }
+  spdlog::set_level(lvl);
+  return Status::Ok();
+}
+
+void LogToSyslog() {
+  auto level = spdlog::get_level();
+  auto logger = spdlog::syslog_logger_mt("tierfs-syslog", "tierfs", LOG_PID, LOG_DAEMON);
+  logger->set_pattern("%v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(level);
+}
+
+}  // namespace tierfs

@@ -1,0 +1,181 @@
+#include "fuse/filesystem.h"
+
+#include <fcntl.h>
+
+#include <nlohmann/json.hpp>
+
+namespace tierfs {
+namespace {
+constexpr const char* kStatsXattr = "user.tierfs.stats";
+
+Status Counted(std::atomic<uint64_t>& errors, Status s) {
+  if (!s.ok()) ++errors;
+  return s;
+}
+}  // namespace
+
+Filesystem::Filesystem(Index& index, BlockCache& cache, FilesystemOptions options)
+    : index_(index), cache_(cache), options_(options) {}
+
+struct stat Filesystem::ToStat(const Entry& e) const {
+  struct stat st = {};
+  st.st_ino = e.ino;
+  switch (e.type) {
+    case ObjectType::kDirectory: st.st_mode = S_IFDIR; break;
+    case ObjectType::kSymlink: st.st_mode = S_IFLNK; break;
+    case ObjectType::kFile: st.st_mode = S_IFREG; break;
+  }
+  st.st_mode |= e.mode & 07777;
+  st.st_nlink = 1;  // like btrfs: tells find(1) not to count subdirectories by link count
+  st.st_uid = options_.uid;
+  st.st_gid = options_.gid;
+  st.st_size = static_cast<off_t>(e.is_dir() ? 4096 : e.size);
+  st.st_blksize = static_cast<blksize_t>(cache_.block_size());
+  st.st_blocks = static_cast<blkcnt_t>((st.st_size + 511) / 512);
+  st.st_mtim.tv_sec = e.mtime_ns / 1000000000;
+  st.st_mtim.tv_nsec = e.mtime_ns % 1000000000;
+  st.st_atim = st.st_mtim;
+  st.st_ctim = st.st_mtim;
+  return st;
+}
+
+Result<struct stat> Filesystem::Lookup(uint64_t parent, std::string_view name) {
+  ++counters_.lookup;
+  auto e = index_.Lookup(parent, name);
+  if (!e.ok()) {
+    if (e.status().error() != ENOENT) ++counters_.errors;
+    return e.status();
+  }
+  return ToStat(*e);
+}
+
+Result<struct stat> Filesystem::GetAttr(uint64_t ino) {
+  ++counters_.getattr;
+  auto e = index_.GetAttr(ino);
+  if (!e.ok()) return Counted(counters_.errors, e.status());
+  return ToStat(*e);
+}
+
+Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
+  ++counters_.readdir;
+  auto dir = index_.GetAttr(ino);
+  if (!dir.ok()) return Counted(counters_.errors, dir.status());
+  if (!dir->is_dir()) return Status(ENOTDIR, "not a directory");
+  if (offset == 0) {
+    if (!sink(".", ToStat(*dir), 1)) return Status::Ok();
+    offset = 1;
+  }
+  if (offset == 1) {
+    struct stat parent_st = {};
+    parent_st.st_ino = dir->parent;
+    parent_st.st_mode = S_IFDIR;
+    if (!sink("..", parent_st, 2)) return Status::Ok();
+    offset = 2;
+  }
+  return Counted(counters_.errors,
+                 index_.ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e,
+                                                     uint64_t pos) {
+                   return sink(name, ToStat(e), pos + 3);
+                 }));
+}
+
+Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) {
+  ++counters_.read;
+  auto e = index_.GetAttr(ino);
+  if (!e.ok()) return Counted(counters_.errors, e.status());
+  if (e->is_dir()) return Status(EISDIR, "is a directory");
+  if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");
+  auto r = cache_.Read(e->ref(), e->size, offset, size);
+  if (!r.ok()) {
+    ++counters_.errors;
+    // Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).
+    int err = r.status().error();
+    if (err != ENOMEM && err != EACCES) err = EIO;
+    return Status(err, r.status().message());
+  }
+  return r;
+}
+
+Result<std::string> Filesystem::ReadLink(uint64_t ino) {
+  ++counters_.readlink;
+  auto e = index_.GetAttr(ino);
+  if (!e.ok()) return Counted(counters_.errors, e.status());
+  if (e->type != ObjectType::kSymlink) return Status::Invalid("not a symlink");
+  return e->link_target;
+}
+
+Status Filesystem::Open(uint64_t ino, int flags) {
+  ++counters_.open;
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT | O_APPEND))) {
+    return RejectWrite();
+  }
+  auto e = index_.GetAttr(ino);
+  if (!e.ok()) return Counted(counters_.errors, e.status());
+  return Status::Ok();
+}
+
+struct statvfs Filesystem::StatFs() {
+  ++counters_.statfs;
+  const IndexMeta& m = index_.Meta();
+  struct statvfs s = {};
+  s.f_bsize = cache_.block_size();
+  s.f_frsize = 4096;
+  s.f_blocks = (m.bytes + 4095) / 4096;
+  s.f_files = m.files + m.dirs + m.symlinks;
+  s.f_namemax = 255;
+  s.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+  return s;
+}
+
+Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name) {
+  ++counters_.xattr;
+  if (ino == kRootIno && name == kStatsXattr) return StatsJson();
+  auto e = index_.GetAttr(ino);
+  if (!e.ok()) return e.status();
+  return Status(ENODATA, "no such attribute");
+}
+
+Result<std::vector<std::string>> Filesystem::ListXattr(uint64_t ino) {
+  ++counters_.xattr;
+  if (ino == kRootIno) return std::vector<std::string>{kStatsXattr};
+  auto e = index_.GetAttr(ino);
+  if (!e.ok()) return e.status();
+  return std::vector<std::string>{};
+}
+
+Status Filesystem::RejectWrite() {
+  ++counters_.rejected_writes;
+  return Status::ReadOnly("read-only file system");
+}
+
+std::string Filesystem::StatsJson() const {
+  CacheStats cs = cache_.Stats();
+  const IndexMeta& m = index_.Meta();
+  nlohmann::json j;
+  j["source"] = m.source;
+  j["files"] = m.files;
+  j["dirs"] = m.dirs;
+  j["total_bytes"] = m.bytes;
+  j["block_size"] = cache_.block_size();
+  j["reads"] = cs.reads;
+  j["read_bytes"] = cs.read_bytes;
+  j["remote_reads"] = cs.remote_reads;
+  j["remote_bytes"] = cs.remote_bytes;
+  j["remote_errors"] = cs.remote_errors;
+  j["singleflight_waits"] = cs.singleflight_waits;
+  for (const auto& [name, t] : cs.tiers) {
+    j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes}, {"used_bytes", t.used_bytes},
+                        {"blocks", t.blocks}, {"hits", t.hits}, {"misses", t.misses},
+                        {"inserts", t.inserts}, {"evictions", t.evictions},
+                        {"errors", t.errors}, {"checksum_failures", t.checksum_failures}};
+  }
+  j["fuse_ops"] = {{"lookup", counters_.lookup.load()},   {"getattr", counters_.getattr.load()},
+                   {"readdir", counters_.readdir.load()}, {"read", counters_.read.load()},
+                   {"readlink", counters_.readlink.load()}, {"statfs", counters_.statfs.load()},
+                   {"xattr", counters_.xattr.load()},     {"open", counters_.open.load()},
+                   {"rejected_writes", counters_.rejected_writes.load()},
+                   {"errors", counters_.errors.load()}};
+  return j.dump();
+}
+
+}  // namespace tierfs

@@ -1,0 +1,75 @@
+// Filesystem: the read-only POSIX view of an Index and a BlockCache, in plain C++.
+//
+// Every FUSE operation has a method here; lowlevel.cc only translates between libfuse and
+// these methods. Metadata comes from the index alone (never from the store); file bytes
+// come from the block cache. Anything that would modify the tree is EROFS.
+//
+// Thread-safe: methods are called concurrently from the FUSE worker threads.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "metadata/index.h"
+#include "tiers/block_cache.h"
+
+namespace tierfs {
+
+struct FilesystemOptions {
+  uid_t uid = 0;  // owner shown for every entry (the mounting user)
+  gid_t gid = 0;
+};
+
+// Per-operation counters (for stats and metrics).
+struct FuseOpCounters {
+  std::atomic<uint64_t> lookup{0}, getattr{0}, readdir{0}, read{0}, readlink{0}, statfs{0},
+      xattr{0}, open{0}, rejected_writes{0}, errors{0};
+};
+
+class Filesystem {
+ public:
+  Filesystem(Index& index, BlockCache& cache, FilesystemOptions options);
+
+  Result<struct stat> Lookup(uint64_t parent, std::string_view name);
+  Result<struct stat> GetAttr(uint64_t ino);
+
+  // Lists directory `ino` from `offset` (0 = start): ".", "..", then the children in name
+  // order. `sink` gets each name, its attributes and the offset of the entry after it;
+  // returning false stops the listing (the reply buffer is full).
+  using DirSink =
+      std::function<bool(std::string_view name, const struct stat& st, uint64_t next_offset)>;
+  Status ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink);
+
+  Result<ReadResult> Read(uint64_t ino, uint64_t offset, size_t size);
+  Result<std::string> ReadLink(uint64_t ino);
+  // Checks an open of `ino` with open(2) `flags`: EROFS for any write access.
+  Status Open(uint64_t ino, int flags);
+  struct statvfs StatFs();
+
+  // Extended attributes. The root carries "user.tierfs.stats" (JSON counters).
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+
+  // Any modifying operation: counts it and returns EROFS.
+  Status RejectWrite();
+
+  const FuseOpCounters& counters() const { return counters_; }
+  std::string StatsJson() const;
+
+ private:
+  struct stat ToStat(const Entry& e) const;
+
+  Index& index_;
+  BlockCache& cache_;
+  const FilesystemOptions options_;
+  FuseOpCounters counters_;
+};
+
+}  // namespace tierfs

@@ -1,0 +1,331 @@
+#define FUSE_USE_VERSION 314
+#include "fuse/lowlevel.h"
+
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "common/mountinfo.h"
+
+namespace tierfs {
+namespace {
+
+// Data never changes while mounted, so the kernel may cache names, attributes and
+// negative lookups for as long as it likes.
+constexpr double kCacheTimeout = 365.0 * 24 * 3600;
+
+struct Context {
+  Filesystem* fs;
+  std::string mountpoint;
+  bool no_open = false;
+  bool no_opendir = false;
+  // The kernel resets the mount's read-ahead when it processes our INIT reply, so it is
+  // raised on the first request after INIT.
+  std::once_flag read_ahead_once;
+};
+
+Context& Ctx(fuse_req_t req) {
+  auto& ctx = *static_cast<Context*>(fuse_req_userdata(req));
+  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 1024); });
+  return ctx;
+}
+
+fuse_entry_param EntryParam(const struct stat& st) {
+  fuse_entry_param e = {};
+  e.ino = st.st_ino;
+  e.generation = 1;
+  e.attr = st;
+  e.attr_timeout = kCacheTimeout;
+  e.entry_timeout = kCacheTimeout;
+  return e;
+}
+
+// Runs `body`, turning any escaped exception into EIO so none crosses into libfuse.
+template <typename F>
+void Guard(fuse_req_t req, F&& body) {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    TLOG_ERROR("internal error: {}", e.what());
+    fuse_reply_err(req, EIO);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  auto* ctx = static_cast<Context*>(userdata);
+  ctx->no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+  ctx->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  // Splice measured slower here; the data is immutable so no auto invalidation.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+                  FUSE_CAP_AUTO_INVAL_DATA);
+  conn->max_read = 1 << 20;  // must equal the max_read mount option
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->time_gran = 1;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] {
+    auto st = Ctx(req).fs->Lookup(parent, name);
+    if (st.ok()) {
+      fuse_entry_param e = EntryParam(*st);
+      fuse_reply_entry(req, &e);
+    } else if (st.status().error() == ENOENT) {
+      fuse_entry_param e = {};  // negative entry: cached like a positive one
+      e.entry_timeout = kCacheTimeout;
+      fuse_reply_entry(req, &e);
+    } else {
+      fuse_reply_err(req, st.status().error());
+    }
+  });
+}
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Guard(req, [&] {
+    auto st = Ctx(req).fs->GetAttr(ino);
+    if (!st.ok()) return (void)fuse_reply_err(req, st.status().error());
+    fuse_reply_attr(req, &*st, kCacheTimeout);
+  });
+}
+
+void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
+  Guard(req, [&] {
+    auto target = Ctx(req).fs->ReadLink(ino);
+    if (!target.ok()) return (void)fuse_reply_err(req, target.status().error());
+    fuse_reply_readlink(req, target->c_str());
+  });
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, [&] {
+    Status s = Ctx(req).fs->Open(ino, fi->flags);
+    if (!s.ok()) return (void)fuse_reply_err(req, s.error());
+    // ENOSYS tells the kernel to skip open/release from now on (reads need only the inode).
+    if (Ctx(req).no_open) return (void)fuse_reply_err(req, ENOSYS);
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    fuse_reply_open(req, fi);
+  });
+}
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, [&] {
+    auto st = Ctx(req).fs->GetAttr(ino);
+    if (!st.ok()) return (void)fuse_reply_err(req, st.status().error());
+    if (!S_ISDIR(st->st_mode)) return (void)fuse_reply_err(req, ENOTDIR);
+    if (Ctx(req).no_opendir) return (void)fuse_reply_err(req, ENOSYS);
+    fi->keep_cache = 1;
+    fi->cache_readdir = 1;
+    fuse_reply_open(req, fi);
+  });
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, [&] {
+    auto r = Ctx(req).fs->Read(ino, static_cast<uint64_t>(off), size);
+    if (!r.ok()) return (void)fuse_reply_err(req, r.status().error());
+    if (r->iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
+    // The blocks stay alive in `r` until the reply has been written.
+    fuse_reply_iov(req, r->iov.data(), static_cast<int>(r->iov.size()));
+  });
+}
+
+void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  Guard(req, [&] {
+    std::string buf(size, '\0');
+    size_t used = 0;
+    Status s = Ctx(req).fs->ReadDir(
+        ino, static_cast<uint64_t>(off),
+        [&](std::string_view name, const struct stat& st, uint64_t next) {
+          std::string n(name);
+          size_t need;
+          if (plus) {
+            fuse_entry_param e = EntryParam(st);
+            need = fuse_add_direntry_plus(req, buf.data() + used, size - used, n.c_str(), &e,
+                                          static_cast<off_t>(next));
+          } else {
+            need = fuse_add_direntry(req, buf.data() + used, size - used, n.c_str(), &st,
+                                     static_cast<off_t>(next));
+          }
+          if (need > size - used) return false;
+          used += need;
+          return true;
+        });
+    if (!s.ok() && used == 0) return (void)fuse_reply_err(req, s.error());
+    fuse_reply_buf(req, buf.data(), used);
+  });
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  DoReadDir(req, ino, size, off, false);
+}
+
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  DoReadDir(req, ino, size, off, true);
+}
+
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OpStatFs(fuse_req_t req, fuse_ino_t) {
+  Guard(req, [&] {
+    struct statvfs s = Ctx(req).fs->StatFs();
+    fuse_reply_statfs(req, &s);
+  });
+}
+
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Guard(req, [&] {
+    auto v = Ctx(req).fs->GetXattr(ino, name);
+    if (!v.ok()) return (void)fuse_reply_err(req, v.status().error());
+    ReplyXattr(req, *v, size);
+  });
+}
+
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Guard(req, [&] {
+    auto names = Ctx(req).fs->ListXattr(ino);
+    if (!names.ok()) return (void)fuse_reply_err(req, names.status().error());
+    std::string packed;
+    for (const auto& n : *names) packed.append(n).push_back('\0');
+    ReplyXattr(req, packed, size);
+  });
+}
+
+void RejectWrite(fuse_req_t req) { fuse_reply_err(req, Ctx(req).fs->RejectWrite().error()); }
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops = {};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.getattr = OpGetAttr;
+  ops.readlink = OpReadLink;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.release = OpRelease;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.readdirplus = OpReadDirPlus;
+  ops.releasedir = OpReleaseDir;
+  ops.statfs = OpStatFs;
+  ops.getxattr = OpGetXattr;
+  ops.listxattr = OpListXattr;
+  ops.setattr = [](fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { RejectWrite(req); };
+  ops.mknod = [](fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { RejectWrite(req); };
+  ops.mkdir = [](fuse_req_t req, fuse_ino_t, const char*, mode_t) { RejectWrite(req); };
+  ops.unlink = [](fuse_req_t req, fuse_ino_t, const char*) { RejectWrite(req); };
+  ops.rmdir = [](fuse_req_t req, fuse_ino_t, const char*) { RejectWrite(req); };
+  ops.symlink = [](fuse_req_t req, const char*, fuse_ino_t, const char*) { RejectWrite(req); };
+  ops.rename = [](fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*,
+                  unsigned) { RejectWrite(req); };
+  ops.link = [](fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { RejectWrite(req); };
+  ops.write = [](fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
+    RejectWrite(req);
+  };
+  ops.create = [](fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+    RejectWrite(req);
+  };
+  ops.setxattr = [](fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+    RejectWrite(req);
+  };
+  ops.removexattr = [](fuse_req_t req, fuse_ino_t, const char*) { RejectWrite(req); };
+  ops.fallocate = [](fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
+    RejectWrite(req);
+  };
+  return ops;
+}
+
+}  // namespace
+
+FuseServer::FuseServer(Filesystem& fs, FuseServerOptions options)
+    : fs_(fs), options_(std::move(options)) {}
+
+FuseServer::~FuseServer() {
+  if (session_ != nullptr) {
+    if (mounted_) fuse_session_unmount(session_);
+    fuse_remove_signal_handlers(session_);
+    fuse_session_destroy(session_);
+  }
+  delete static_cast<Context*>(context_);
+}
+
+Status FuseServer::Mount(const std::string& mountpoint) {
+  auto* ctx = new Context{&fs_, mountpoint};
+  context_ = ctx;
+  std::string opts = "ro,default_permissions,max_read=1048576,subtype=tierfs,fsname=" +
+                     options_.fsname;
+  if (!options_.extra_options.empty()) opts += "," + options_.extra_options;
+  std::vector<std::string> argv_s = {"tierfs", "-o", opts};
+  if (options_.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  static const fuse_lowlevel_ops ops = MakeOps();
+  session_ = fuse_session_new(&args, &ops, sizeof(ops), ctx);
+  if (session_ == nullptr) {
+    return Status::Invalid("invalid mount options '" + options_.extra_options + "'");
+  }
+  // Before mounting: a SIGTERM from now on ends the loop cleanly instead of killing us
+  // with the mount left behind.
+  if (fuse_set_signal_handlers(session_) != 0) return Status::Io("cannot install signal handlers");
+  if (fuse_session_mount(session_, mountpoint.c_str()) != 0) {
+    return Status(EIO, "cannot mount at '" + mountpoint + "' (see the message above)");
+  }
+  mounted_ = true;
+  mountpoint_ = mountpoint;
+  return Status::Ok();
+}
+
+Status FuseServer::Run() {
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  unsigned threads = options_.max_threads;
+  if (threads == 0) threads = std::max(4u, std::thread::hardware_concurrency() * 4);
+  fuse_loop_cfg_set_max_threads(config, threads);
+  fuse_loop_cfg_set_idle_threads(config, threads);
+  fuse_loop_cfg_set_clone_fd(config, 0);
+  int rc = fuse_session_loop_mt(session_, config);
+  fuse_loop_cfg_destroy(config);
+  fuse_session_unmount(session_);
+  mounted_ = false;
+  if (rc < 0) return Status::FromErrno(-rc, "fuse loop");
+  return Status::Ok();
+}
+
+void FuseServer::Exit() {
+  if (session_ != nullptr) fuse_session_exit(session_);
+}
+
+void RaiseReadAhead(const std::string& mountpoint, unsigned kb) {
+  // Never stat() the mountpoint here: that would be a FUSE request to ourselves before the
+  // loop runs. mountinfo names the device instead; the last match is the topmost mount.
+  std::string device;
+  for (const MountInfo& m : ReadMountInfo()) {
+    if (m.mountpoint == mountpoint) device = m.device;
+  }
+  if (device.empty()) return;
+  std::ofstream f("/sys/class/bdi/" + device + "/read_ahead_kb");
+  if (f) f << kb << "\n";
+}
+
+}  // namespace tierfs

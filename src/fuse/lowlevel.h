@@ -1,0 +1,53 @@
+// FuseServer: binds a Filesystem to the kernel through libfuse's low-level API.
+//
+// The only code that talks to libfuse. Construction does nothing; Mount() creates the
+// session and mounts; Run() serves requests on a multithreaded loop until unmounted or
+// signalled (SIGTERM/SIGINT/SIGHUP), then unmounts. No exception crosses into libfuse:
+// every entry point catches and replies EIO.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "fuse/filesystem.h"
+
+struct fuse_session;
+
+namespace tierfs {
+
+struct FuseServerOptions {
+  std::string fsname;         // shown in /proc/mounts (must hold no secrets)
+  std::string extra_options;  // user's -o options, comma-separated
+  unsigned max_threads = 0;   // 0 = a default sized to the machine
+  bool debug = false;
+};
+
+class FuseServer {
+ public:
+  FuseServer(Filesystem& fs, FuseServerOptions options);
+  ~FuseServer();
+  FuseServer(const FuseServer&) = delete;
+  FuseServer& operator=(const FuseServer&) = delete;
+
+  // Creates the session and mounts at `mountpoint`. On failure nothing stays mounted.
+  Status Mount(const std::string& mountpoint);
+  // Serves until unmounted or signalled, then unmounts. Blocks.
+  Status Run();
+  // Asks a running loop to exit (async-signal-safe enough for handlers: sets a flag).
+  void Exit();
+
+ private:
+  Filesystem& fs_;
+  FuseServerOptions options_;
+  fuse_session* session_ = nullptr;
+  std::string mountpoint_;
+  bool mounted_ = false;
+  void* context_ = nullptr;  // the libfuse userdata (lowlevel.cc owns its type)
+};
+
+// Raises the kernel read-ahead of the mount at `mountpoint` to `kb` KiB (best effort).
+void RaiseReadAhead(const std::string& mountpoint, unsigned kb);
+
+}  // namespace tierfs

@@ -1,0 +1,62 @@
+// Index: every piece of metadata a mount serves, resolved locally — never from the store.
+//
+// Built once by BuildIndex() (a single walk of the source), then opened read-only by the
+// mount. Inode numbers are derived from object keys, so they are stable across rebuilds
+// of the same source and across remounts.
+//
+// Thread safety: an opened Index may be used from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "metadata/entry.h"
+
+namespace tierfs {
+
+// The index's own record: where it came from and what it holds.
+struct IndexMeta {
+  int format_version = 0;
+  std::string source;  // Store::Url() of the source it was built from
+  int64_t built_at = 0;  // unix seconds
+  uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0, skipped = 0;
+};
+
+class Index {
+ public:
+  virtual ~Index() = default;
+
+  // ENOENT if `parent` has no child `name`.
+  virtual Result<Entry> Lookup(uint64_t parent, std::string_view name) = 0;
+  virtual Result<Entry> GetAttr(uint64_t ino) = 0;
+
+  // Lists directory `ino` in name order starting at position `pos` (0 = first child).
+  // `sink` gets each child and its position; returning false stops the listing.
+  using DirSink = std::function<bool(std::string_view name, const Entry& entry, uint64_t pos)>;
+  virtual Status ReadDir(uint64_t ino, uint64_t pos, const DirSink& sink) = 0;
+
+  virtual const IndexMeta& Meta() const = 0;
+};
+
+// Opens an index directory read-only. A missing, unreadable or corrupt index is a clear error.
+Result<std::unique_ptr<Index>> OpenIndex(const std::string& path);
+
+class Store;
+struct BuildOptions {
+  // Called every `progress_every` entries (from the building thread).
+  std::function<void(const IndexMeta&)> progress;
+  uint64_t progress_every = 10000;
+};
+
+// Walks `store` once and writes a fresh index at `path` (replacing any index there only
+// once the new one is complete). Memory use does not grow with the number of files.
+Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildOptions& options);
+
+// The inode number derived from an object key (before collision probing).
+uint64_t InodeForKey(std::string_view key);
+
+}  // namespace tierfs

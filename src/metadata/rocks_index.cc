@@ -1,0 +1,246 @@
+// The only file that includes RocksDB. Key layout:
+//   D|be64(parent)|name      -> be64(ino)            lookup by name
+//   L|be64(parent)|be64(pos) -> be64(ino) name       readdir in name order, resumable
+//   I|be64(ino)              -> EncodeEntry(entry)   attributes
+//   M                        -> JSON IndexMeta
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "common/log.h"
+#include "metadata/index.h"
+#include "metadata/index_writer.h"
+
+namespace tierfs {
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+void PutBe64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
+}
+
+uint64_t GetBe64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string DirKey(uint64_t parent, std::string_view name) {
+  std::string k = "D";
+  PutBe64(&k, parent);
+  k.append(name);
+  return k;
+}
+
+std::string PosKey(uint64_t parent, uint64_t pos) {
+  std::string k = "L";
+  PutBe64(&k, parent);
+  PutBe64(&k, pos);
+  return k;
+}
+
+std::string InodeKey(uint64_t ino) {
+  std::string k = "I";
+  PutBe64(&k, ino);
+  return k;
+}
+
+rocksdb::Options BaseOptions() {
+  rocksdb::Options options;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(64 << 20);
+  table.cache_index_and_filter_blocks = false;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  options.compression = rocksdb::kLZ4Compression;
+  options.max_open_files = 256;
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  options.keep_log_file_num = 2;
+  return options;
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsNotFound()) return Status::NotFound(what + ": not found");
+  return Status::Io(what + ": " + s.ToString());
+}
+
+nlohmann::json MetaToJson(const IndexMeta& m) {
+  return {{"format_version", m.format_version}, {"source", m.source}, {"built_at", m.built_at},
+          {"files", m.files}, {"dirs", m.dirs}, {"symlinks", m.symlinks}, {"bytes", m.bytes},
+          {"skipped", m.skipped}};
+}
+
+class RocksIndex : public Index {
+ public:
+  RocksIndex(std::unique_ptr<rocksdb::DB> db, IndexMeta meta)
+      : db_(std::move(db)), meta_(std::move(meta)) {}
+
+  Result<Entry> Lookup(uint64_t parent, std::string_view name) override {
+    rocksdb::PinnableSlice value;
+    auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), DirKey(parent, name),
+                      &value);
+    if (s.IsNotFound()) return Status::NotFound(std::string(name));
+    if (!s.ok() || value.size() != 8) return Status::Io("index lookup: " + s.ToString());
+    return GetAttr(GetBe64(value.data()));
+  }
+
+  Result<Entry> GetAttr(uint64_t ino) override {
+    rocksdb::PinnableSlice value;
+    auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), InodeKey(ino), &value);
+    if (s.IsNotFound()) return Status::NotFound("inode " + std::to_string(ino));
+    if (!s.ok()) return Status::Io("index getattr: " + s.ToString());
+    return DecodeEntry(ino, std::string_view(value.data(), value.size()));
+  }
+
+  Status ReadDir(uint64_t ino, uint64_t pos, const DirSink& sink) override {
+    std::string prefix = "L";
+    PutBe64(&prefix, ino);
+    rocksdb::ReadOptions ro;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(PosKey(ino, pos)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      rocksdb::Slice k = it->key(), v = it->value();
+      if (k.size() != 17 || v.size() < 8) return Status::Io("corrupt directory record");
+      uint64_t child = GetBe64(v.data());
+      auto entry = GetAttr(child);
+      if (!entry.ok()) return entry.status();
+      std::string_view name(v.data() + 8, v.size() - 8);
+      if (!sink(name, *entry, GetBe64(k.data() + 9))) return Status::Ok();
+    }
+    return FromRocks(it->status(), "index readdir");
+  }
+
+  const IndexMeta& Meta() const override { return meta_; }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  IndexMeta meta_;
+};
+
+class RocksIndexWriter : public IndexWriter {
+ public:
+  explicit RocksIndexWriter(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+  Result<bool> InodeTaken(uint64_t ino) override {
+    if (pending_inos_.count(ino)) return true;
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), InodeKey(ino), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return FromRocks(s, "index build");
+    return true;
+  }
+
+  Status Put(const Entry& entry, std::string_view name) override {
+    std::string ino;
+    PutBe64(&ino, entry.ino);
+    if (entry.ino != kRootIno) batch_.Put(DirKey(entry.parent, name), ino);
+    batch_.Put(InodeKey(entry.ino), EncodeEntry(entry));
+    pending_inos_.insert(entry.ino);
+    if (batch_.Count() >= 20000) return Flush();
+    return Status::Ok();
+  }
+
+  Status Finish(const IndexMeta& meta) override {
+    TIERFS_RETURN_IF_ERROR(Flush());
+    // One ordered pass over D records gives every directory's children in name order.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    uint64_t parent = 0, pos = 0;
+    for (it->Seek("D"); it->Valid() && it->key().starts_with("D"); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() < 9) return Status::Io("index build: bad directory key");
+      uint64_t p = GetBe64(k.data() + 1);
+      if (p != parent) {
+        parent = p;
+        pos = 0;
+      }
+      std::string value(it->value().data(), it->value().size());
+      value.append(k.data() + 9, k.size() - 9);
+      batch_.Put(PosKey(p, pos++), value);
+      if (batch_.Count() >= 20000) TIERFS_RETURN_IF_ERROR(Flush());
+    }
+    TIERFS_RETURN_IF_ERROR(FromRocks(it->status(), "index build"));
+    it.reset();
+    batch_.Put("M", MetaToJson(meta).dump());
+    TIERFS_RETURN_IF_ERROR(Flush());
+    TIERFS_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "index flush"));
+    rocksdb::CompactRangeOptions cro;
+    cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    TIERFS_RETURN_IF_ERROR(FromRocks(db_->CompactRange(cro, nullptr, nullptr), "index compact"));
+    TIERFS_RETURN_IF_ERROR(FromRocks(db_->Close(), "index close"));
+    db_.reset();
+    return Status::Ok();
+  }
+
+ private:
+  Status Flush() {
+    if (batch_.Count() == 0) return Status::Ok();
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;  // the whole index is flushed and synced in Finish()
+    auto s = db_->Write(wo, &batch_);
+    batch_.Clear();
+    pending_inos_.clear();
+    return FromRocks(s, "index write");
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::WriteBatch batch_;
+  std::unordered_set<uint64_t> pending_inos_;  // inodes in batch_, not yet readable via Get
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IndexWriter>> IndexWriter::Create(const std::string& path) {
+  rocksdb::Options options = BaseOptions();
+  options.create_if_missing = true;
+  options.error_if_exists = true;
+  options.write_buffer_size = 64 << 20;
+  options.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) return Status::Io("cannot create index at '" + path + "': " + s.ToString());
+  return std::unique_ptr<IndexWriter>(new RocksIndexWriter(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+Result<std::unique_ptr<Index>> OpenIndex(const std::string& path) {
+  rocksdb::Options options = BaseOptions();
+  options.create_if_missing = false;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::OpenForReadOnly(options, path, &raw);
+  if (!s.ok()) {
+    return Status::Io("cannot open index '" + path + "': " + s.ToString());
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string meta_json;
+  s = db->Get(rocksdb::ReadOptions(), "M", &meta_json);
+  if (!s.ok()) return Status::Io("index '" + path + "' is incomplete or not a tierfs index");
+  IndexMeta meta;
+  try {
+    auto j = nlohmann::json::parse(meta_json);
+    meta.format_version = j.at("format_version").get<int>();
+    meta.source = j.at("source").get<std::string>();
+    meta.built_at = j.at("built_at").get<int64_t>();
+    meta.files = j.at("files").get<uint64_t>();
+    meta.dirs = j.at("dirs").get<uint64_t>();
+    meta.symlinks = j.at("symlinks").get<uint64_t>();
+    meta.bytes = j.at("bytes").get<uint64_t>();
+    meta.skipped = j.value("skipped", uint64_t{0});
+  } catch (const std::exception& e) {
+    return Status::Io("index '" + path + "' has a corrupt meta record");
+  }
+  if (meta.format_version != kFormatVersion) {
+    return Status::Invalid("index '" + path + "' has format " +
+                           std::to_string(meta.format_version) + ", this tierfs reads " +
+                           std::to_string(kFormatVersion) + "; rebuild it");
+  }
+  return std::unique_ptr<Index>(new RocksIndex(std::move(db), std::move(meta)));
+}
+
+int IndexFormatVersion() { return kFormatVersion; }
+
+}  // namespace tierfs

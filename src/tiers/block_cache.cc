@@ -1,0 +1,140 @@
+#include "tiers/block_cache.h"
+
+#include <cstring>
+#include <future>
+
+#include "common/log.h"
+
+namespace tierfs {
+
+struct BlockCache::Flight {
+  std::promise<BlockResult> promise;
+  std::shared_future<BlockResult> result = promise.get_future().share();
+};
+
+void ReadResult::CopyTo(char* out) const {
+  for (const iovec& v : iov) {
+    std::memcpy(out, v.iov_base, v.iov_len);
+    out += v.iov_len;
+  }
+}
+
+BlockCache::BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size)
+    : store_(store),
+      tiers_(std::move(tiers)),
+      block_size_(block_size),
+      flight_shards_(new FlightShard[kFlightShards]) {}
+
+Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
+                                    size_t length) {
+  ReadResult out;
+  ++reads_;
+  if (offset >= object_size || length == 0) return out;
+  const uint64_t end = std::min<uint64_t>(object_size, offset + length);
+  const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
+  for (uint64_t i = first; i <= last; ++i) {
+    BlockResult block = GetBlock(ref, object_size, i);
+    if (!block.ok()) return block.status();
+    const uint64_t block_start = i * block_size_;
+    const uint64_t from = std::max(offset, block_start) - block_start;
+    const uint64_t to = std::min<uint64_t>(end - block_start, (*block)->size());
+    if (to <= from) break;
+    out.iov.push_back({const_cast<char*>((*block)->data() + from), to - from});
+    out.size += to - from;
+    out.blocks.push_back(std::move(*block));
+  }
+  read_bytes_ += out.size;
+  return out;
+}
+
+std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key) {
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    if (auto block = tiers_[t]->Get(key)) {
+      for (size_t up = 0; up < t; ++up) tiers_[up]->Put(key, block);
+      return block;
+    }
+  }
+  return nullptr;
+}
+
+BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t object_size,
+                                             uint64_t index) {
+  BlockKey key = MakeBlockKey(ref, index);
+  if (auto block = FromTiers(key)) return block;
+
+  FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard lock(shard.mu);
+    std::shared_ptr<Flight>& slot = shard.flights[key.hash];
+    if (slot == nullptr) {
+      slot = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = slot;
+  }
+  if (!leader) {
+    ++singleflight_waits_;
+    return flight->result.get();
+  }
+  // Leader. A previous leader may have finished between our tier check and our flight
+  // insert: it fills the tiers before leaving, so look once more before fetching.
+  BlockResult result = Status::Io("fetch did not run");
+  try {
+    if (auto block = FromTiers(key)) {
+      result = block;
+    } else {
+      result = Fetch(ref, key, object_size);
+    }
+  } catch (const std::bad_alloc&) {
+    result = Status(ENOMEM, "out of memory fetching a block");
+  } catch (const std::exception& e) {
+    result = Status::Io(std::string("fetch failed: ") + e.what());
+  }
+  {
+    std::lock_guard lock(shard.mu);
+    shard.flights.erase(key.hash);
+  }
+  flight->promise.set_value(result);
+  return result;
+}
+
+BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& key,
+                                          uint64_t object_size) {
+  const uint64_t start = key.index * block_size_;
+  const size_t expected = static_cast<size_t>(std::min<uint64_t>(block_size_, object_size - start));
+  auto block = Block::Allocate(expected);
+  ++remote_reads_;
+  Result<size_t> n = store_.ReadRange(ref, start, expected, block->mutable_data());
+  if (!n.ok()) {
+    ++remote_errors_;
+    TLOG_WARN("read '{}' block {}: {}", ref.key, key.index, n.status().message());
+    return n.status();
+  }
+  if (*n != expected) {
+    ++remote_errors_;
+    TLOG_WARN("read '{}' block {}: got {} bytes, expected {} (object changed?)", ref.key,
+              key.index, *n, expected);
+    return Status::Io("short read of '" + ref.key + "'");
+  }
+  remote_bytes_ += *n;
+  block->set_size(*n);
+  std::shared_ptr<const Block> shared = std::move(block);
+  for (Tier* tier : tiers_) tier->Put(key, shared);
+  return shared;
+}
+
+CacheStats BlockCache::Stats() const {
+  CacheStats s;
+  for (const Tier* t : tiers_) s.tiers.emplace_back(t->name(), t->Stats());
+  s.reads = reads_;
+  s.read_bytes = read_bytes_;
+  s.remote_reads = remote_reads_;
+  s.remote_bytes = remote_bytes_;
+  s.remote_errors = remote_errors_;
+  s.singleflight_waits = singleflight_waits_;
+  return s;
+}
+
+}  // namespace tierfs

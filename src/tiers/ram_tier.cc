@@ -1,0 +1,122 @@
+#include "tiers/ram_tier.h"
+
+#include <algorithm>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+namespace tierfs {
+
+class RamTier::Shard {
+ public:
+  explicit Shard(uint64_t capacity)
+      : capacity_(capacity),
+        high_(capacity / 100 * 95),
+        low_(capacity / 100 * 70),
+        protected_cap_(capacity / 10 * 8) {}
+
+  std::shared_ptr<const Block> Get(const Hash128& h) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(h);
+    if (it == map_.end()) {
+      ++misses_;
+      return nullptr;
+    }
+    ++hits_;
+    Node& node = *it->second;
+    if (node.is_protected) {
+      protected_.splice(protected_.begin(), protected_, it->second);
+    } else {
+      // Second touch: promote to the protected segment.
+      node.is_protected = true;
+      probation_bytes_ -= node.bytes;
+      protected_bytes_ += node.bytes;
+      protected_.splice(protected_.begin(), probation_, it->second);
+      while (protected_bytes_ > protected_cap_ && protected_.size() > 1) {
+        auto last = std::prev(protected_.end());
+        last->is_protected = false;
+        protected_bytes_ -= last->bytes;
+        probation_bytes_ += last->bytes;
+        probation_.splice(probation_.begin(), protected_, last);
+      }
+    }
+    return node.block;
+  }
+
+  void Put(const Hash128& h, const std::shared_ptr<const Block>& block) {
+    std::vector<std::shared_ptr<const Block>> dropped;  // freed outside the lock
+    std::lock_guard lock(mu_);
+    uint64_t bytes = block->footprint();
+    if (bytes > capacity_ || map_.count(h)) return;
+    if (used() + bytes > high_) {
+      uint64_t target = bytes > low_ ? 0 : low_ - bytes;
+      while (used() > target && (!probation_.empty() || !protected_.empty())) {
+        auto& list = probation_.empty() ? protected_ : probation_;
+        Node& victim = list.back();
+        (victim.is_protected ? protected_bytes_ : probation_bytes_) -= victim.bytes;
+        dropped.push_back(std::move(victim.block));
+        map_.erase(victim.hash);
+        list.pop_back();
+        ++evictions_;
+      }
+    }
+    probation_.push_front(Node{h, block, bytes, false});
+    probation_bytes_ += bytes;
+    map_.emplace(h, probation_.begin());
+    ++inserts_;
+  }
+
+  void AddStats(TierStats* s) const {
+    std::lock_guard lock(mu_);
+    s->used_bytes += used();
+    s->blocks += map_.size();
+    s->hits += hits_;
+    s->misses += misses_;
+    s->inserts += inserts_;
+    s->evictions += evictions_;
+  }
+
+ private:
+  struct Node {
+    Hash128 hash;
+    std::shared_ptr<const Block> block;
+    uint64_t bytes;
+    bool is_protected;
+  };
+  uint64_t used() const { return probation_bytes_ + protected_bytes_; }
+
+  const uint64_t capacity_, high_, low_, protected_cap_;
+  mutable std::mutex mu_;  // protects everything below
+  std::list<Node> probation_, protected_;  // front = most recently used
+  std::unordered_map<Hash128, std::list<Node>::iterator, Hash128Hasher> map_;
+  uint64_t probation_bytes_ = 0, protected_bytes_ = 0;
+  uint64_t hits_ = 0, misses_ = 0, inserts_ = 0, evictions_ = 0;
+};
+
+RamTier::RamTier(uint64_t capacity_bytes, size_t block_size) : capacity_(capacity_bytes) {
+  // Up to 16 shards, each with room for at least 8 blocks.
+  uint64_t per_block = std::max<uint64_t>(block_size, kBlockAlign);
+  uint64_t n = std::clamp<uint64_t>(capacity_bytes / (per_block * 8), 1, 16);
+  for (uint64_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(capacity_bytes / n));
+}
+
+RamTier::~RamTier() = default;
+
+RamTier::Shard& RamTier::ShardFor(const BlockKey& key) {
+  return *shards_[key.hash.hi % shards_.size()];
+}
+
+std::shared_ptr<const Block> RamTier::Get(const BlockKey& key) { return ShardFor(key).Get(key.hash); }
+
+void RamTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& block) {
+  ShardFor(key).Put(key.hash, block);
+}
+
+TierStats RamTier::Stats() const {
+  TierStats s;
+  s.capacity_bytes = capacity_;
+  for (const auto& shard : shards_) shard->AddStats(&s);
+  return s;
+}
+
+}  // namespace tierfs

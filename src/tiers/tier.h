@@ -1,0 +1,41 @@
+// Tier: one level of the block cache (RAM, NVMe). Tiers share this interface so a
+// BlockCache can chain any of them, and a test can build RAM-only or NVMe-only caches.
+//
+// Contract:
+//  - Get returns only verified, complete blocks of exactly the key asked for; any error
+//    inside the tier is a miss (counted), never an error to the caller.
+//  - Put may decline a block (admission policy, no space, I/O errors) silently.
+//  - Used bytes never exceed the capacity the tier was given.
+//  - Thread-safe: Get and Put may be called from any number of threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "tiers/block.h"
+
+namespace tierfs {
+
+struct TierStats {
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t blocks = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t inserts = 0;
+  uint64_t evictions = 0;
+  uint64_t errors = 0;             // I/O errors inside the tier (each was served as a miss)
+  uint64_t checksum_failures = 0;  // blocks that failed verification (each was dropped)
+};
+
+class Tier {
+ public:
+  virtual ~Tier() = default;
+  virtual const char* name() const = 0;
+  virtual std::shared_ptr<const Block> Get(const BlockKey& key) = 0;
+  virtual void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) = 0;
+  virtual TierStats Stats() const = 0;
+};
+
+}  // namespace tierfs

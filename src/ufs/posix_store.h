@@ -1,0 +1,43 @@
+// PosixStore: a local directory (or a kernel NFS/Lustre/BeeGFS mount) as a Store.
+//
+// All opens are relative to a directory fd taken at Open() and use openat2 with
+// RESOLVE_BENEATH, so no key — even a hostile one — reaches outside the root. Open file
+// descriptors are kept in a small bounded cache, since training reads the same files
+// block after block.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ufs/store.h"
+
+namespace tierfs {
+
+class PosixStore : public Store {
+ public:
+  // Fails with ENOENT/ENOTDIR/EACCES if `root` is not a readable directory.
+  static Result<std::unique_ptr<Store>> Open(const std::string& root);
+  ~PosixStore() override;
+
+  PosixStore(const PosixStore&) = delete;
+  PosixStore& operator=(const PosixStore&) = delete;
+
+  std::string Url() const override;
+  Result<ObjectInfo> Stat(const std::string& key) override;
+  Status List(const std::string& key, const ListSink& sink) override;
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
+                           char* buf) override;
+
+  // The version tag PosixStore gives a file: changes when its size or mtime does.
+  static std::string VersionOf(uint64_t size, int64_t mtime_ns);
+
+ private:
+  class FdCache;
+  PosixStore(std::string root, int root_fd);
+
+  std::string root_;
+  int root_fd_;
+  std::unique_ptr<FdCache> fds_;
+};
+
+}  // namespace tierfs

@@ -1,0 +1,41 @@
+#include "ufs/store.h"
+
+#include "ufs/posix_store.h"
+
+namespace tierfs {
+
+std::string JoinKey(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string key;
+  key.reserve(dir.size() + 1 + name.size());
+  key.append(dir).append("/").append(name);
+  return key;
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions&) {
+  std::string path;
+  if (!url.empty() && url[0] == '/') {
+    path = url;
+  } else if (url.rfind("file://", 0) == 0) {
+    path = url.substr(7);
+    if (path.empty() || path[0] != '/') {
+      return Status::Invalid("file:// URL needs an absolute path: '" + url + "'");
+    }
+  } else {
+    size_t colon = url.find("://");
+    if (colon == std::string::npos) {
+      return Status::Invalid("source '" + url +
+                             "' is neither an absolute path nor a URL (file://, http://, https://, "
+                             "s3://, nfs://)");
+    }
+    std::string scheme = url.substr(0, colon);
+    if (scheme == "http" || scheme == "https" || scheme == "s3" || scheme == "nfs") {
+      return Status(EPROTONOSUPPORT, "source scheme '" + scheme + "://' is not supported by this build yet");
+    }
+    return Status(EPROTONOSUPPORT, "unknown source scheme '" + scheme +
+                                       "://' (use a path, file://, http://, https://, s3://, nfs://)");
+  }
+  return PosixStore::Open(path);
+}
+
+}  // namespace tierfs

@@ -1,0 +1,72 @@
+// Store: the remote (or local) source of a data set, as tierfs sees it.
+//
+// Keys are '/'-separated paths relative to the store's root, with no leading '/'; the
+// root itself is "". A store is only asked about keys it listed itself (via the index),
+// but implementations must still refuse keys that would leave the root.
+//
+// Thread safety: every method may be called from many threads at once.
+// Errors: every call returns a Status whose errno is what a reader should see (ENOENT,
+// EACCES, EIO, ESTALE when the object changed since it was indexed).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace tierfs {
+
+enum class ObjectType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+
+// What a listing or Stat tells about one object.
+struct ObjectInfo {
+  std::string name;  // last path component (empty for the root)
+  ObjectType type = ObjectType::kFile;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;        // permission bits (0 = store has none; the index picks defaults)
+  std::string version;      // ETag, change attribute or "mtime-size": changes when bytes do
+  std::string link_target;  // for symlinks
+};
+
+// Names one immutable version of an object. Reads check `version` where the store can.
+struct ObjectRef {
+  std::string key;
+  std::string version;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The source URL this store reads, without credentials. Recorded in the index.
+  virtual std::string Url() const = 0;
+
+  virtual Result<ObjectInfo> Stat(const std::string& key) = 0;
+
+  // Streams the entries of directory `key` to `sink`, in no particular order. Returning
+  // a non-OK Status from `sink` stops the listing and is returned.
+  using ListSink = std::function<Status(ObjectInfo&&)>;
+  virtual Status List(const std::string& key, const ListSink& sink) = 0;
+
+  // Reads up to `length` bytes at `offset` into `buf`. Returns the bytes read, which is
+  // less than `length` only at the end of the object.
+  virtual Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
+                                   char* buf) = 0;
+};
+
+struct StoreOptions {
+  // Reserved for remote stores (endpoints, credentials, timeouts).
+};
+
+// Opens the store for `url`: "/path", "file:///path" now; other schemes are refused with a
+// clear error naming the scheme.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options);
+
+// Joins a directory key and a child name into the child's key.
+std::string JoinKey(std::string_view dir, std::string_view name);
+
+}  // namespace tierfs

@@ -1,0 +1,119 @@
+#include "tiers/block_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "test_util.h"
+#include "tiers/ram_tier.h"
+#include "ufs/fake_store.h"
+
+namespace tierfs {
+namespace {
+using testing::Pattern;
+
+constexpr size_t kBlock = 64 << 10;
+
+std::string Flat(const ReadResult& r) {
+  std::string s(r.size, '\0');
+  r.CopyTo(s.data());
+  return s;
+}
+
+TEST(BlockCache, SecondReadMakesZeroStoreCalls) {
+  FakeStore store;
+  const std::string data = Pattern(10 * kBlock + 7, 1);
+  store.AddFile("f", data);
+  RamTier ram(64 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  ObjectRef ref{"f", "v1"};
+  auto r1 = cache.Read(ref, data.size(), 0, data.size());
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(Flat(*r1), data);
+  EXPECT_EQ(store.read_calls(), 11u);
+  auto r2 = cache.Read(ref, data.size(), 0, data.size());
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(Flat(*r2), data);
+  EXPECT_EQ(store.read_calls(), 11u);
+  EXPECT_EQ(cache.Stats().remote_bytes, data.size());
+}
+
+TEST(BlockCache, SixtyFourReadersOfOneColdBlockMakeOneStoreCall) {
+  FakeStore store;
+  const std::string data = Pattern(kBlock, 2);
+  store.AddFile("f", data);
+  store.SetLatency(std::chrono::milliseconds(50));
+  RamTier ram(64 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 64; ++i) {
+    threads.emplace_back([&] {
+      auto r = cache.Read(ObjectRef{"f", "v1"}, data.size(), 100, 1000);
+      if (r.ok() && Flat(*r) == data.substr(100, 1000)) ++good;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 64);
+  EXPECT_EQ(store.read_calls(), 1u);
+}
+
+TEST(BlockCache, SingleFlightWorksWithoutAnyTier) {
+  FakeStore store;
+  const std::string data = Pattern(kBlock, 3);
+  store.AddFile("f", data);
+  store.SetLatency(std::chrono::milliseconds(100));
+  BlockCache cache(store, {}, kBlock);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] { ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, 10).ok()); });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(store.read_calls(), 8u);
+  EXPECT_GE(cache.Stats().singleflight_waits + store.read_calls(), 8u);
+}
+
+TEST(BlockCache, StoreFaultIsAnErrorAndLeavesTheCacheUnharmed) {
+  FakeStore store;
+  const std::string data = Pattern(3 * kBlock, 4);
+  store.AddFile("f", data);
+  RamTier ram(64 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  ObjectRef ref{"f", "v1"};
+  ASSERT_TRUE(cache.Read(ref, data.size(), 0, kBlock).ok());  // block 0 cached
+  store.FailNext(1, EIO);
+  auto failed = cache.Read(ref, data.size(), 0, data.size());
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().error(), EIO);
+  EXPECT_EQ(cache.Stats().remote_errors, 1u);
+  auto ok = cache.Read(ref, data.size(), 0, data.size());
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(Flat(*ok), data);
+}
+
+TEST(BlockCache, ChangedObjectIsNeverMixed) {
+  FakeStore store;
+  store.AddFile("f", Pattern(2 * kBlock, 5), "v1");
+  RamTier ram(64 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, 2 * kBlock, 0, kBlock).ok());
+  store.ReplaceFile("f", Pattern(2 * kBlock, 6), "v2");
+  // The old version's uncached block cannot be fetched any more: EIO, not new bytes.
+  EXPECT_FALSE(cache.Read(ObjectRef{"f", "v1"}, 2 * kBlock, kBlock, kBlock).ok());
+  // The new version reads its own bytes, never the cached block of v1.
+  auto r = cache.Read(ObjectRef{"f", "v2"}, 2 * kBlock, 0, 2 * kBlock);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Flat(*r), Pattern(2 * kBlock, 6));
+}
+
+TEST(BlockCache, ShortObjectIsAnError) {
+  FakeStore store;
+  store.AddFile("f", "short", "v1");
+  BlockCache cache(store, {}, kBlock);
+  auto r = cache.Read(ObjectRef{"f", "v1"}, 100, 0, 100);  // index said 100 bytes
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().error(), EIO);
+}
+
+}  // namespace
+}  // namespace tierfs

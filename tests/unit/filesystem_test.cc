@@ -1,0 +1,149 @@
+#include "fuse/filesystem.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "tiers/ram_tier.h"
+#include "ufs/fake_store.h"
+
+namespace tierfs {
+namespace {
+using testing::Pattern;
+using testing::TempDir;
+
+class FilesystemTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_.AddFile("dir/small.txt", "hello", "e1");
+    store_.AddFile("dir/big.bin", Pattern(3 * kBlock + 123, 7), "e2");
+    store_.AddSymlink("dir/link", "small.txt");
+    store_.AddDir("empty");
+    auto meta = BuildIndex(store_, dir_ / "idx", BuildOptions{});
+    ASSERT_TRUE(meta.ok());
+    auto index = OpenIndex(dir_ / "idx");
+    ASSERT_TRUE(index.ok());
+    index_ = std::move(*index);
+    ram_ = std::make_unique<RamTier>(64 * kBlock, kBlock);
+    cache_ = std::make_unique<BlockCache>(store_, std::vector<Tier*>{ram_.get()}, kBlock);
+    fs_ = std::make_unique<Filesystem>(*index_, *cache_, FilesystemOptions{1000, 1000});
+    calls_after_build_ = store_.total_calls();
+  }
+
+  std::string ReadAll(uint64_t ino, uint64_t offset, size_t size) {
+    auto r = fs_->Read(ino, offset, size);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    if (!r.ok()) return {};
+    std::string out(r->size, '\0');
+    r->CopyTo(out.data());
+    return out;
+  }
+
+  static constexpr size_t kBlock = 64 << 10;
+  FakeStore store_;
+  TempDir dir_;
+  std::unique_ptr<Index> index_;
+  std::unique_ptr<RamTier> ram_;
+  std::unique_ptr<BlockCache> cache_;
+  std::unique_ptr<Filesystem> fs_;
+  uint64_t calls_after_build_ = 0;
+};
+
+TEST_F(FilesystemTest, MetadataOperationsNeverTouchTheStore) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(S_ISDIR(d->st_mode));
+  auto f = fs_->Lookup(d->st_ino, "small.txt");
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(S_ISREG(f->st_mode));
+  EXPECT_EQ(f->st_size, 5);
+  EXPECT_EQ(f->st_uid, 1000u);
+  EXPECT_EQ(fs_->Lookup(d->st_ino, "nope").status().error(), ENOENT);
+  EXPECT_TRUE(fs_->GetAttr(f->st_ino).ok());
+  std::vector<std::string> names;
+  ASSERT_TRUE(fs_->ReadDir(d->st_ino, 0, [&](std::string_view n, const struct stat&, uint64_t) {
+                   names.emplace_back(n);
+                   return true;
+                 }).ok());
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"}));
+  auto link = fs_->Lookup(d->st_ino, "link");
+  ASSERT_TRUE(link.ok());
+  EXPECT_TRUE(S_ISLNK(link->st_mode));
+  EXPECT_EQ(*fs_->ReadLink(link->st_ino), "small.txt");
+  EXPECT_TRUE(fs_->GetXattr(kRootIno, "user.tierfs.stats").ok());
+  EXPECT_EQ(fs_->GetXattr(f->st_ino, "user.other").status().error(), ENODATA);
+  (void)fs_->StatFs();
+  EXPECT_EQ(store_.total_calls(), calls_after_build_);
+}
+
+TEST_F(FilesystemTest, ReadDirResumesAtAnyOffset) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  ASSERT_TRUE(d.ok());
+  for (uint64_t start = 0; start <= 5; ++start) {
+    std::vector<std::string> names;
+    uint64_t last_next = start;
+    ASSERT_TRUE(fs_->ReadDir(d->st_ino, start, [&](std::string_view n, const struct stat&, uint64_t next) {
+                     names.emplace_back(n);
+                     EXPECT_EQ(next, last_next + 1);
+                     last_next = next;
+                     return true;
+                   }).ok());
+    EXPECT_EQ(names.size(), 5 - start) << "from offset " << start;
+  }
+}
+
+TEST_F(FilesystemTest, ReadsReturnSourceBytesAndSecondReadIsFree) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  auto big = fs_->Lookup(d->st_ino, "big.bin");
+  ASSERT_TRUE(big.ok());
+  const std::string expected = Pattern(3 * kBlock + 123, 7);
+  EXPECT_EQ(ReadAll(big->st_ino, 0, expected.size() + 100), expected);
+  EXPECT_EQ(ReadAll(big->st_ino, kBlock - 10, 20), expected.substr(kBlock - 10, 20));
+  EXPECT_EQ(ReadAll(big->st_ino, expected.size() - 5, 100), expected.substr(expected.size() - 5));
+  EXPECT_EQ(ReadAll(big->st_ino, expected.size() + 1, 100), "");
+  const uint64_t reads = store_.read_calls();
+  EXPECT_EQ(reads, 4u);  // one per block
+  EXPECT_EQ(ReadAll(big->st_ino, 0, expected.size()), expected);
+  EXPECT_EQ(store_.read_calls(), reads);
+}
+
+TEST_F(FilesystemTest, WritesAreReadOnlyErrors) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  auto f = fs_->Lookup(d->st_ino, "small.txt");
+  EXPECT_EQ(fs_->Open(f->st_ino, O_WRONLY).error(), EROFS);
+  EXPECT_EQ(fs_->Open(f->st_ino, O_RDWR).error(), EROFS);
+  EXPECT_EQ(fs_->Open(f->st_ino, O_RDONLY | O_TRUNC).error(), EROFS);
+  EXPECT_TRUE(fs_->Open(f->st_ino, O_RDONLY).ok());
+  EXPECT_EQ(fs_->RejectWrite().error(), EROFS);
+  EXPECT_EQ(fs_->counters().rejected_writes.load(), 4u);
+}
+
+TEST_F(FilesystemTest, StoreFailureIsEioAndTheNextReadRecovers) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  auto f = fs_->Lookup(d->st_ino, "small.txt");
+  store_.FailNext(1, ECONNRESET);
+  auto r = fs_->Read(f->st_ino, 0, 100);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().error(), EIO);
+  EXPECT_EQ(ReadAll(f->st_ino, 0, 100), "hello");
+}
+
+TEST_F(FilesystemTest, StatsXattrIsJson) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  auto f = fs_->Lookup(d->st_ino, "small.txt");
+  EXPECT_EQ(ReadAll(f->st_ino, 0, 100), "hello");
+  auto stats = fs_->GetXattr(kRootIno, "user.tierfs.stats");
+  ASSERT_TRUE(stats.ok());
+  auto j = nlohmann::json::parse(*stats);
+  EXPECT_EQ(j["files"], 2);
+  EXPECT_EQ(j["remote_reads"], 1);
+  EXPECT_EQ(j["tiers"]["ram"]["inserts"], 1);
+  auto names = fs_->ListXattr(kRootIno);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 1u);
+}
+
+}  // namespace
+}  // namespace tierfs

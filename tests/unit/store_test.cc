@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <utime.h>
+
+#include <map>
+#include <thread>
+
+#include "test_util.h"
+#include "ufs/fake_store.h"
+#include "ufs/posix_store.h"
+
+namespace tierfs {
+namespace {
+using testing::TempDir;
+using testing::WriteFile;
+
+std::map<std::string, ObjectInfo> ListAll(Store& store, const std::string& key) {
+  std::map<std::string, ObjectInfo> out;
+  Status s = store.List(key, [&](ObjectInfo&& info) {
+    out[info.name] = info;
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s.message();
+  return out;
+}
+
+TEST(OpenStore, UnknownSchemeIsAClearError) {
+  auto s = OpenStore("gopher://host/x", StoreOptions{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("unknown source scheme 'gopher://'"), std::string::npos);
+  EXPECT_FALSE(OpenStore("relative/path", StoreOptions{}).ok());
+  EXPECT_FALSE(OpenStore("file://relative", StoreOptions{}).ok());
+}
+
+TEST(OpenStore, MissingDirectoryIsENOENT) {
+  auto s = OpenStore("/nonexistent/tierfs/source", StoreOptions{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().error(), ENOENT);
+}
+
+TEST(PosixStore, ListsStatsAndReads) {
+  TempDir dir;
+  WriteFile(dir / "a.txt", "hello world");
+  WriteFile(dir / "sub/b.bin", std::string(10000, 'x'));
+  ASSERT_EQ(::symlink("a.txt", (dir / "link").c_str()), 0);
+  auto store = OpenStore("file://" + dir.path(), StoreOptions{});
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->Url(), "file://" + dir.path());
+
+  auto root = ListAll(**store, "");
+  ASSERT_EQ(root.size(), 3u);
+  EXPECT_EQ(root["a.txt"].type, ObjectType::kFile);
+  EXPECT_EQ(root["a.txt"].size, 11u);
+  EXPECT_EQ(root["sub"].type, ObjectType::kDirectory);
+  EXPECT_EQ(root["link"].type, ObjectType::kSymlink);
+  EXPECT_EQ(root["link"].link_target, "a.txt");
+
+  auto st = (*store)->Stat("sub/b.bin");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size, 10000u);
+
+  char buf[32];
+  auto n = (*store)->ReadRange(ObjectRef{"a.txt", root["a.txt"].version}, 6, 32, buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "world");
+}
+
+TEST(PosixStore, RefusesKeysOutsideTheRoot) {
+  TempDir dir;
+  WriteFile(dir / "root/inside", "ok");
+  WriteFile(dir / "secret", "do not read");
+  ASSERT_EQ(::symlink("../secret", (dir / "root/escape").c_str()), 0);
+  auto store = OpenStore(dir / "root", StoreOptions{});
+  ASSERT_TRUE(store.ok());
+  char buf[32];
+  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"../secret", ""}, 0, 32, buf).ok());
+  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"escape", ""}, 0, 32, buf).ok());
+  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"/etc/passwd", ""}, 0, 32, buf).ok());
+  EXPECT_FALSE((*store)->List("..", [](ObjectInfo&&) { return Status::Ok(); }).ok());
+  EXPECT_TRUE((*store)->ReadRange(ObjectRef{"inside", ""}, 0, 32, buf).ok());
+}
+
+TEST(PosixStore, ChangedFileFailsLoudly) {
+  TempDir dir;
+  WriteFile(dir / "f", "version one");
+  auto store = OpenStore(dir.path(), StoreOptions{});
+  ASSERT_TRUE(store.ok());
+  auto st = (*store)->Stat("f");
+  ASSERT_TRUE(st.ok());
+  WriteFile(dir / "f", "version two, longer");
+  char buf[64];
+  auto n = (*store)->ReadRange(ObjectRef{"f", st->version}, 0, sizeof buf, buf);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().error(), EIO);
+  EXPECT_NE(n.status().message().find("changed since it was indexed"), std::string::npos);
+}
+
+TEST(FakeStore, CountsCallsAndInjectsFaults) {
+  FakeStore store;
+  store.AddFile("d/f", "abcdef");
+  char buf[8];
+  EXPECT_TRUE(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf).ok());
+  store.FailNext(2, EIO);
+  EXPECT_EQ(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf).status().error(), EIO);
+  EXPECT_EQ(store.Stat("d").status().error(), EIO);
+  EXPECT_TRUE(store.Stat("d").ok());
+  EXPECT_EQ(store.read_calls(), 2u);
+  EXPECT_EQ(store.stat_calls(), 2u);
+  EXPECT_EQ(ListAll(store, "d").size(), 1u);
+  EXPECT_FALSE(store.ReadRange(ObjectRef{"d/f", "v2"}, 0, 8, buf).ok());
+}
+
+}  // namespace
+}  // namespace tierfs
