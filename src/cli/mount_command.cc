@@ -205,6 +205,7 @@ int RunMount(MountConfig config) {
     return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
   }
   if (Status s = CheckMountpoint(config.mountpoint); !s.ok()) return Fail(s);
+  if (Status s = FuseServer::ValidateOptions(config.fuse_options); !s.ok()) return Fail(s);
   std::error_code ec;
   config.mountpoint = fs::canonical(config.mountpoint, ec).string();
 
@@ -240,9 +241,9 @@ int RunMount(MountConfig config) {
   FuseServer server(filesystem, fuse_options);
   if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
 
-  TLOG_INFO("serving {} at {}", (*store)->Url(), config.mountpoint);
   NotifyReady("serving");
   if (!config.foreground) LogToSyslog();
+  TLOG_INFO("serving {} at {}", (*store)->Url(), config.mountpoint);
   Status run = server.Run();
   NotifyStopping();
   TLOG_INFO("unmounted {}", config.mountpoint);

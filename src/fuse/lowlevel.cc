@@ -6,6 +6,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -256,7 +258,75 @@ fuse_lowlevel_ops MakeOps() {
   return ops;
 }
 
+// libfuse's own messages go to our log, or into `captured` while options are validated.
+std::mutex log_mu;  // protects capturing and captured
+bool capturing = false;
+std::string captured;
+
+void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.empty()) return;
+  {
+    std::lock_guard lock(log_mu);
+    if (capturing) {
+      captured += line;  // libfuse writes one message in several pieces
+      return;
+    }
+  }
+  if (level <= FUSE_LOG_ERR) {
+    TLOG_ERROR("{}", line);
+  } else {
+    TLOG_INFO("{}", line);
+  }
+}
+
+std::string MountOptions(const FuseServerOptions& o) {
+  std::string opts = "ro,default_permissions,max_read=1048576,subtype=tierfs,fsname=" + o.fsname;
+  if (!o.extra_options.empty()) opts += "," + o.extra_options;
+  return opts;
+}
+
+fuse_session* NewSession(const FuseServerOptions& options, void* userdata) {
+  static const fuse_lowlevel_ops ops = MakeOps();
+  fuse_set_log_func(FuseLog);
+  std::vector<std::string> argv_s = {"tierfs", "-o", MountOptions(options)};
+  if (options.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), userdata);
+  fuse_opt_free_args(&args);
+  return se;
+}
+
 }  // namespace
+
+Status FuseServer::ValidateOptions(const std::string& extra_options) {
+  FuseServerOptions o;
+  o.fsname = "check";
+  o.extra_options = extra_options;
+  {
+    std::lock_guard lock(log_mu);
+    capturing = true;
+    captured.clear();
+  }
+  fuse_session* se = NewSession(o, nullptr);
+  std::string message;
+  {
+    std::lock_guard lock(log_mu);
+    capturing = false;
+    message = captured;
+  }
+  if (se == nullptr) {
+    return Status::Invalid("invalid mount options '" + extra_options + "'" +
+                           (message.empty() ? "" : " (" + message + ")"));
+  }
+  fuse_session_destroy(se);
+  return Status::Ok();
+}
 
 FuseServer::FuseServer(Filesystem& fs, FuseServerOptions options)
     : fs_(fs), options_(std::move(options)) {}
@@ -273,16 +343,7 @@ FuseServer::~FuseServer() {
 Status FuseServer::Mount(const std::string& mountpoint) {
   auto* ctx = new Context{&fs_, mountpoint};
   context_ = ctx;
-  std::string opts = "ro,default_permissions,max_read=1048576,subtype=tierfs,fsname=" +
-                     options_.fsname;
-  if (!options_.extra_options.empty()) opts += "," + options_.extra_options;
-  std::vector<std::string> argv_s = {"tierfs", "-o", opts};
-  if (options_.debug) argv_s.push_back("-d");
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  static const fuse_lowlevel_ops ops = MakeOps();
-  session_ = fuse_session_new(&args, &ops, sizeof(ops), ctx);
+  session_ = NewSession(options_, ctx);
   if (session_ == nullptr) {
     return Status::Invalid("invalid mount options '" + options_.extra_options + "'");
   }

@@ -31,6 +31,10 @@ class FuseServer {
   FuseServer(const FuseServer&) = delete;
   FuseServer& operator=(const FuseServer&) = delete;
 
+  // Checks mount options the way Mount() will, without mounting: an unknown option is a
+  // clear error before any work is done.
+  static Status ValidateOptions(const std::string& extra_options);
+
   // Creates the session and mounts at `mountpoint`. On failure nothing stays mounted.
   Status Mount(const std::string& mountpoint);
   // Serves until unmounted or signalled, then unmounts. Blocks.

@@ -9,6 +9,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
@@ -208,6 +210,9 @@ Result<std::unique_ptr<IndexWriter>> IndexWriter::Create(const std::string& path
 }
 
 Result<std::unique_ptr<Index>> OpenIndex(const std::string& path) {
+  if (::access(path.c_str(), F_OK) != 0) {
+    return Status::FromErrno(errno, "cannot open index '" + path + "'");
+  }
   rocksdb::Options options = BaseOptions();
   options.create_if_missing = false;
   rocksdb::DB* raw = nullptr;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Bad input: one clear line on stderr, a non-zero exit, nothing left mounted.
+source "$(dirname "$0")/lib.sh"
+need_fuse
+
+SRC=$WORK/src
+"$TOOLS/gen-dataset" "$SRC" --files 20 --file-size 1000
+"$TIERFS" index build "$SRC" --index "$WORK/index" >/dev/null
+mkdir -p "$WORK/other" "$WORK/mnt"
+echo other > "$WORK/other/x"
+"$TIERFS" index build "$WORK/other" --index "$WORK/other-index" >/dev/null
+echo "not a dir" > "$WORK/file"
+mkdir -p "$WORK/junk-index" && echo junk > "$WORK/junk-index/CURRENT"
+
+# expect_error PATTERN ARGS...: tierfs ARGS must fail with one stderr line matching PATTERN.
+expect_error() {
+  local pattern=$1
+  shift
+  local err rc=0
+  err=$(timeout 20 "$TIERFS" "$@" 2>&1 >/dev/null) || rc=$?
+  [ $rc -ne 0 ] || fail "tierfs $* exited 0"
+  [ $rc -ne 124 ] || fail "tierfs $* hung"
+  [ $rc -lt 128 ] || fail "tierfs $* crashed (exit $rc)"
+  local lines
+  lines=$(printf '%s\n' "$err" | grep -c . || true)
+  [ "$lines" = 1 ] || fail "tierfs $* printed $lines lines: $err"
+  printf '%s\n' "$err" | grep -qE "$pattern" || fail "tierfs $*: '$err' does not match /$pattern/"
+  if grep -q " $WORK/mnt fuse" /proc/mounts; then fail "tierfs $* left a mount behind"; fi
+  pass "$* -> $err"
+}
+
+expect_error "mountpoint .*No such file" mount "$SRC" "$WORK/missing" --cache-dir "$WORK/c"
+expect_error "mountpoint .* is not a directory" mount "$SRC" "$WORK/file" --cache-dir "$WORK/c"
+expect_error "cannot open source directory" mount "$WORK/nope" "$WORK/mnt" --cache-dir "$WORK/c"
+expect_error "unknown source scheme 'gopher://'" mount "gopher://x/y" "$WORK/mnt" --cache-dir "$WORK/c"
+expect_error "neither an absolute path nor a URL" mount "relative/dir" "$WORK/mnt" --cache-dir "$WORK/c"
+expect_error "cannot open index" mount "$SRC" "$WORK/mnt" --index "$WORK/no-index" --cache-dir "$WORK/c"
+expect_error "cannot open index|corrupt|not a tierfs index" mount "$SRC" "$WORK/mnt" --index "$WORK/junk-index" --cache-dir "$WORK/c"
+expect_error "was built for .*other" mount "$SRC" "$WORK/mnt" --index "$WORK/other-index" --cache-dir "$WORK/c"
+expect_error "cache dir .* is not a directory" mount "$SRC" "$WORK/mnt" --cache-dir "$WORK/file"
+expect_error "cannot create cache dir" mount "$SRC" "$WORK/mnt" --cache-dir "$WORK/file/sub"
+expect_error "invalid size 'lots'" mount "$SRC" "$WORK/mnt" --ram-size lots
+expect_error "invalid size" mount "$SRC" "$WORK/mnt" -o cache_size=-5
+expect_error "block-size" mount "$SRC" "$WORK/mnt" --block-size 1k --cache-dir "$WORK/c"
+expect_error "unknown option|invalid mount options" mount "$SRC" "$WORK/mnt" -o no_such_option --cache-dir "$WORK/c" -f
+expect_error "unknown log level" mount "$SRC" "$WORK/mnt" --log-level loud --cache-dir "$WORK/c"
+expect_error "not a tierfs index" index build "$SRC" --index "$WORK/other"
+expect_error "cannot open index" index stat --index "$WORK/nope"
+expect_error "required|Expected" mount "$SRC"
+expect_error "frobnicate|not expected|extra|subcommand" frobnicate
+
+# Already a tierfs mount; then a cache dir in use by another daemon.
+mount_tierfs "$SRC" "$WORK/mnt" --index "$WORK/index" --cache-dir "$WORK/c1"
+expect_error_mounted() {
+  local pattern=$1
+  shift
+  local err rc=0
+  err=$(timeout 20 "$TIERFS" "$@" 2>&1 >/dev/null) || rc=$?
+  [ $rc -ne 0 ] && [ $rc -lt 124 ] || fail "tierfs $* exit $rc"
+  printf '%s\n' "$err" | grep -qE "$pattern" || fail "tierfs $*: '$err' does not match /$pattern/"
+  pass "$* -> $err"
+}
+expect_error_mounted "already a tierfs mount" mount "$SRC" "$WORK/mnt" --cache-dir "$WORK/c2"
+mkdir -p "$WORK/mnt2"
+expect_error_mounted "in use by another tierfs process" mount "$SRC" "$WORK/mnt2" --cache-dir "$WORK/c1"
+grep -q " $WORK/mnt2 fuse" /proc/mounts && fail "mnt2 was mounted"
+[ "$(cat "$WORK/mnt/train/class0000/img0000000.jpg" | md5sum)" = "$(md5sum < "$SRC/train/class0000/img0000000.jpg")" ] || fail "the first mount stopped serving"
+[ "$(stat -c %a "$WORK/c1")" = "700" ] || fail "cache dir is not mode 0700"
+pass "first mount still serves; cache dir is 0700"

@@ -1,0 +1,49 @@
+# Shared helpers for integration tests. Source it; it sets TIERFS, WORK and a cleanup trap.
+set -euo pipefail
+
+TIERFS=${TIERFS:?set TIERFS to the tierfs binary}
+TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tierfs-it.XXXXXX")
+MOUNTS=()
+
+cleanup() {
+  local m
+  for m in "${MOUNTS[@]}"; do
+    if grep -q " $m fuse" /proc/mounts; then fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; fi
+  done
+  pkill -f "tierfs mount .* $WORK/" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+need_fuse() {
+  if [ ! -c /dev/fuse ]; then
+    echo "SKIP: /dev/fuse is absent; real-mount tests need it"
+    exit 77
+  fi
+}
+
+is_mounted() { grep -q " $1 fuse.tierfs " /proc/mounts; }
+
+# mount_tierfs SOURCE MOUNTPOINT [args...]: mounts in the background and records it.
+mount_tierfs() {
+  local src=$1 mnt=$2
+  shift 2
+  mkdir -p "$mnt"
+  MOUNTS+=("$mnt")
+  "$TIERFS" mount "$src" "$mnt" "$@" || fail "mount of $src at $mnt failed"
+  is_mounted "$mnt" || fail "mount returned 0 but $mnt is not mounted"
+}
+
+unmount_tierfs() {
+  local mnt=$1
+  fusermount3 -u "$mnt"
+  for _ in $(seq 50); do is_mounted "$mnt" || return 0; sleep 0.1; done
+  fail "$mnt still mounted after fusermount3 -u"
+}
+
+stats_json() { getfattr --absolute-names -n user.tierfs.stats --only-values "$1"; }
+stat_field() { stats_json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$2"; }
