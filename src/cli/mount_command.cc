@@ -19,6 +19,7 @@
 #include "fuse/lowlevel.h"
 #include "metadata/index.h"
 #include "tiers/block_cache.h"
+#include "tiers/nvme_tier.h"
 #include "tiers/ram_tier.h"
 #include "ufs/store.h"
 
@@ -82,8 +83,36 @@ Status CheckMountpoint(const std::string& mountpoint) {
   return Status::Ok();
 }
 
+// Opens the NVMe tier under <cache_dir>/blocks, sized so that everything under the cache
+// dir (blocks, an index kept there, the lock) stays within --cache-size. Returns null when
+// the tier is disabled (size 0) or the disk refuses it (then the mount runs on RAM+store).
+Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config) {
+  if (config.cache_size == 0) return std::unique_ptr<NvmeTier>();
+  uint64_t used = 64 << 10;  // lock, LAYOUT and directory entries
+  std::error_code ec;
+  if (config.index_path.empty()) {
+    for (const auto& e : fs::recursive_directory_iterator(config.cache_dir + "/index", ec)) {
+      if (e.is_regular_file(ec)) used += e.file_size(ec);
+    }
+  }
+  if (used >= config.cache_size) {
+    return Status::Invalid("--cache-size " + FormatSize(config.cache_size) +
+                           " leaves no room for blocks (the index alone takes " + FormatSize(used) + ")");
+  }
+  NvmeTierOptions o;
+  o.dir = config.cache_dir + "/blocks";
+  o.capacity = config.cache_size - used;
+  o.block_size = config.block_size;
+  auto tier = NvmeTier::Open(o);
+  if (tier.ok()) return std::move(*tier);
+  if (tier.status().error() == EINVAL) return tier.status();
+  TLOG_WARN("nvme cache disabled: {}", tier.status().message());
+  return std::unique_ptr<NvmeTier>();
+}
+
 // Opens the index the mount will serve, building it when there is none yet.
-Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store& store) {
+Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store& store,
+                                                bool offline) {
   const bool explicit_index = !config.index_path.empty();
   const std::string path = explicit_index ? config.index_path : config.cache_dir + "/index";
   if (explicit_index || (!config.rebuild_index && fs::exists(path + "/CURRENT"))) {
@@ -99,6 +128,7 @@ Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store
     }
     TLOG_INFO("index at '{}' is unusable; rebuilding it", path);
   }
+  if (offline) return Status(EHOSTUNREACH, "the source is unreachable and there is no usable index");
   std::fprintf(stderr, "tierfs: building index of %s ...\n", store.Url().c_str());
   auto meta = BuildIndex(store, path, BuildOptions{});
   if (!meta.ok()) return meta.status();
@@ -210,7 +240,20 @@ int RunMount(MountConfig config) {
   config.mountpoint = fs::canonical(config.mountpoint, ec).string();
 
   auto store = OpenStore(config.source, StoreOptions{});
-  if (!store.ok()) return Fail(store.status());
+  bool offline = false;
+  if (!store.ok()) {
+    // A source that cannot be reached is fine if an index for it exists: the mount then
+    // serves what the cache holds and fails other reads with EIO until the source is back.
+    auto lazy = OpenStore(config.source, StoreOptions{.allow_offline = true});
+    if (!lazy.ok()) return Fail(store.status());
+    std::string dir = config.cache_dir.empty() ? DefaultCacheDir((*lazy)->Url()) : config.cache_dir;
+    bool have_index = !config.index_path.empty() || fs::exists(dir + "/index/CURRENT");
+    if (!have_index) return Fail(store.status());
+    std::fprintf(stderr, "tierfs: %s; serving from the cache until it is back\n",
+                 store.status().message().c_str());
+    store = std::move(lazy);
+    offline = true;
+  }
   if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir((*store)->Url());
   if (Status s = PrepareCacheDir(config.cache_dir); !s.ok()) return Fail(s);
   auto lock_fd = LockCacheDir(config.cache_dir);
@@ -222,7 +265,7 @@ int RunMount(MountConfig config) {
   }
   WritePid(*lock_fd);
 
-  auto index = OpenOrBuildIndex(config, **store);
+  auto index = OpenOrBuildIndex(config, **store, offline);
   if (!index.ok()) return Fail(index.status());
 
   std::unique_ptr<RamTier> ram;
@@ -230,6 +273,12 @@ int RunMount(MountConfig config) {
   if (config.ram_size > 0) {
     ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
     tiers.push_back(ram.get());
+  }
+  auto nvme = OpenNvmeTier(config);
+  if (!nvme.ok()) return Fail(nvme.status());
+  if (*nvme) {
+    (*nvme)->Start();
+    tiers.push_back(nvme->get());
   }
   BlockCache cache(**store, tiers, config.block_size);
   Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid()});
@@ -246,6 +295,7 @@ int RunMount(MountConfig config) {
   TLOG_INFO("serving {} at {}", (*store)->Url(), config.mountpoint);
   Status run = server.Run();
   NotifyStopping();
+  if (*nvme) (*nvme)->Stop();
   TLOG_INFO("unmounted {}", config.mountpoint);
   ::close(*lock_fd);
   if (!run.ok()) {

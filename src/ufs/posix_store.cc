@@ -106,14 +106,30 @@ class PosixStore::FdCache {
 PosixStore::PosixStore(std::string root, int root_fd)
     : root_(std::move(root)), root_fd_(root_fd), fds_(std::make_unique<FdCache>(512)) {}
 
-PosixStore::~PosixStore() { ::close(root_fd_); }
+PosixStore::~PosixStore() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
 
-Result<std::unique_ptr<Store>> PosixStore::Open(const std::string& root) {
-  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "cannot open source directory '" + root + "'");
+Result<std::unique_ptr<Store>> PosixStore::Open(const std::string& root, bool allow_offline) {
   std::string clean = root;
   while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && !allow_offline) {
+    return Status::FromErrno(errno, "cannot open source directory '" + root + "'");
+  }
   return std::unique_ptr<Store>(new PosixStore(clean, fd));
+}
+
+Result<int> PosixStore::RootFd() {
+  int fd = root_fd_.load();
+  if (fd >= 0) return fd;
+  std::lock_guard lock(root_mu_);
+  fd = root_fd_.load();
+  if (fd >= 0) return fd;
+  fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "source directory '" + root_ + "' is unreachable");
+  root_fd_ = fd;
+  return fd;
 }
 
 std::string PosixStore::Url() const { return "file://" + root_; }
@@ -123,15 +139,17 @@ std::string PosixStore::VersionOf(uint64_t size, int64_t mtime_ns) {
 }
 
 Result<ObjectInfo> PosixStore::Stat(const std::string& key) {
+  auto root_fd = RootFd();
+  if (!root_fd.ok()) return root_fd.status();
   struct stat st;
-  int rc = key.empty() ? ::fstat(root_fd_, &st) : -1;
+  int rc = key.empty() ? ::fstat(*root_fd, &st) : -1;
   if (!key.empty()) {
     // Stat the parent directory beneath the root, then the last component without
     // following it, so a symlink is reported as a symlink.
     size_t slash = key.rfind('/');
     std::string dir = slash == std::string::npos ? "" : key.substr(0, slash);
     std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
-    int dfd = OpenBeneath(root_fd_, dir, O_RDONLY | O_DIRECTORY);
+    int dfd = OpenBeneath(*root_fd, dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0) return Status::FromErrno(errno, "stat '" + key + "'");
     rc = ::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
     int err = errno;
@@ -144,7 +162,9 @@ Result<ObjectInfo> PosixStore::Stat(const std::string& key) {
 }
 
 Status PosixStore::List(const std::string& key, const ListSink& sink) {
-  int dfd = OpenBeneath(root_fd_, key, O_RDONLY | O_DIRECTORY);
+  auto root_fd = RootFd();
+  if (!root_fd.ok()) return root_fd.status();
+  int dfd = OpenBeneath(*root_fd, key, O_RDONLY | O_DIRECTORY);
   if (dfd < 0) return Status::FromErrno(errno, "list '" + key + "'");
   DIR* dir = ::fdopendir(dfd);
   if (dir == nullptr) {
@@ -190,7 +210,9 @@ Result<size_t> PosixStore::ReadRange(const ObjectRef& ref, uint64_t offset, size
                                      char* buf) {
   std::shared_ptr<OpenFile> file = fds_->Get(ref.key);
   if (file == nullptr) {
-    int fd = OpenBeneath(root_fd_, ref.key, O_RDONLY);
+    auto root_fd = RootFd();
+    if (!root_fd.ok()) return root_fd.status();
+    int fd = OpenBeneath(*root_fd, ref.key, O_RDONLY);
     if (fd < 0) return Status::FromErrno(errno, "open '" + ref.key + "'");
     file = std::make_shared<OpenFile>();
     file->fd = fd;

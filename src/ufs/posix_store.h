@@ -6,7 +6,9 @@
 // block after block.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "ufs/store.h"
@@ -15,8 +17,10 @@ namespace tierfs {
 
 class PosixStore : public Store {
  public:
-  // Fails with ENOENT/ENOTDIR/EACCES if `root` is not a readable directory.
-  static Result<std::unique_ptr<Store>> Open(const std::string& root);
+  // Fails with ENOENT/ENOTDIR/EACCES if `root` is not a readable directory, unless
+  // `allow_offline`: then calls fail until the directory can be opened (a mount serving
+  // from its cache while the source is away).
+  static Result<std::unique_ptr<Store>> Open(const std::string& root, bool allow_offline = false);
   ~PosixStore() override;
 
   PosixStore(const PosixStore&) = delete;
@@ -34,9 +38,11 @@ class PosixStore : public Store {
  private:
   class FdCache;
   PosixStore(std::string root, int root_fd);
+  Result<int> RootFd();
 
   std::string root_;
-  int root_fd_;
+  std::mutex root_mu_;  // serializes reopening the root
+  std::atomic<int> root_fd_;
   std::unique_ptr<FdCache> fds_;
 };
 

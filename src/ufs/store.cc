@@ -12,7 +12,7 @@ std::string JoinKey(std::string_view dir, std::string_view name) {
   return key;
 }
 
-Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions&) {
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options) {
   std::string path;
   if (!url.empty() && url[0] == '/') {
     path = url;
@@ -35,7 +35,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOpti
     return Status(EPROTONOSUPPORT, "unknown source scheme '" + scheme +
                                        "://' (use a path, file://, http://, https://, s3://, nfs://)");
   }
-  return PosixStore::Open(path);
+  return PosixStore::Open(path, options.allow_offline);
 }
 
 }  // namespace tierfs

@@ -59,7 +59,9 @@ class Store {
 };
 
 struct StoreOptions {
-  // Reserved for remote stores (endpoints, credentials, timeouts).
+  // Open even if the source cannot be reached now (a mount with an index and a warm
+  // cache serves what it has); calls fail until the source is back.
+  bool allow_offline = false;
 };
 
 // Opens the store for `url`: "/path", "file:///path" now; other schemes are refused with a

@@ -1,0 +1,143 @@
+// NvmeTier: blocks on local disk, in a few large preallocated segment files.
+//
+// Layout: <dir>/LAYOUT (segment size, count, block size) and <dir>/seg-NNNNN. Blocks are
+// appended as self-describing records (header with key hash, index, length and XXH3 of the
+// data) to the active segment by one writer thread, in batches, through io_uring with
+// O_DIRECT where the filesystem supports it. A full segment is sealed by writing its
+// directory into its tail; when no segment is free the oldest is evicted whole (FIFO), and
+// blocks read since they were written get a second chance: they are copied forward
+// (bounded), so a one-pass scan does not flush blocks that are re-read.
+//
+// Guarantees:
+//  - Get verifies every record (key, index, length, checksum) before returning it; a bad
+//    record is a miss, counted and dropped, never returned.
+//  - Start-up reads only segment directories, plus record headers of at most one unsealed
+//    segment (after a crash): its cost does not grow with the bytes cached.
+//  - Bytes on disk = segments × segment size ≤ the capacity given. Segment files are
+//    created and preallocated when first needed; if the disk refuses one (ENOSPC), the
+//    cache keeps the segments it has and evicts within them.
+//  - Write failures (ENOSPC, EIO) drop the blocks concerned; the tier keeps serving what
+//    it has, and the cache above keeps working from RAM and the store.
+//
+// Thread-safe. Start() launches the writer; Stop() drains it. Put() never blocks on I/O:
+// blocks queue (bounded by bytes) and are dropped when the queue is full.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "tiers/segment_format.h"
+#include "tiers/tier.h"
+
+namespace tierfs {
+
+struct NvmeTierOptions {
+  std::string dir;             // created if missing
+  uint64_t capacity = 0;       // bytes this tier may occupy on disk
+  size_t block_size = 1 << 20;
+  uint64_t segment_size = 0;   // 0: chosen from capacity (at most 256 MiB, at least 16)
+  uint64_t max_queue_bytes = 64 << 20;  // pending writes held in memory
+  bool direct_io = true;       // O_DIRECT where supported
+};
+
+class NvmeTier : public Tier {
+ public:
+  // Opens (or creates) the cache in options.dir and loads what survived. Starts no thread.
+  static Result<std::unique_ptr<NvmeTier>> Open(const NvmeTierOptions& options);
+  ~NvmeTier() override;
+  NvmeTier(const NvmeTier&) = delete;
+  NvmeTier& operator=(const NvmeTier&) = delete;
+
+  void Start();
+  void Stop();   // writes what is queued, seals nothing (the active segment is recovered by scan)
+  void Flush();  // waits until everything queued so far is written (tests, warm-up)
+
+  const char* name() const override { return "nvme"; }
+  std::shared_ptr<const Block> Get(const BlockKey& key) override;
+  void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
+  TierStats Stats() const override;
+
+  uint64_t segment_size() const { return segment_size_; }
+  size_t segment_count() const { return segments_.size(); }
+  bool direct_io() const { return direct_io_; }
+  double startup_seconds() const { return startup_seconds_; }
+
+ private:
+  struct Loc {
+    uint32_t segment;
+    uint32_t generation;
+    uint32_t offset_units;
+    uint32_t length;
+    uint64_t index;
+    bool accessed;
+  };
+  struct Segment {
+    int fd = -1;
+    std::atomic<uint32_t> generation{0};
+    uint64_t write_offset = 0;         // writer thread only
+    std::vector<DirEntry> entries;     // writer thread only: what the segment holds
+    bool sealed = false;               // writer thread only
+  };
+  struct Pending {
+    BlockKey key;
+    std::shared_ptr<const Block> block;
+  };
+  static constexpr size_t kShards = 32;
+  struct Shard {
+    mutable std::mutex mu;  // protects map
+    std::unordered_map<Hash128, Loc, Hash128Hasher> map;
+  };
+
+  explicit NvmeTier(const NvmeTierOptions& options);
+  Status Init();
+  Status OpenSegmentFile(uint32_t seg, bool create);
+  Status Recover(uint32_t seg);
+  void RecoverByScan(uint32_t seg);
+  Shard& ShardFor(const Hash128& h) { return shards_[h.hi % kShards]; }
+  void WriterLoop();
+  void WriteBatch(std::deque<Pending> work);
+  bool FlushStaging();
+  void SealActive();
+  void OpenNextSegment(std::deque<Pending>* work);
+  void Drop(const Hash128& key, const Loc& loc);
+  void Publish(uint32_t seg, const DirEntry& e, uint32_t generation);
+
+  const NvmeTierOptions options_;
+  uint64_t segment_size_ = 0;
+  uint64_t data_bytes_ = 0;  // per segment, before the directory area
+  uint64_t dir_bytes_ = 0;
+  bool direct_io_ = false;
+  double startup_seconds_ = 0;
+  std::vector<std::unique_ptr<Segment>> segments_;
+  std::unique_ptr<Shard[]> shards_;
+
+  // Writer state (writer thread only, or before Start()).
+  int active_ = -1;
+  std::deque<uint32_t> sealed_fifo_;  // oldest first
+  std::deque<uint32_t> free_;
+  uint32_t next_generation_ = 1;
+  char* staging_ = nullptr;  // aligned buffer for one batched write
+  size_t staging_size_ = 0, staging_used_ = 0;
+  std::vector<DirEntry> staged_;  // entries whose records are in staging_
+
+  std::mutex queue_mu_;  // protects queue_, queued_bytes_, stopping_, in_flight_
+  std::condition_variable queue_cv_, drained_cv_;
+  std::deque<Pending> queue_;
+  uint64_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  bool in_flight_ = false;
+  std::thread writer_;
+
+  std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
+      checksum_failures_{0}, dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0};
+  std::atomic<bool> logged_corruption_{false};
+};
+
+}  // namespace tierfs

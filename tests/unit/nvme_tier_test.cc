@@ -1,0 +1,279 @@
+#include "tiers/nvme_tier.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "test_util.h"
+#include "tiers/block_cache.h"
+#include "ufs/fake_store.h"
+
+namespace tierfs {
+namespace {
+using testing::Pattern;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+constexpr size_t kBlock = 64 << 10;
+
+NvmeTierOptions Options(const std::string& dir, uint64_t capacity, size_t block = kBlock) {
+  NvmeTierOptions o;
+  o.dir = dir;
+  o.capacity = capacity;
+  o.block_size = block;
+  return o;
+}
+
+BlockKey Key(uint64_t i) { return MakeBlockKey(ObjectRef{"obj" + std::to_string(i / 8), "v"}, i % 8); }
+
+std::string Bytes(uint64_t i, size_t size = kBlock) { return Pattern(size - (i % 3) * 1000, i); }
+
+std::shared_ptr<const Block> MakeBlock(const std::string& data) {
+  auto b = Block::Allocate(data.size());
+  std::memcpy(b->mutable_data(), data.data(), data.size());
+  b->set_size(data.size());
+  return b;
+}
+
+std::string Get(NvmeTier& t, uint64_t i) {
+  auto b = t.Get(Key(i));
+  return b ? std::string(b->data(), b->size()) : std::string();
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
+TEST(NvmeTier, PersistsAcrossReopen) {
+  TempDir dir;
+  {
+    auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    (*t)->Start();
+    for (uint64_t i = 0; i < 100; ++i) (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+    (*t)->Flush();
+    EXPECT_EQ(Get(**t, 7), Bytes(7));
+    (*t)->Stop();
+  }
+  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->Stats().blocks, 100u);
+  for (uint64_t i = 0; i < 100; ++i) ASSERT_EQ(Get(**t, i), Bytes(i)) << i;
+  EXPECT_EQ((*t)->Stats().hits, 100u);
+  EXPECT_EQ((*t)->Stats().checksum_failures, 0u);
+}
+
+TEST(NvmeTier, ABlockSizeChangeDiscardsTheCache) {
+  TempDir dir;
+  {
+    auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+    ASSERT_TRUE(t.ok());
+    (*t)->Start();
+    (*t)->Put(Key(1), MakeBlock(Bytes(1)));
+    (*t)->Flush();
+  }
+  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20, 128 << 10));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->Stats().blocks, 0u);
+}
+
+TEST(NvmeTier, FlippedByteIsDetectedAndRefetched) {
+  TempDir dir;
+  FakeStore store;
+  const std::string data = Pattern(4 * kBlock, 9);
+  store.AddFile("f", data);
+  {
+    auto t = NvmeTier::Open(Options(dir / "c", 64 << 20));
+    ASSERT_TRUE(t.ok());
+    (*t)->Start();
+    BlockCache cache(store, {t->get()}, kBlock);
+    ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size()).ok());
+    (*t)->Flush();
+  }
+  // Flip one data byte of every record we can find (the first segment holds them all).
+  {
+    int fd = ::open((dir / "c/seg-00000").c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    for (int r = 0; r < 4; ++r) {
+      off_t off = static_cast<off_t>(r * RecordBytes(kBlock) + kRecordHeaderSize + 1000);
+      char c;
+      ASSERT_EQ(::pread(fd, &c, 1, off), 1);
+      c ^= 0x40;
+      ASSERT_EQ(::pwrite(fd, &c, 1, off), 1);
+    }
+    ::close(fd);
+  }
+  auto t = NvmeTier::Open(Options(dir / "c", 64 << 20));
+  ASSERT_TRUE(t.ok());
+  (*t)->Start();
+  BlockCache cache(store, {t->get()}, kBlock);
+  const uint64_t before = store.read_calls();
+  auto r = cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size());
+  ASSERT_TRUE(r.ok());
+  std::string got(r->size, '\0');
+  r->CopyTo(got.data());
+  EXPECT_EQ(got, data);
+  EXPECT_EQ((*t)->Stats().checksum_failures, 4u);
+  EXPECT_EQ(store.read_calls() - before, 4u);  // every corrupted block came from the store
+}
+
+TEST(NvmeTier, TruncatedSegmentRecovers) {
+  TempDir dir;
+  {
+    auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+    ASSERT_TRUE(t.ok());
+    (*t)->Start();
+    for (uint64_t i = 0; i < 40; ++i) (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+    (*t)->Flush();
+  }
+  ASSERT_EQ(::truncate((dir / "seg-00000").c_str(), 10 * RecordBytes(kBlock) + 5000), 0);
+  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  int hits = 0;
+  for (uint64_t i = 0; i < 40; ++i) {
+    std::string got = Get(**t, i);
+    if (!got.empty()) {
+      ASSERT_EQ(got, Bytes(i)) << i;
+      ++hits;
+    }
+  }
+  EXPECT_GE(hits, 10);  // the records before the cut survive
+  EXPECT_LT(hits, 40);
+  (*t)->Start();
+  (*t)->Put(Key(99), MakeBlock(Bytes(99)));
+  (*t)->Flush();
+  EXPECT_EQ(Get(**t, 99), Bytes(99));
+}
+
+TEST(NvmeTier, StaysWithinItsBoundAfterWritingFiveTimesCapacity) {
+  TempDir dir;
+  const uint64_t capacity = 32 << 20;
+  auto t = NvmeTier::Open(Options(dir.path(), capacity));
+  ASSERT_TRUE(t.ok());
+  (*t)->Start();
+  const uint64_t n = 5 * capacity / kBlock;
+  for (uint64_t i = 0; i < n; ++i) {
+    (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+    if (i % 64 == 0) (*t)->Flush();
+  }
+  (*t)->Flush();
+  EXPECT_LE(DirBytes(dir.path()), capacity + 8192);  // + the LAYOUT file
+  EXPECT_GT((*t)->Stats().evictions, 0u);
+  EXPECT_LE((*t)->Stats().used_bytes, capacity);
+  // The newest blocks are there and correct.
+  for (uint64_t i = n - 10; i < n; ++i) EXPECT_EQ(Get(**t, i), Bytes(i)) << i;
+}
+
+TEST(NvmeTier, HundredThousandSmallBlocksUseAHandfulOfFiles) {
+  TempDir dir;
+  auto t = NvmeTier::Open(Options(dir.path(), 256 << 20));
+  ASSERT_TRUE(t.ok());
+  (*t)->Start();
+  for (uint64_t i = 0; i < 100000; ++i) {
+    (*t)->Put(Key(i), MakeBlock(Pattern(100 + i % 900, i)));
+    if (i % 4096 == 0) (*t)->Flush();
+  }
+  (*t)->Flush();
+  size_t files = 0;
+  for (auto& e : fs::directory_iterator(dir.path())) (void)e, ++files;
+  EXPECT_LE(files, 20u);
+  EXPECT_GE((*t)->Stats().blocks, 50000u);
+  EXPECT_EQ(Get(**t, 99999), Pattern(100 + 99999 % 900, 99999));
+}
+
+TEST(NvmeTier, BlocksReadAgainSurviveAScan) {
+  TempDir dir;
+  const uint64_t capacity = 32 << 20;
+  auto t = NvmeTier::Open(Options(dir.path(), capacity));
+  ASSERT_TRUE(t.ok());
+  (*t)->Start();
+  for (uint64_t i = 0; i < 8; ++i) (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+  (*t)->Flush();
+  const uint64_t scan = 3 * capacity / kBlock;
+  for (uint64_t i = 1000; i < 1000 + scan; ++i) {
+    if (i % 32 == 0) {
+      (*t)->Flush();
+      for (uint64_t h = 0; h < 8; ++h) ASSERT_EQ(Get(**t, h), Bytes(h)) << "hot " << h << " at " << i;
+    }
+    (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+  }
+}
+
+// Children write blocks and are killed at random moments; whatever the next open finds
+// must be exactly right.
+TEST(NvmeTier, SurvivesKillNineAtRandomPoints) {
+  TempDir dir;
+  std::mt19937 rng(7);
+  for (int round = 0; round < 6; ++round) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto t = NvmeTier::Open(Options(dir.path(), 16 << 20));
+      if (!t.ok()) ::_exit(3);
+      (*t)->Start();
+      for (uint64_t i = 0;; ++i) {
+        uint64_t k = (round * 100000 + i) % 3000;
+        (*t)->Put(Key(k), MakeBlock(Bytes(k)));
+        if (i % 16 == 0) (*t)->Flush();
+      }
+    }
+    ::usleep(50000 + rng() % 300000);
+    ::kill(pid, SIGKILL);
+    int status;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
+    auto t = NvmeTier::Open(Options(dir.path(), 16 << 20));
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    int hits = 0;
+    for (uint64_t k = 0; k < 3000; ++k) {
+      std::string got = Get(**t, k);
+      if (got.empty()) continue;
+      ASSERT_EQ(got, Bytes(k)) << "round " << round << " block " << k;
+      ++hits;
+    }
+    EXPECT_EQ((*t)->Stats().checksum_failures, 0u);
+    EXPECT_GT(hits, 0) << "round " << round;
+  }
+}
+
+TEST(BlockCacheWithNvme, SecondReadIsServedFromDiskWithRamDisabled) {
+  TempDir dir;
+  FakeStore store;
+  const std::string data = Pattern(20 * kBlock + 17, 11);
+  store.AddFile("f", data);
+  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t.ok());
+  (*t)->Start();
+  BlockCache cache(store, {t->get()}, kBlock);
+  ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size()).ok());
+  (*t)->Flush();
+  const uint64_t calls = store.read_calls();
+  auto r = cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size());
+  ASSERT_TRUE(r.ok());
+  std::string got(r->size, '\0');
+  r->CopyTo(got.data());
+  EXPECT_EQ(got, data);
+  EXPECT_EQ(store.read_calls(), calls);
+  EXPECT_EQ((*t)->Stats().hits, 21u);
+}
+
+TEST(NvmeTier, TooSmallACacheIsAClearError) {
+  TempDir dir;
+  auto t = NvmeTier::Open(Options(dir.path(), 1 << 20, 16 << 20));
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("too small"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tierfs
