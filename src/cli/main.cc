@@ -44,8 +44,22 @@ std::string FormatTime(int64_t unix_seconds) {
   return buf;
 }
 
-int RunIndexBuild(const std::string& source, const std::string& index_path) {
-  auto store = OpenStore(source, StoreOptions{});
+// Options every command that talks to a source takes.
+void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
+  cmd->add_option("--s3-endpoint", o->s3_endpoint, "S3 endpoint URL (default: AWS for the region)");
+  cmd->add_option("--s3-region", o->s3_region, "S3 region (default: $AWS_REGION, ~/.aws/config, us-east-1)");
+  cmd->add_flag("--s3-path-style", o->s3_path_style, "address buckets as ENDPOINT/BUCKET");
+  cmd->add_flag("--no-sign-request", o->s3_no_sign, "anonymous S3 requests");
+  cmd->add_option("--s3-credentials-file", o->s3_credentials_file, "AWS credentials file");
+  cmd->add_option("--ca-file", o->http.ca_file, "CA bundle for TLS verification");
+  cmd->add_flag("--insecure", o->http.insecure, "do not verify TLS certificates");
+  cmd->add_option("--timeout", o->http.request_timeout_ms, "per-request timeout, ms")->check(CLI::Range(100, 3600000));
+  cmd->add_option("--connect-timeout", o->http.connect_timeout_ms, "connect timeout, ms")->check(CLI::Range(10, 600000));
+  cmd->add_option("--retries", o->http.max_attempts, "attempts per request")->check(CLI::Range(1, 20));
+}
+
+int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so) {
+  auto store = OpenStore(source, so);
   if (!store.ok()) return Fail(store.status());
   const bool tty = ::isatty(STDERR_FILENO);
   BuildOptions options;
@@ -115,6 +129,7 @@ int Main(int argc, char** argv) {
   mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");
   mount->add_flag("-d,--debug", mc.debug, "log every FUSE request (implies -f)");
   mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");
+  AddStoreOptions(mount, &mc.store);
 
   std::string build_source, index_path;
   bool stat_json = false;
@@ -123,6 +138,8 @@ int Main(int argc, char** argv) {
   auto* build = index->add_subcommand("build", "Walk SOURCE once and write an index");
   build->add_option("source", build_source, "path or URL")->required();
   build->add_option("--index", index_path, "index directory to write")->required();
+  StoreOptions build_store;
+  AddStoreOptions(build, &build_store);
   auto* stat = index->add_subcommand("stat", "Show what an index holds");
   stat->add_option("--index", index_path, "index directory")->required();
   stat->add_flag("--json", stat_json, "print JSON");
@@ -147,7 +164,7 @@ int Main(int argc, char** argv) {
     if (mc.debug) mc.foreground = true;
     return RunMount(std::move(mc));
   }
-  if (*build) return RunIndexBuild(build_source, index_path);
+  if (*build) return RunIndexBuild(build_source, index_path, build_store);
   if (*stat) return RunIndexStat(index_path, stat_json);
   return 2;
 }

@@ -202,6 +202,20 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       TIERFS_RETURN_IF_ERROR(size(&config->ram_size));
     } else if (key == "block_size") {
       TIERFS_RETURN_IF_ERROR(size(&config->block_size));
+    } else if (key == "s3_endpoint") {
+      config->store.s3_endpoint = value;
+    } else if (key == "s3_region") {
+      config->store.s3_region = value;
+    } else if (key == "s3_path_style") {
+      config->store.s3_path_style = true;
+    } else if (key == "no_sign_request") {
+      config->store.s3_no_sign = true;
+    } else if (key == "s3_credentials_file") {
+      config->store.s3_credentials_file = value;
+    } else if (key == "ca_file") {
+      config->store.http.ca_file = value;
+    } else if (key == "insecure") {
+      config->store.http.insecure = true;
     } else if (key == "log_level") {
       config->log_level = value;
     } else if (key == "threads") {
@@ -239,12 +253,14 @@ int RunMount(MountConfig config) {
   std::error_code ec;
   config.mountpoint = fs::canonical(config.mountpoint, ec).string();
 
-  auto store = OpenStore(config.source, StoreOptions{});
+  auto store = OpenStore(config.source, config.store);
   bool offline = false;
   if (!store.ok()) {
     // A source that cannot be reached is fine if an index for it exists: the mount then
     // serves what the cache holds and fails other reads with EIO until the source is back.
-    auto lazy = OpenStore(config.source, StoreOptions{.allow_offline = true});
+    StoreOptions lazy_options = config.store;
+    lazy_options.allow_offline = true;
+    auto lazy = OpenStore(config.source, lazy_options);
     if (!lazy.ok()) return Fail(store.status());
     std::string dir = config.cache_dir.empty() ? DefaultCacheDir((*lazy)->Url()) : config.cache_dir;
     bool have_index = !config.index_path.empty() || fs::exists(dir + "/index/CURRENT");

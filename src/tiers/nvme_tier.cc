@@ -138,7 +138,7 @@ Status NvmeTier::Init() {
   staging_size_ = std::min<uint64_t>(data_bytes_, std::max<uint64_t>(RecordBytes(options_.block_size), 4 << 20));
   staging_ = static_cast<char*>(std::aligned_alloc(kUnit, staging_size_));
   if (staging_ == nullptr) return Status(ENOMEM, "nvme cache staging buffer");
-  TLOG_INFO("nvme cache: up to {} segments of {} MiB in {} ({} blocks recovered)",
+  TLOG_DEBUG("nvme cache: up to {} segments of {} MiB in {} ({} blocks recovered)",
             segments_.size(), seg >> 20, options_.dir, blocks_.load());
   return Status::Ok();
 }

@@ -1,6 +1,8 @@
 #include "ufs/store.h"
 
+#include "ufs/http_store.h"
 #include "ufs/posix_store.h"
+#include "ufs/s3_store.h"
 
 namespace tierfs {
 
@@ -29,7 +31,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOpti
                              "s3://, nfs://)");
     }
     std::string scheme = url.substr(0, colon);
-    if (scheme == "http" || scheme == "https" || scheme == "s3" || scheme == "nfs") {
+    if (scheme == "http" || scheme == "https") return HttpStore::Open(url, options);
+    if (scheme == "s3") return S3Store::Open(url, options);
+    if (scheme == "nfs") {
       return Status(EPROTONOSUPPORT, "source scheme '" + scheme + "://' is not supported by this build yet");
     }
     return Status(EPROTONOSUPPORT, "unknown source scheme '" + scheme +

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "ufs/http_client.h"
 
 namespace tierfs {
 
@@ -62,6 +63,13 @@ struct StoreOptions {
   // Open even if the source cannot be reached now (a mount with an index and a warm
   // cache serves what it has); calls fail until the source is back.
   bool allow_offline = false;
+  HttpOptions http;  // timeouts, retries, TLS (http://, https://, s3://)
+  // s3:// only.
+  std::string s3_endpoint;          // e.g. http://127.0.0.1:4568; default AWS for the region
+  std::string s3_region;            // default: $AWS_REGION, ~/.aws/config, us-east-1
+  bool s3_path_style = false;       // endpoint/bucket/key instead of bucket.endpoint/key
+  bool s3_no_sign = false;          // anonymous requests
+  std::string s3_credentials_file;  // an AWS credentials file (e.g. a Kubernetes secret)
 };
 
 // Opens the store for `url`: "/path", "file:///path" now; other schemes are refused with a

@@ -47,3 +47,10 @@ unmount_tierfs() {
 
 stats_json() { getfattr --absolute-names -n user.tierfs.stats --only-values "$1"; }
 stat_field() { stats_json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$2"; }
+
+SERVERS=$TOOLS/servers
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() {  # wait_http URL: until it answers (5 s at most)
+  for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
+  fail "server at $1 did not start"
+}

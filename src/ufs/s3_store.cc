@@ -1,0 +1,262 @@
+#include "ufs/s3_store.h"
+
+#include <time.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <pugixml.hpp>
+
+#include "common/log.h"
+
+namespace tierfs {
+namespace {
+
+std::string Trim(std::string s) {
+  size_t a = s.find_first_not_of(" \t\r\n");
+  size_t b = s.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+// Reads `key` from section `section` of an INI file (the AWS credentials/config format).
+std::string IniValue(const std::string& path, const std::string& section, const std::string& key) {
+  std::ifstream in(path);
+  std::string line, current;
+  while (std::getline(in, line)) {
+    line = Trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      current = Trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || current != section) continue;
+    if (Trim(line.substr(0, eq)) == key) return Trim(line.substr(eq + 1));
+  }
+  return {};
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string HomeFile(const char* rel) {
+  std::string home = Env("HOME");
+  return home.empty() ? std::string() : home + "/" + rel;
+}
+
+std::optional<int64_t> ParseIso8601(const std::string& s) {
+  struct tm tm = {};
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) return std::nullopt;
+  return static_cast<int64_t>(timegm(&tm)) * 1000000000;
+}
+
+}  // namespace
+
+Result<AwsCredentials> LoadAwsCredentials(const std::string& file) {
+  AwsCredentials c;
+  c.access_key = Env("AWS_ACCESS_KEY_ID");
+  c.secret_key = Env("AWS_SECRET_ACCESS_KEY");
+  c.session_token = Env("AWS_SESSION_TOKEN");
+  if (!c.access_key.empty() && !c.secret_key.empty() && file.empty()) return c;
+  std::string path = !file.empty() ? file : Env("AWS_SHARED_CREDENTIALS_FILE");
+  if (path.empty()) path = HomeFile(".aws/credentials");
+  std::string profile = Env("AWS_PROFILE");
+  if (profile.empty()) profile = "default";
+  if (!file.empty() && !std::ifstream(file)) {
+    return Status(ENOENT, "cannot read credentials file '" + file + "'");
+  }
+  c.access_key = IniValue(path, profile, "aws_access_key_id");
+  c.secret_key = IniValue(path, profile, "aws_secret_access_key");
+  c.session_token = IniValue(path, profile, "aws_session_token");
+  if (c.access_key.empty() || c.secret_key.empty()) {
+    return Status(EACCES,
+                  "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                  "AWS_PROFILE with ~/.aws/credentials, --s3-credentials-file, or --no-sign-request)");
+  }
+  return c;
+}
+
+std::string ResolveAwsRegion(const std::string& given) {
+  if (!given.empty()) return given;
+  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
+    if (std::string v = Env(var); !v.empty()) return v;
+  }
+  std::string profile = Env("AWS_PROFILE");
+  std::string section = profile.empty() || profile == "default" ? "default" : "profile " + profile;
+  std::string path = Env("AWS_CONFIG_FILE");
+  if (path.empty()) path = HomeFile(".aws/config");
+  if (std::string r = IniValue(path, section, "region"); !r.empty()) return r;
+  return "us-east-1";
+}
+
+S3Store::S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,
+                 std::vector<std::string> auth_headers)
+    : url_(std::move(url)),
+      bucket_url_(std::move(bucket_url)),
+      prefix_(std::move(prefix)),
+      http_(std::move(http)),
+      auth_headers_(std::move(auth_headers)) {}
+
+Result<std::unique_ptr<Store>> S3Store::Open(const std::string& url, const StoreOptions& options) {
+  std::string rest = url.substr(5);  // after "s3://"
+  size_t slash = rest.find('/');
+  std::string bucket = rest.substr(0, slash);
+  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  if (bucket.empty() || bucket.size() > 63 || bucket.find_first_of("?#@:") != std::string::npos) {
+    return Status::Invalid("'" + url + "' does not name a bucket (s3://bucket/prefix)");
+  }
+  std::string region = ResolveAwsRegion(options.s3_region);
+  std::string endpoint = options.s3_endpoint;
+  bool path_style = options.s3_path_style;
+  if (endpoint.empty()) endpoint = "https://s3." + region + ".amazonaws.com";
+  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+  if (endpoint.find("://") == std::string::npos) {
+    return Status::Invalid("--s3-endpoint '" + endpoint + "' is not a URL (http://host:port)");
+  }
+  std::string bucket_url;
+  if (path_style) {
+    bucket_url = endpoint + "/" + bucket + "/";
+  } else {
+    size_t host = endpoint.find("://") + 3;
+    bucket_url = endpoint.substr(0, host) + bucket + "." + endpoint.substr(host) + "/";
+  }
+  HttpOptions http = options.http;
+  std::vector<std::string> headers = {"x-amz-content-sha256: UNSIGNED-PAYLOAD"};
+  if (!options.s3_no_sign) {
+    auto creds = LoadAwsCredentials(options.s3_credentials_file);
+    if (!creds.ok()) return creds.status();
+    http.aws_sigv4 = "aws:amz:" + region + ":s3";
+    http.aws_credentials = creds->access_key + ":" + creds->secret_key;
+    if (!creds->session_token.empty()) headers.push_back("x-amz-security-token: " + creds->session_token);
+  }
+  std::string clean_url = "s3://" + bucket + (prefix.empty() ? "" : "/" + prefix);
+  return std::unique_ptr<Store>(new S3Store(clean_url, bucket_url, prefix.empty() ? "" : prefix + "/",
+                                            std::move(http), std::move(headers)));
+}
+
+std::string S3Store::FullKey(const std::string& key) const { return prefix_ + key; }
+
+std::string S3Store::ObjectUrl(const std::string& key) const {
+  return bucket_url_ + PercentEncode(FullKey(key), /*keep_slash=*/true);
+}
+
+Result<ObjectInfo> S3Store::Stat(const std::string& key) {
+  if (key.empty()) {
+    // The root exists if the bucket answers a listing; this also checks the credentials.
+    HttpRequest req;
+    req.url = bucket_url_ + "?list-type=2&max-keys=1&prefix=" + PercentEncode(prefix_, false);
+    req.headers = auth_headers_;
+    auto resp = http_.Send(req);
+    if (!resp.ok()) return resp.status();
+    if (resp->status == 403 || resp->status == 401) {
+      return Status(EACCES, url_ + ": access denied (HTTP " + std::to_string(resp->status) +
+                                "); check the credentials and region");
+    }
+    if (resp->status != 200) {
+      return Status(ErrnoForHttpStatus(resp->status), url_ + ": HTTP " + std::to_string(resp->status));
+    }
+    ObjectInfo root;
+    root.type = ObjectType::kDirectory;
+    return root;
+  }
+  HttpRequest req;
+  req.head = true;
+  req.url = ObjectUrl(key);
+  req.headers = auth_headers_;
+  auto resp = http_.Send(req);
+  if (!resp.ok()) return resp.status();
+  if (resp->status != 200) {
+    return Status(ErrnoForHttpStatus(resp->status), "HEAD " + key + ": HTTP " + std::to_string(resp->status));
+  }
+  ObjectInfo info;
+  size_t slash = key.rfind('/');
+  info.name = slash == std::string::npos ? key : key.substr(slash + 1);
+  try {
+    info.size = std::stoull(resp->header("content-length"));
+  } catch (...) {
+    return Status::Io("HEAD " + key + ": bad Content-Length");
+  }
+  info.version = "etag:" + resp->header("etag");
+  return info;
+}
+
+Status S3Store::List(const std::string& key, const ListSink& sink) {
+  const std::string list_prefix = key.empty() ? prefix_ : FullKey(key) + "/";
+  std::string token;
+  do {
+    // Query parameters in sorted order, values encoded: curl signs the query as given.
+    std::string query;
+    if (!token.empty()) query += "continuation-token=" + PercentEncode(token, false) + "&";
+    query += "delimiter=%2F&list-type=2&prefix=" + PercentEncode(list_prefix, false);
+    HttpRequest req;
+    req.url = bucket_url_ + "?" + query;
+    req.headers = auth_headers_;
+    auto resp = http_.Send(req);
+    if (!resp.ok()) return resp.status();
+    if (resp->status != 200) {
+      return Status(ErrnoForHttpStatus(resp->status), "list " + url_ + "/" + key + ": HTTP " +
+                                                          std::to_string(resp->status));
+    }
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp->body.data(), resp->body.size())) {
+      return Status::Io("list " + url_ + ": malformed XML");
+    }
+    pugi::xml_node result = doc.child("ListBucketResult");
+    if (!result) return Status::Io("list " + url_ + ": not a ListBucketResult");
+    for (pugi::xml_node p : result.children("CommonPrefixes")) {
+      std::string full = p.child_value("Prefix");
+      if (full.size() <= list_prefix.size() || full.rfind(list_prefix, 0) != 0) continue;
+      std::string name = full.substr(list_prefix.size());
+      if (!name.empty() && name.back() == '/') name.pop_back();
+      ObjectInfo info;
+      info.name = std::move(name);
+      info.type = ObjectType::kDirectory;
+      TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
+    }
+    for (pugi::xml_node c : result.children("Contents")) {
+      std::string full = c.child_value("Key");
+      if (full.size() <= list_prefix.size() || full.rfind(list_prefix, 0) != 0) continue;
+      ObjectInfo info;
+      info.name = full.substr(list_prefix.size());
+      if (info.name.back() == '/') continue;  // a "directory marker" object
+      info.type = ObjectType::kFile;
+      info.size = std::strtoull(c.child_value("Size"), nullptr, 10);
+      info.mtime_ns = ParseIso8601(c.child_value("LastModified")).value_or(0);
+      info.version = "etag:" + std::string(c.child_value("ETag"));
+      TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
+    }
+    bool truncated = std::string(result.child_value("IsTruncated")) == "true";
+    token = truncated ? result.child_value("NextContinuationToken") : "";
+    if (truncated && token.empty()) return Status::Io("list " + url_ + ": truncated without a token");
+  } while (!token.empty());
+  return Status::Ok();
+}
+
+Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf) {
+  if (length == 0) return size_t{0};
+  HttpRequest req;
+  req.url = ObjectUrl(ref.key);
+  req.range = std::make_pair(offset, offset + length - 1);
+  req.headers = auth_headers_;
+  if (ref.version.rfind("etag:", 0) == 0 && ref.version.size() > 5) {
+    req.headers.push_back("If-Match: " + ref.version.substr(5));
+  }
+  req.sink = buf;
+  req.capacity = length;
+  auto resp = http_.Send(req);
+  if (!resp.ok()) return resp.status();
+  if (resp->status == 412) {
+    TLOG_WARN("'{}' changed in the bucket since it was indexed", ref.key);
+    return Status::Io("'" + ref.key + "' changed since it was indexed");
+  }
+  if (resp->status == 416) return size_t{0};
+  if (resp->status != 200 && resp->status != 206) {
+    return Status(ErrnoForHttpStatus(resp->status), "GET " + ref.key + ": HTTP " + std::to_string(resp->status));
+  }
+  return resp->sink_bytes;
+}
+
+}  // namespace tierfs

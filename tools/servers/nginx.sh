@@ -1,0 +1,34 @@
+# Source me. start_nginx DATA_DIR STATE_DIR PORT: nginx on 127.0.0.1:PORT serving DATA_DIR
+# as /html/ (autoindex html) and /json/ (autoindex json); access log in STATE_DIR.
+start_nginx() {
+  local data=$1 state=$2 port=$3
+  mkdir -p "$state/tmp"
+  cat > "$state/nginx.conf" <<CONF
+worker_processes 2;
+error_log $state/error.log warn;
+pid $state/nginx.pid;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log $state/access.log;
+  client_body_temp_path $state/tmp/body;
+  proxy_temp_path $state/tmp/proxy;
+  fastcgi_temp_path $state/tmp/fastcgi;
+  uwsgi_temp_path $state/tmp/uwsgi;
+  scgi_temp_path $state/tmp/scgi;
+  sendfile on;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$port;
+    location /html/ { alias $data/; autoindex on; autoindex_exact_size on; }
+    location /json/ { alias $data/; autoindex on; autoindex_format json; }
+  }
+}
+CONF
+  nginx -c "$state/nginx.conf" -p "$state" || return 1
+  for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/html/" && return 0; sleep 0.1; done
+  echo "nginx did not start: $(cat "$state/error.log")" >&2
+  return 1
+}
+stop_nginx() { [ -f "$1/nginx.pid" ] && kill "$(cat "$1/nginx.pid")" 2>/dev/null; true; }
