@@ -270,6 +270,10 @@ int RunMount(MountConfig config) {
     store = std::move(lazy);
     offline = true;
   }
+  if (!offline && config.index_path.empty()) {
+    // Check access (credentials, bucket, listing) before any work is done.
+    if (auto root = (*store)->Stat(""); !root.ok()) return Fail(root.status());
+  }
   if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir((*store)->Url());
   if (Status s = PrepareCacheDir(config.cache_dir); !s.ok()) return Fail(s);
   auto lock_fd = LockCacheDir(config.cache_dir);
