@@ -300,7 +300,10 @@ int RunMount(MountConfig config) {
     (*nvme)->Start();
     tiers.push_back(nvme->get());
   }
-  BlockCache cache(**store, tiers, config.block_size);
+  PrefetchOptions prefetch;
+  prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 16 * config.block_size, 256ULL << 20);
+  BlockCache cache(**store, tiers, config.block_size, prefetch);
+  cache.Start();
   Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid()});
   FuseServerOptions fuse_options;
   fuse_options.fsname = SafeFsName((*store)->Url());
@@ -315,6 +318,7 @@ int RunMount(MountConfig config) {
   TLOG_INFO("serving {} at {}", (*store)->Url(), config.mountpoint);
   Status run = server.Run();
   NotifyStopping();
+  cache.Stop();
   if (*nvme) (*nvme)->Stop();
   TLOG_INFO("unmounted {}", config.mountpoint);
   ::close(*lock_fd);

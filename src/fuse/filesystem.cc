@@ -163,6 +163,10 @@ std::string Filesystem::StatsJson() const {
   j["remote_bytes"] = cs.remote_bytes;
   j["remote_errors"] = cs.remote_errors;
   j["singleflight_waits"] = cs.singleflight_waits;
+  j["block_hits"] = cs.hits;
+  j["block_misses"] = cs.misses;
+  j["prefetched_blocks"] = cs.prefetched_blocks;
+  j["prefetch_dropped"] = cs.prefetch_dropped;
   for (const auto& [name, t] : cs.tiers) {
     j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes}, {"used_bytes", t.used_bytes},
                         {"blocks", t.blocks}, {"hits", t.hits}, {"misses", t.misses},

@@ -1,5 +1,6 @@
 #include "tiers/block_cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <future>
 
@@ -19,11 +20,88 @@ void ReadResult::CopyTo(char* out) const {
   }
 }
 
-BlockCache::BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size)
+BlockCache::BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size,
+                       PrefetchOptions prefetch)
     : store_(store),
       tiers_(std::move(tiers)),
       block_size_(block_size),
-      flight_shards_(new FlightShard[kFlightShards]) {}
+      flight_shards_(new FlightShard[kFlightShards]),
+      prefetch_(prefetch) {}
+
+BlockCache::~BlockCache() { Stop(); }
+
+void BlockCache::Start() {
+  std::lock_guard lock(job_mu_);
+  if (!workers_.empty()) return;
+  stopping_ = false;
+  for (unsigned i = 0; i < prefetch_.workers; ++i) workers_.emplace_back([this] { PrefetchLoop(); });
+}
+
+void BlockCache::Stop() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(job_mu_);
+    stopping_ = true;
+    jobs_.clear();
+    workers.swap(workers_);
+  }
+  job_cv_.notify_all();
+  for (auto& w : workers) w.join();
+}
+
+void BlockCache::PrefetchLoop() {
+  while (true) {
+    PrefetchJob job;
+    {
+      std::unique_lock lock(job_mu_);
+      job_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    (void)GetBlock(job.ref, job.object_size, job.index);  // errors surface to the reader later
+    ++prefetched_;
+    std::lock_guard lock(job_mu_);
+    inflight_bytes_ -= block_size_;
+  }
+}
+
+// Called after each read of blocks [first, last] of an object.
+void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first,
+                               uint64_t last) {
+  if (prefetch_.workers == 0 || prefetch_.max_window == 0) return;
+  const uint64_t blocks = (object_size + block_size_ - 1) / block_size_;
+  uint64_t from = 0, to = 0;
+  {
+    std::lock_guard lock(stream_mu_);
+    if (streams_.size() > 4096) streams_.clear();  // forget old readers rather than grow
+    Stream& s = streams_[ref.key];
+    bool sequential = first == s.next_block || (first + 1 == s.next_block && first <= last);
+    if (sequential) {
+      s.window = std::clamp<uint64_t>(s.window * 2, 1, prefetch_.max_window);
+    } else {
+      s.window = 0;
+      s.prefetched_to = 0;
+    }
+    s.next_block = last + 1;
+    if (s.window == 0) return;
+    from = std::max(last + 1, s.prefetched_to);
+    to = std::min(blocks, last + 1 + s.window);
+    if (from >= to) return;
+    s.prefetched_to = to;
+  }
+  std::lock_guard lock(job_mu_);
+  if (workers_.empty() || stopping_) return;
+  for (uint64_t i = from; i < to; ++i) {
+    if (inflight_bytes_ + block_size_ > prefetch_.budget) {
+      ++prefetch_dropped_;
+      continue;
+    }
+    inflight_bytes_ += block_size_;
+    jobs_.push_back(PrefetchJob{ref, object_size, i});
+  }
+  job_cv_.notify_all();
+}
 
 Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
                                     size_t length) {
@@ -44,6 +122,7 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
     out.blocks.push_back(std::move(*block));
   }
   read_bytes_ += out.size;
+  MaybePrefetch(ref, object_size, first, last);
   return out;
 }
 
@@ -60,7 +139,10 @@ std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key) {
 BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t object_size,
                                              uint64_t index) {
   BlockKey key = MakeBlockKey(ref, index);
-  if (auto block = FromTiers(key)) return block;
+  if (auto block = FromTiers(key)) {
+    ++hits_;
+    return block;
+  }
 
   FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
   std::shared_ptr<Flight> flight;
@@ -76,6 +158,7 @@ BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t obje
   }
   if (!leader) {
     ++singleflight_waits_;
+    ++hits_;  // served by another reader's fetch
     return flight->result.get();
   }
   // Leader. A previous leader may have finished between our tier check and our flight
@@ -83,8 +166,10 @@ BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t obje
   BlockResult result = Status::Io("fetch did not run");
   try {
     if (auto block = FromTiers(key)) {
+      ++hits_;
       result = block;
     } else {
+      ++misses_;
       result = Fetch(ref, key, object_size);
     }
   } catch (const std::bad_alloc&) {
@@ -134,6 +219,10 @@ CacheStats BlockCache::Stats() const {
   s.remote_bytes = remote_bytes_;
   s.remote_errors = remote_errors_;
   s.singleflight_waits = singleflight_waits_;
+  s.prefetched_blocks = prefetched_;
+  s.prefetch_dropped = prefetch_dropped_;
+  s.hits = hits_;
+  s.misses = misses_;
   return s;
 }
 

@@ -7,13 +7,21 @@
 //  - A fetched block is offered to every tier (the NVMe tier writes asynchronously).
 //  - Only a store failure reaches the caller (with the store's errno, EIO by default);
 //    tier failures are misses.
+//  - Read-ahead: a reader that moves through an object sequentially gets the next blocks
+//    fetched in the background, with a window that doubles from 1 to `max_window` blocks;
+//    a random reader gets none. Bytes being prefetched never exceed `prefetch_budget`,
+//    however many objects are read at once.
 //
-// Thread-safe. Does not own the store or the tiers; they must outlive it.
+// Thread-safe. Does not own the store or the tiers; they must outlive it. Start() runs
+// the prefetch workers; without it (tests) reads work and nothing is prefetched.
 #pragma once
 
 #include <sys/uio.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,13 +54,28 @@ struct CacheStats {
   uint64_t remote_bytes = 0;
   uint64_t remote_errors = 0;
   uint64_t singleflight_waits = 0;
+  uint64_t prefetched_blocks = 0;
+  uint64_t prefetch_dropped = 0;  // not issued: budget full
+  uint64_t hits = 0;              // blocks served by some tier
+  uint64_t misses = 0;            // blocks that needed the store
+};
+
+struct PrefetchOptions {
+  unsigned workers = 8;               // concurrent background fetches
+  unsigned max_window = 16;           // blocks ahead of a sequential reader
+  uint64_t budget = 128ULL << 20;     // bytes in flight for prefetch, all readers together
 };
 
 class BlockCache {
  public:
-  BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size);
+  BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size,
+             PrefetchOptions prefetch = {});
+  ~BlockCache();
   BlockCache(const BlockCache&) = delete;
   BlockCache& operator=(const BlockCache&) = delete;
+
+  void Start();
+  void Stop();
 
   // Reads [offset, offset + length) of `ref`, an object of `object_size` bytes, clipped to
   // the object's end.
@@ -68,6 +91,8 @@ class BlockCache {
   BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, uint64_t index);
   std::shared_ptr<const Block> FromTiers(const BlockKey& key);
   BlockResult Fetch(const ObjectRef& ref, const BlockKey& key, uint64_t object_size);
+  void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last);
+  void PrefetchLoop();
 
   Store& store_;
   const std::vector<Tier*> tiers_;
@@ -80,8 +105,30 @@ class BlockCache {
   };
   std::unique_ptr<FlightShard[]> flight_shards_;
 
+  // Read-ahead.
+  struct Stream {
+    uint64_t next_block = 0;  // where a sequential reader goes next
+    uint64_t window = 0;
+    uint64_t prefetched_to = 0;  // blocks below this are fetched or in flight
+  };
+  struct PrefetchJob {
+    ObjectRef ref;
+    uint64_t object_size;
+    uint64_t index;
+  };
+  const PrefetchOptions prefetch_;
+  std::mutex stream_mu_;  // protects streams_
+  std::unordered_map<std::string, Stream> streams_;
+  std::mutex job_mu_;  // protects jobs_, stopping_, inflight_bytes_
+  std::condition_variable job_cv_;
+  std::deque<PrefetchJob> jobs_;
+  bool stopping_ = false;
+  uint64_t inflight_bytes_ = 0;
+  std::vector<std::thread> workers_;
+
   std::atomic<uint64_t> reads_{0}, read_bytes_{0}, remote_reads_{0}, remote_bytes_{0},
-      remote_errors_{0}, singleflight_waits_{0};
+      remote_errors_{0}, singleflight_waits_{0}, prefetched_{0}, prefetch_dropped_{0}, hits_{0},
+      misses_{0};
 };
 
 }  // namespace tierfs

@@ -115,6 +115,14 @@ Status FakeStore::List(const std::string& key, const ListSink& sink) {
 Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
                                     char* buf) {
   ++read_calls_;
+  uint64_t now = ++concurrent_;
+  uint64_t seen = max_concurrent_.load();
+  while (now > seen && !max_concurrent_.compare_exchange_weak(seen, now)) {
+  }
+  struct Leave {
+    std::atomic<uint64_t>& c;
+    ~Leave() { --c; }
+  } leave{concurrent_};
   TIERFS_RETURN_IF_ERROR(Enter());
   std::lock_guard lock(mu_);
   auto it = objects_.find(ref.key);

@@ -38,6 +38,8 @@ class FakeStore : public Store {
   uint64_t read_calls() const { return read_calls_; }
   uint64_t read_bytes() const { return read_bytes_; }
   uint64_t total_calls() const { return stat_calls_ + list_calls_ + read_calls_; }
+  // The most ReadRange calls that were running at the same time.
+  uint64_t max_concurrent_reads() const { return max_concurrent_; }
 
   std::string Url() const override { return "fake://"; }
   Result<ObjectInfo> Stat(const std::string& key) override;
@@ -59,6 +61,7 @@ class FakeStore : public Store {
   std::atomic<int> fail_errno_{EIO};
   std::atomic<int64_t> latency_us_{0};
   std::atomic<uint64_t> stat_calls_{0}, list_calls_{0}, read_calls_{0}, read_bytes_{0};
+  std::atomic<uint64_t> concurrent_{0}, max_concurrent_{0};
 };
 
 }  // namespace tierfs

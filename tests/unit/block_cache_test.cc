@@ -117,3 +117,52 @@ TEST(BlockCache, ShortObjectIsAnError) {
 
 }  // namespace
 }  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+TEST(BlockCachePrefetch, SequentialReaderGetsBlocksAheadWithinBudget) {
+  FakeStore store;
+  const std::string data = testing::Pattern(64 * kBlock, 21);
+  store.AddFile("f", data);
+  store.SetLatency(std::chrono::milliseconds(5));
+  RamTier ram(256 * kBlock, kBlock);
+  PrefetchOptions p;
+  p.workers = 8;
+  p.max_window = 16;
+  p.budget = 4 * kBlock;
+  BlockCache cache(store, {&ram}, kBlock, p);
+  cache.Start();
+  ObjectRef ref{"f", "v1"};
+  for (uint64_t off = 0; off < data.size(); off += kBlock / 2) {
+    auto r = cache.Read(ref, data.size(), off, kBlock / 2);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(Flat(*r), data.substr(off, kBlock / 2));
+  }
+  cache.Stop();
+  CacheStats s = cache.Stats();
+  EXPECT_GT(s.prefetched_blocks, 20u);
+  EXPECT_EQ(store.read_calls(), 64u);  // every block fetched exactly once
+  // Readahead ran in parallel, but never more blocks than the budget plus the reader's own.
+  EXPECT_GE(store.max_concurrent_reads(), 2u);
+  EXPECT_LE(store.max_concurrent_reads(), 4u + 1u);
+}
+
+TEST(BlockCachePrefetch, RandomReaderGetsNoPrefetch) {
+  FakeStore store;
+  const std::string data = testing::Pattern(64 * kBlock, 22);
+  store.AddFile("f", data);
+  RamTier ram(256 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  cache.Start();
+  ObjectRef ref{"f", "v1"};
+  for (uint64_t b : {40, 3, 17, 59, 8, 33, 21, 50}) {
+    ASSERT_TRUE(cache.Read(ref, data.size(), b * kBlock + 7, 100).ok());
+  }
+  cache.Stop();
+  EXPECT_EQ(cache.Stats().prefetched_blocks, 0u);
+  EXPECT_EQ(store.read_calls(), 8u);
+}
+
+}  // namespace
+}  // namespace tierfs
