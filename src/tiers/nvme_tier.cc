@@ -88,6 +88,7 @@ Status NvmeTier::Init() {
   dir_bytes_ = RoundUp(kUnit + seg / kUnit * sizeof(DirEntry), kUnit);
   data_bytes_ = (seg - dir_bytes_) / kUnit * kUnit;
   size_t count = options_.capacity / seg;
+  window_ = std::max<uint64_t>(1024, options_.capacity / options_.block_size / 2);
 
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
@@ -245,6 +246,22 @@ void NvmeTier::Publish(uint32_t seg, const DirEntry& e, uint32_t generation) {
   if (inserted) ++blocks_;
 }
 
+void NvmeTier::CountLookup(bool hit) {
+  if (hit) ++window_hits_;
+  if (++window_lookups_ >= window_) {
+    uint64_t lookups = window_lookups_.exchange(0);
+    uint64_t hits = window_hits_.exchange(0);
+    if (lookups > 0) last_ratio_permille_ = hits * 1000 / lookups;
+  }
+}
+
+bool NvmeTier::EarningHits() const {
+  // The current window once it has a fair sample, else the last complete one.
+  uint64_t lookups = window_lookups_, hits = window_hits_;
+  uint64_t permille = lookups >= 256 ? hits * 1000 / lookups : last_ratio_permille_.load();
+  return permille >= static_cast<uint64_t>(options_.min_hit_ratio * 1000);
+}
+
 void NvmeTier::Drop(const Hash128& key, const Loc& loc) {
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mu);
@@ -266,11 +283,13 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
     auto it = shard.map.find(key.hash);
     if (it == shard.map.end()) {
       ++misses_;
+      CountLookup(false);
       return nullptr;
     }
     it->second.accessed = true;
     loc = it->second;
   }
+  CountLookup(true);
   const size_t rec = RecordBytes(loc.length);
   std::shared_ptr<Block> block;
   try {
@@ -475,6 +494,10 @@ void NvmeTier::OpenNextSegment(std::deque<Pending>* work) {
       TLOG_WARN("nvme cache: {}; continuing with {} segments", st.message(), allocated);
       free_.clear();
     }
+  }
+  if (!found && options_.epoch_aware && EarningHits()) {
+    ++admission_refused_;  // keep the resident set; this block is served from the store
+    return;
   }
   if (!found && !sealed_fifo_.empty()) {
     i = sealed_fifo_.front();

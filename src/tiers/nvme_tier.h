@@ -45,6 +45,13 @@ struct NvmeTierOptions {
   uint64_t segment_size = 0;   // 0: chosen from capacity (at most 256 MiB, at least 16)
   uint64_t max_queue_bytes = 64 << 20;  // pending writes held in memory
   bool direct_io = true;       // O_DIRECT where supported
+  // Epoch-aware admission: once full, evict to admit new blocks only while the cache is
+  // not earning hits (recent hit ratio below `min_hit_ratio`). A training job re-reading
+  // a data set larger than the cache in shuffled order then keeps a stable subset
+  // resident, instead of churning it with every miss; when the workload changes and hits
+  // stop, the cache turns over again.
+  bool epoch_aware = true;
+  double min_hit_ratio = 0.10;
 };
 
 class NvmeTier : public Tier {
@@ -68,6 +75,7 @@ class NvmeTier : public Tier {
   size_t segment_count() const { return segments_.size(); }
   bool direct_io() const { return direct_io_; }
   double startup_seconds() const { return startup_seconds_; }
+  uint64_t admission_refused() const { return admission_refused_; }
 
  private:
   struct Loc {
@@ -108,6 +116,8 @@ class NvmeTier : public Tier {
   void OpenNextSegment(std::deque<Pending>* work);
   void Drop(const Hash128& key, const Loc& loc);
   void Publish(uint32_t seg, const DirEntry& e, uint32_t generation);
+  void CountLookup(bool hit);
+  bool EarningHits() const;
 
   const NvmeTierOptions options_;
   uint64_t segment_size_ = 0;
@@ -136,7 +146,12 @@ class NvmeTier : public Tier {
   std::thread writer_;
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
-      checksum_failures_{0}, dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0};
+      checksum_failures_{0}, dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0},
+      admission_refused_{0};
+  // Recent hit ratio, over windows of `window_` lookups (racy by design: a heuristic).
+  uint64_t window_ = 1024;
+  std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
+  std::atomic<uint64_t> last_ratio_permille_{0};
   std::atomic<bool> logged_corruption_{false};
 };
 
