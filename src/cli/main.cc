@@ -56,6 +56,8 @@ void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
   cmd->add_option("--timeout", o->http.request_timeout_ms, "per-request timeout, ms")->check(CLI::Range(100, 3600000));
   cmd->add_option("--connect-timeout", o->http.connect_timeout_ms, "connect timeout, ms")->check(CLI::Range(10, 600000));
   cmd->add_option("--retries", o->http.max_attempts, "attempts per request")->check(CLI::Range(1, 20));
+  cmd->add_option("--nfs-uid", o->nfs_uid, "uid presented to an NFS server")->check(CLI::Range(0, 2147483647));
+  cmd->add_option("--nfs-gid", o->nfs_gid, "gid presented to an NFS server")->check(CLI::Range(0, 2147483647));
 }
 
 int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so) {

@@ -212,6 +212,12 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->store.s3_no_sign = true;
     } else if (key == "s3_credentials_file") {
       config->store.s3_credentials_file = value;
+    } else if (key == "nfs_uid" || key == "nfs_gid") {
+      try {
+        (key == "nfs_uid" ? config->store.nfs_uid : config->store.nfs_gid) = std::stoi(value);
+      } catch (...) {
+        return Status::Invalid("option " + key + ": '" + value + "' is not a number");
+      }
     } else if (key == "ca_file") {
       config->store.http.ca_file = value;
     } else if (key == "insecure") {

@@ -1,6 +1,7 @@
 #include "ufs/store.h"
 
 #include "ufs/http_store.h"
+#include "ufs/nfs_store.h"
 #include "ufs/posix_store.h"
 #include "ufs/s3_store.h"
 
@@ -33,9 +34,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOpti
     std::string scheme = url.substr(0, colon);
     if (scheme == "http" || scheme == "https") return HttpStore::Open(url, options);
     if (scheme == "s3") return S3Store::Open(url, options);
-    if (scheme == "nfs") {
-      return Status(EPROTONOSUPPORT, "source scheme '" + scheme + "://' is not supported by this build yet");
-    }
+    if (scheme == "nfs") return NfsStore::Open(url, options);
     return Status(EPROTONOSUPPORT, "unknown source scheme '" + scheme +
                                        "://' (use a path, file://, http://, https://, s3://, nfs://)");
   }

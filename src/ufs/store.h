@@ -70,6 +70,9 @@ struct StoreOptions {
   bool s3_path_style = false;       // endpoint/bucket/key instead of bucket.endpoint/key
   bool s3_no_sign = false;          // anonymous requests
   std::string s3_credentials_file;  // an AWS credentials file (e.g. a Kubernetes secret)
+  // nfs:// only: the uid/gid presented to the server (-1: the caller's).
+  int nfs_uid = -1;
+  int nfs_gid = -1;
 };
 
 // Opens the store for `url`: "/path", "file:///path" now; other schemes are refused with a
