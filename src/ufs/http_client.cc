@@ -240,6 +240,20 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   return last;
 }
 
+Result<size_t> BytesFromRangedRead(const Result<HttpResponse>& response, const std::string& key) {
+  if (!response.ok()) return response.status();
+  const long status = response->status;
+  if (status == 412) {
+    TLOG_WARN("'{}' changed at the source since it was indexed; its reads fail until the index is rebuilt", key);
+    return Status::Io("'" + key + "' changed since it was indexed");
+  }
+  if (status == 416) return size_t{0};
+  if (status != 200 && status != 206) {
+    return Status(ErrnoForHttpStatus(status), "GET " + key + ": HTTP " + std::to_string(status));
+  }
+  return response->sink_bytes;
+}
+
 int ErrnoForHttpStatus(long status) {
   switch (status) {
     case 404:

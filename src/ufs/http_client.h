@@ -75,6 +75,10 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// The outcome of a ranged GET into a sink: the bytes read, or the error a reader should
+// see (412 = the object changed since it was indexed: EIO and a log line).
+Result<size_t> BytesFromRangedRead(const Result<HttpResponse>& response, const std::string& key);
+
 // Maps an HTTP status to an errno: 404/410 → ENOENT, 401/403 → EACCES, 412 → ESTALE, else EIO.
 int ErrnoForHttpStatus(long status);
 

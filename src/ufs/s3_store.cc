@@ -246,17 +246,7 @@ Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t 
   }
   req.sink = buf;
   req.capacity = length;
-  auto resp = http_.Send(req);
-  if (!resp.ok()) return resp.status();
-  if (resp->status == 412) {
-    TLOG_WARN("'{}' changed in the bucket since it was indexed", ref.key);
-    return Status::Io("'" + ref.key + "' changed since it was indexed");
-  }
-  if (resp->status == 416) return size_t{0};
-  if (resp->status != 200 && resp->status != 206) {
-    return Status(ErrnoForHttpStatus(resp->status), "GET " + ref.key + ": HTTP " + std::to_string(resp->status));
-  }
-  return resp->sink_bytes;
+  return BytesFromRangedRead(http_.Send(req), ref.key);
 }
 
 }  // namespace tierfs
