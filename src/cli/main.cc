@@ -8,6 +8,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "cli/admin_commands.h"
 #include "cli/mount_command.h"
 #include "common/log.h"
 #include "common/size.h"
@@ -146,6 +147,23 @@ int Main(int argc, char** argv) {
   stat->add_option("--index", index_path, "index directory")->required();
   stat->add_flag("--json", stat_json, "print JSON");
 
+  std::string admin_mnt;
+  bool stats_json = false, stats_watch = false;
+  auto* stats = app.add_subcommand("stats", "Show a mount's cache and remote counters");
+  stats->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
+  stats->add_flag("--json", stats_json, "print JSON");
+  stats->add_flag("--watch", stats_watch, "refresh every 2 seconds");
+  std::vector<std::string> warm_paths;
+  std::string warm_list;
+  unsigned warm_threads = 8;
+  auto* warm = app.add_subcommand("warm", "Pull files into the cache (whole mount by default)");
+  warm->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
+  warm->add_option("paths", warm_paths, "files or directories (relative to the mount)");
+  warm->add_option("--list", warm_list, "a file listing paths, one per line");
+  warm->add_option("--threads", warm_threads, "parallel files")->check(CLI::Range(1, 256));
+  auto* unmount = app.add_subcommand("unmount", "Unmount and wait for the daemon to exit");
+  unmount->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -167,6 +185,9 @@ int Main(int argc, char** argv) {
     return RunMount(std::move(mc));
   }
   if (*build) return RunIndexBuild(build_source, index_path, build_store);
+  if (*stats) return RunStats(admin_mnt, stats_json, stats_watch);
+  if (*warm) return RunWarm(admin_mnt, warm_paths, warm_list, warm_threads);
+  if (*unmount) return RunUnmount(admin_mnt);
   if (*stat) return RunIndexStat(index_path, stat_json);
   return 2;
 }

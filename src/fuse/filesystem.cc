@@ -1,12 +1,25 @@
 #include "fuse/filesystem.h"
 
 #include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 namespace tierfs {
 namespace {
 constexpr const char* kStatsXattr = "user.tierfs.stats";
+constexpr const char* kWarmXattr = "user.tierfs.warm";
+
+uint64_t RssBytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
 
 Status Counted(std::atomic<uint64_t>& errors, Status s) {
   if (!s.ok()) ++errors;
@@ -132,7 +145,22 @@ Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name) {
   if (ino == kRootIno && name == kStatsXattr) return StatsJson();
   auto e = index_.GetAttr(ino);
   if (!e.ok()) return e.status();
+  if (name == kWarmXattr && e->type == ObjectType::kFile) return Warm(*e);
   return Status(ENODATA, "no such attribute");
+}
+
+// Pulls every block of a file into the cache inside the daemon (no bytes cross to the
+// caller) and answers with the number of bytes warmed.
+Result<std::string> Filesystem::Warm(const Entry& e) {
+  const uint64_t step = 16 * cache_.block_size();
+  for (uint64_t off = 0; off < e.size; off += step) {
+    auto r = cache_.Read(e.ref(), e.size, off, static_cast<size_t>(std::min<uint64_t>(step, e.size - off)));
+    if (!r.ok()) {
+      ++counters_.errors;
+      return Status(EIO, r.status().message());
+    }
+  }
+  return std::to_string(e.size);
 }
 
 Result<std::vector<std::string>> Filesystem::ListXattr(uint64_t ino) {
@@ -153,6 +181,8 @@ std::string Filesystem::StatsJson() const {
   const IndexMeta& m = index_.Meta();
   nlohmann::json j;
   j["source"] = m.source;
+  j["pid"] = ::getpid();
+  j["rss_bytes"] = RssBytes();
   j["files"] = m.files;
   j["dirs"] = m.dirs;
   j["total_bytes"] = m.bytes;

@@ -53,7 +53,8 @@ class Filesystem {
   Status Open(uint64_t ino, int flags);
   struct statvfs StatFs();
 
-  // Extended attributes. The root carries "user.tierfs.stats" (JSON counters).
+  // Extended attributes. The root carries "user.tierfs.stats" (JSON counters); reading
+  // "user.tierfs.warm" of a file pulls the whole file into the cache and returns its size.
   Result<std::string> GetXattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
 
@@ -65,6 +66,7 @@ class Filesystem {
 
  private:
   struct stat ToStat(const Entry& e) const;
+  Result<std::string> Warm(const Entry& e);
 
   Index& index_;
   BlockCache& cache_;

@@ -1,0 +1,230 @@
+#include "cli/admin_commands.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/mount_command.h"
+#include "common/size.h"
+
+namespace tierfs {
+namespace fs = std::filesystem;
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "tierfs: %s\n", message.c_str());
+  return 1;
+}
+
+bool ReadStats(const std::string& mountpoint, nlohmann::json* out, std::string* error) {
+  if (!IsTierfsMount(mountpoint)) {
+    *error = "'" + mountpoint + "' is not a tierfs mount";
+    return false;
+  }
+  std::string buf(1 << 16, '\0');
+  ssize_t n = ::getxattr(mountpoint.c_str(), "user.tierfs.stats", buf.data(), buf.size());
+  if (n < 0) {
+    *error = "cannot read stats of '" + mountpoint + "': " + std::strerror(errno);
+    return false;
+  }
+  buf.resize(static_cast<size_t>(n));
+  *out = nlohmann::json::parse(buf, nullptr, false);
+  if (out->is_discarded()) {
+    *error = "malformed stats from '" + mountpoint + "'";
+    return false;
+  }
+  return true;
+}
+
+std::string Percent(double part, double whole) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.1f%%", whole > 0 ? 100.0 * part / whole : 0.0);
+  return b;
+}
+
+void PrintStats(const nlohmann::json& j) {
+  const uint64_t total = j.value("total_bytes", uint64_t{0});
+  uint64_t cached = 0, capacity = 0;
+  if (j.contains("tiers") && j["tiers"].contains("nvme")) {
+    cached = j["tiers"]["nvme"].value("used_bytes", uint64_t{0});
+    capacity = j["tiers"]["nvme"].value("capacity_bytes", uint64_t{0});
+  } else if (j.contains("tiers") && j["tiers"].contains("ram")) {
+    cached = j["tiers"]["ram"].value("used_bytes", uint64_t{0});
+    capacity = j["tiers"]["ram"].value("capacity_bytes", uint64_t{0});
+  }
+  cached = std::min(cached, total);
+  std::printf("%-14s %-14s %-16s %-8s\n", "TOTAL SIZE", "CACHED", "CACHE CAPACITY", "CACHED%");
+  std::printf("%-14s %-14s %-16s %-8s\n\n", FormatSize(total).c_str(), FormatSize(cached).c_str(),
+              FormatSize(capacity).c_str(), Percent(static_cast<double>(cached), static_cast<double>(total)).c_str());
+  const uint64_t hits = j.value("block_hits", uint64_t{0}), misses = j.value("block_misses", uint64_t{0});
+  std::printf("source           %s\n", j.value("source", "").c_str());
+  std::printf("files            %llu in %llu dirs\n", static_cast<unsigned long long>(j.value("files", 0ULL)),
+              static_cast<unsigned long long>(j.value("dirs", 0ULL)));
+  std::printf("block hit ratio  %s (%llu hits, %llu misses)\n",
+              Percent(static_cast<double>(hits), static_cast<double>(hits + misses)).c_str(),
+              static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses));
+  if (j.contains("tiers")) {
+    for (const auto& [name, t] : j["tiers"].items()) {
+      uint64_t th = t.value("hits", uint64_t{0}), tm = t.value("misses", uint64_t{0});
+      std::printf("%-5s tier       %s of %s, hit ratio %s, %llu evictions, %llu checksum failures, %llu errors\n",
+                  name.c_str(), FormatSize(t.value("used_bytes", uint64_t{0})).c_str(),
+                  FormatSize(t.value("capacity_bytes", uint64_t{0})).c_str(),
+                  Percent(static_cast<double>(th), static_cast<double>(th + tm)).c_str(),
+                  static_cast<unsigned long long>(t.value("evictions", 0ULL)),
+                  static_cast<unsigned long long>(t.value("checksum_failures", 0ULL)),
+                  static_cast<unsigned long long>(t.value("errors", 0ULL)));
+    }
+  }
+  std::printf("remote           %llu requests, %s, %llu errors\n",
+              static_cast<unsigned long long>(j.value("remote_reads", 0ULL)),
+              FormatSize(j.value("remote_bytes", uint64_t{0})).c_str(),
+              static_cast<unsigned long long>(j.value("remote_errors", 0ULL)));
+  std::printf("daemon           pid %lld, RSS %s\n", static_cast<long long>(j.value("pid", 0LL)),
+              FormatSize(j.value("rss_bytes", uint64_t{0})).c_str());
+}
+
+}  // namespace
+
+int RunStats(const std::string& mountpoint, bool json, bool watch) {
+  std::error_code ec;
+  const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
+  do {
+    nlohmann::json j;
+    std::string error;
+    if (!ReadStats(mnt, &j, &error)) return Fail(error);
+    if (watch && ::isatty(STDOUT_FILENO)) std::printf("\033[H\033[2J");
+    if (json) {
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      PrintStats(j);
+    }
+    std::fflush(stdout);
+    if (watch) std::this_thread::sleep_for(std::chrono::seconds(2));
+  } while (watch);
+  return 0;
+}
+
+int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths,
+            const std::string& list_file, unsigned threads) {
+  std::error_code ec;
+  const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
+  if (!IsTierfsMount(mnt)) return Fail("'" + mountpoint + "' is not a tierfs mount");
+  // Which files: the listed ones, or every file under the given paths (default: all).
+  std::vector<std::string> files;
+  auto add_tree = [&](const fs::path& p) -> bool {
+    std::error_code e;
+    if (fs::is_regular_file(fs::symlink_status(p, e))) {
+      files.push_back(p.string());
+      return true;
+    }
+    if (!fs::is_directory(fs::symlink_status(p, e))) return false;
+    for (auto it = fs::recursive_directory_iterator(p, e); !e && it != fs::recursive_directory_iterator(); it.increment(e)) {
+      if (it->is_regular_file(e) && !it->is_symlink(e)) files.push_back(it->path().string());
+    }
+    return !e;
+  };
+  if (!list_file.empty()) {
+    std::ifstream in(list_file);
+    if (!in) return Fail("cannot read list file '" + list_file + "'");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      files.push_back(line[0] == '/' ? line : mnt + "/" + line);
+    }
+  }
+  std::vector<std::string> roots = paths;
+  if (roots.empty() && list_file.empty()) roots.push_back(mnt);
+  for (const auto& p : roots) {
+    fs::path full = p.size() && p[0] == '/' ? fs::path(p) : fs::path(mnt) / p;
+    if (!add_tree(full)) return Fail("'" + p + "' is not a file or directory in the mount");
+  }
+
+  std::atomic<size_t> next{0}, done{0};
+  std::atomic<uint64_t> bytes{0};
+  std::mutex failed_mu;  // protects failed
+  std::vector<std::string> failed;
+  const auto start = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(STDERR_FILENO);
+  std::atomic<bool> finished{false};
+  std::thread progress([&] {
+    while (!finished) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 5000));
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      size_t d = done;
+      double rate = secs > 0 ? static_cast<double>(bytes) / secs : 0;
+      double eta = d > 0 ? secs * static_cast<double>(files.size() - d) / static_cast<double>(d) : 0;
+      if (finished) break;
+      int width = 30, filled = files.empty() ? width : static_cast<int>(width * d / files.size());
+      std::fprintf(stderr, "%s[%.*s%*s] %zu/%zu files, %s, %s/s, ETA %.0fs%s", tty ? "\r" : "", filled,
+                   "##############################", width - filled, "", d, files.size(),
+                   FormatSize(bytes).c_str(), FormatSize(static_cast<uint64_t>(rate)).c_str(), eta,
+                   tty ? "   " : "\n");
+    }
+  });
+  std::vector<std::thread> workers;
+  for (unsigned t = 0; t < std::max(1u, threads); ++t) {
+    workers.emplace_back([&] {
+      char buf[64];
+      for (size_t i = next++; i < files.size(); i = next++) {
+        ssize_t n = ::getxattr(files[i].c_str(), "user.tierfs.warm", buf, sizeof buf - 1);
+        if (n < 0) {
+          std::lock_guard lock(failed_mu);
+          failed.push_back(files[i] + ": " + std::strerror(errno));
+        } else {
+          buf[n] = '\0';
+          bytes += std::strtoull(buf, nullptr, 10);
+        }
+        ++done;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  finished = true;
+  progress.join();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("warmed %zu files, %s in %.1fs (%s/s)", files.size() - failed.size(), FormatSize(bytes).c_str(),
+              secs, FormatSize(static_cast<uint64_t>(secs > 0 ? static_cast<double>(bytes) / secs : 0)).c_str());
+  if (!failed.empty()) {
+    std::printf(", %zu failed:\n", failed.size());
+    for (const auto& f : failed) std::printf("  %s\n", f.c_str());
+    return 1;
+  }
+  std::printf("\n");
+  return 0;
+}
+
+int RunUnmount(const std::string& mountpoint) {
+  std::error_code ec;
+  const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
+  nlohmann::json j;
+  std::string error;
+  if (!ReadStats(mnt, &j, &error)) return Fail(error);
+  const pid_t pid = static_cast<pid_t>(j.value("pid", 0));
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execlp("fusermount3", "fusermount3", "-u", mnt.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Fail("fusermount3 -u '" + mnt + "' failed");
+  // Wait for the daemon to finish (it flushes the NVMe tier's queue and seals a segment).
+  for (int i = 0; i < 600 && pid > 0 && ::kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (pid > 0 && ::kill(pid, 0) == 0) return Fail("daemon " + std::to_string(pid) + " did not exit within 60 s");
+  return 0;
+}
+
+}  // namespace tierfs
