@@ -308,6 +308,8 @@ int RunMount(MountConfig config) {
   }
   PrefetchOptions prefetch;
   prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 16 * config.block_size, 256ULL << 20);
+  // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
+  if (config.ram_size == 0) prefetch.workers = 0;
   BlockCache cache(**store, tiers, config.block_size, prefetch);
   cache.Start();
   Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid()});
