@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/admin_commands.h"
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "common/size.h"
 #include "metadata/index.h"
+#include "ufs/manifest_store.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -47,6 +49,7 @@ std::string FormatTime(int64_t unix_seconds) {
 
 // Options every command that talks to a source takes.
 void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
+  cmd->add_option("--manifest", o->manifest, "file or URL listing 'path size [etag]' per line (or JSON): no crawl");
   cmd->add_option("--s3-endpoint", o->s3_endpoint, "S3 endpoint URL (default: AWS for the region)");
   cmd->add_option("--s3-region", o->s3_region, "S3 region (default: $AWS_REGION, ~/.aws/config, us-east-1)");
   cmd->add_flag("--s3-path-style", o->s3_path_style, "address buckets as ENDPOINT/BUCKET");
@@ -61,7 +64,29 @@ void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
   cmd->add_option("--nfs-gid", o->nfs_gid, "gid presented to an NFS server")->check(CLI::Range(0, 2147483647));
 }
 
-int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so) {
+// Writes the files of an index as a manifest (the inverse of --manifest).
+Status WriteManifestFile(const std::string& index_path, const std::string& out_path) {
+  auto index = OpenIndex(index_path);
+  if (!index.ok()) return index.status();
+  std::ofstream out(out_path, std::ios::trunc);
+  if (!out) return Status::FromErrno(errno, "cannot write '" + out_path + "'");
+  std::vector<uint64_t> dirs{kRootIno};
+  while (!dirs.empty()) {
+    uint64_t dir = dirs.back();
+    dirs.pop_back();
+    TIERFS_RETURN_IF_ERROR((*index)->ReadDir(dir, 0, [&](std::string_view, const Entry& e, uint64_t) {
+      if (e.is_dir()) dirs.push_back(e.ino);
+      if (e.type == ObjectType::kFile) WriteManifestLine(out, e.key, e.size, e.version);
+      return true;
+    }));
+  }
+  out.close();
+  if (!out) return Status::Io("error writing '" + out_path + "'");
+  return Status::Ok();
+}
+
+int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so,
+                  const std::string& write_manifest) {
   auto store = OpenStore(source, so);
   if (!store.ok()) return Fail(store.status());
   const bool tty = ::isatty(STDERR_FILENO);
@@ -83,6 +108,10 @@ int RunIndexBuild(const std::string& source, const std::string& index_path, cons
               secs);
   if (meta->skipped) std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
   std::printf("\n");
+  if (!write_manifest.empty()) {
+    if (Status s = WriteManifestFile(index_path, write_manifest); !s.ok()) return Fail(s);
+    std::printf("manifest written to %s\n", write_manifest.c_str());
+  }
   return 0;
 }
 
@@ -143,6 +172,8 @@ int Main(int argc, char** argv) {
   build->add_option("--index", index_path, "index directory to write")->required();
   StoreOptions build_store;
   AddStoreOptions(build, &build_store);
+  std::string write_manifest;
+  build->add_option("--write-manifest", write_manifest, "also write the files as a manifest");
   auto* stat = index->add_subcommand("stat", "Show what an index holds");
   stat->add_option("--index", index_path, "index directory")->required();
   stat->add_flag("--json", stat_json, "print JSON");
@@ -184,7 +215,7 @@ int Main(int argc, char** argv) {
     if (mc.debug) mc.foreground = true;
     return RunMount(std::move(mc));
   }
-  if (*build) return RunIndexBuild(build_source, index_path, build_store);
+  if (*build) return RunIndexBuild(build_source, index_path, build_store, write_manifest);
   if (*stats) return RunStats(admin_mnt, stats_json, stats_watch);
   if (*warm) return RunWarm(admin_mnt, warm_paths, warm_list, warm_threads);
   if (*unmount) return RunUnmount(admin_mnt);

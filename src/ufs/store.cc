@@ -1,6 +1,7 @@
 #include "ufs/store.h"
 
 #include "ufs/http_store.h"
+#include "ufs/manifest_store.h"
 #include "ufs/nfs_store.h"
 #include "ufs/posix_store.h"
 #include "ufs/s3_store.h"
@@ -15,7 +16,20 @@ std::string JoinKey(std::string_view dir, std::string_view name) {
   return key;
 }
 
+namespace {
+Result<std::unique_ptr<Store>> OpenBaseStore(const std::string& url, const StoreOptions& options);
+}  // namespace
+
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options) {
+  auto store = OpenBaseStore(url, options);
+  if (!store.ok() || options.manifest.empty()) return store;
+  auto text = LoadManifest(options.manifest, options);
+  if (!text.ok()) return text.status();
+  return OpenManifestStore(std::move(*store), *text);
+}
+
+namespace {
+Result<std::unique_ptr<Store>> OpenBaseStore(const std::string& url, const StoreOptions& options) {
   std::string path;
   if (!url.empty() && url[0] == '/') {
     path = url;
@@ -40,5 +54,6 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOpti
   }
   return PosixStore::Open(path, options.allow_offline);
 }
+}  // namespace
 
 }  // namespace tierfs

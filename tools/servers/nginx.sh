@@ -1,5 +1,5 @@
 # Source me. start_nginx DATA_DIR STATE_DIR PORT: nginx on 127.0.0.1:PORT serving DATA_DIR
-# as /html/ (autoindex html) and /json/ (autoindex json); access log in STATE_DIR.
+# as / and /html/ (autoindex html) and /json/ (autoindex json); access log in STATE_DIR.
 start_nginx() {
   local data=$1 state=$2 port=$3
   mkdir -p "$state/tmp"
@@ -21,6 +21,7 @@ http {
   keepalive_requests 100000;
   server {
     listen 127.0.0.1:$port;
+    location / { root $data; autoindex on; autoindex_exact_size on; }
     location /html/ { alias $data/; autoindex on; autoindex_exact_size on; }
     location /json/ { alias $data/; autoindex on; autoindex_format json; }
   }
