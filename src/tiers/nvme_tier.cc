@@ -335,7 +335,12 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
     std::lock_guard lock(shard.mu);
     if (shard.map.count(key.hash)) return;
   }
-  std::lock_guard lock(queue_mu_);
+  std::unique_lock lock(queue_mu_);
+  // Backpressure: a reader faster than the disk waits (briefly) for the writer, so a cold
+  // pass still lands on disk; only a stuck or failing disk makes blocks drop.
+  space_cv_.wait_for(lock, std::chrono::seconds(2), [&] {
+    return stopping_ || queued_bytes_ + block->size() <= options_.max_queue_bytes;
+  });
   if (stopping_ || !writer_.joinable() || queued_bytes_ + block->size() > options_.max_queue_bytes) {
     ++dropped_;
     return;
@@ -359,6 +364,7 @@ void NvmeTier::Stop() {
     stopping_ = true;
     queue_cv_.notify_all();
   }
+  space_cv_.notify_all();
   writer_.join();
   SealActive();
 }
@@ -379,6 +385,7 @@ void NvmeTier::WriterLoop() {
       queued_bytes_ = 0;
       in_flight_ = true;
     }
+    space_cv_.notify_all();
     WriteBatch(std::move(work));
     std::lock_guard lock(queue_mu_);
     in_flight_ = false;

@@ -19,8 +19,9 @@
 //  - Write failures (ENOSPC, EIO) drop the blocks concerned; the tier keeps serving what
 //    it has, and the cache above keeps working from RAM and the store.
 //
-// Thread-safe. Start() launches the writer; Stop() drains it. Put() never blocks on I/O:
-// blocks queue (bounded by bytes) and are dropped when the queue is full.
+// Thread-safe. Start() launches the writer; Stop() drains it. Put() does no I/O: blocks
+// queue (bounded by bytes); when the queue is full Put waits up to 2 s for the writer
+// (backpressure, so a fast cold pass still reaches the disk), then drops the block.
 #pragma once
 
 #include <atomic>
@@ -138,7 +139,7 @@ class NvmeTier : public Tier {
   std::vector<DirEntry> staged_;  // entries whose records are in staging_
 
   std::mutex queue_mu_;  // protects queue_, queued_bytes_, stopping_, in_flight_
-  std::condition_variable queue_cv_, drained_cv_;
+  std::condition_variable queue_cv_, drained_cv_, space_cv_;
   std::deque<Pending> queue_;
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
