@@ -21,6 +21,7 @@
 #include "tiers/block_cache.h"
 #include "tiers/nvme_tier.h"
 #include "tiers/ram_tier.h"
+#include "ufs/http_client.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -139,15 +140,8 @@ Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store
 }
 
 std::string SafeFsName(const std::string& url) {
-  // Drop any user:password@ and the query string; commas would split mount options.
-  std::string s = url;
-  if (size_t scheme = s.find("://"); scheme != std::string::npos) {
-    size_t host = scheme + 3;
-    size_t slash = s.find('/', host);
-    size_t at = s.rfind('@', slash == std::string::npos ? s.size() : slash);
-    if (at != std::string::npos && at >= host) s.erase(host, at + 1 - host);
-  }
-  if (size_t q = s.find('?'); q != std::string::npos) s.resize(q);
+  // No credentials or query string; commas and blanks would split mount options.
+  std::string s = RedactUrl(url);
   for (char& c : s) {
     if (c == ',' || c == ' ' || c == '\t' || c == '\n') c = '_';
   }

@@ -98,18 +98,6 @@ bool Retryable(CURLcode code) {
   }
 }
 
-// The URL without any query string (it may hold signatures) or user info, for messages.
-std::string Redact(const std::string& url) {
-  std::string s = url.substr(0, url.find('?'));
-  size_t scheme = s.find("://");
-  if (scheme != std::string::npos) {
-    size_t at = s.find('@', scheme);
-    size_t slash = s.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) s.erase(scheme + 3, at - scheme - 2);
-  }
-  return s;
-}
-
 }  // namespace
 
 struct HttpClient::Impl {
@@ -224,14 +212,14 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     if (rc != CURLE_OK && !early_stop) {
       ++impl_->failures;
       last = Status(rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO,
-                    Redact(request.url) + ": " + curl_easy_strerror(rc));
-      if (t.overflow) return Status::Io(Redact(request.url) + ": response too large");
+                    RedactUrl(request.url) + ": " + curl_easy_strerror(rc));
+      if (t.overflow) return Status::Io(RedactUrl(request.url) + ": response too large");
       if (!Retryable(rc)) return last;
       continue;
     }
     if (code >= 500 || code == 429) {
       ++impl_->failures;
-      last = Status::Io(Redact(request.url) + ": HTTP " + std::to_string(code));
+      last = Status::Io(RedactUrl(request.url) + ": HTTP " + std::to_string(code));
       continue;
     }
     return response;
@@ -252,6 +240,17 @@ Result<size_t> BytesFromRangedRead(const Result<HttpResponse>& response, const s
     return Status(ErrnoForHttpStatus(status), "GET " + key + ": HTTP " + std::to_string(status));
   }
   return response->sink_bytes;
+}
+
+std::string RedactUrl(const std::string& url) {
+  std::string s = url.substr(0, url.find('?'));
+  if (size_t scheme = s.find("://"); scheme != std::string::npos) {
+    size_t host = scheme + 3;
+    size_t slash = s.find('/', host);
+    size_t at = s.rfind('@', slash == std::string::npos ? s.size() : slash);
+    if (at != std::string::npos && at >= host) s.erase(host, at + 1 - host);
+  }
+  return s;
 }
 
 int ErrnoForHttpStatus(long status) {

@@ -79,6 +79,10 @@ class HttpClient {
 // see (412 = the object changed since it was indexed: EIO and a log line).
 Result<size_t> BytesFromRangedRead(const Result<HttpResponse>& response, const std::string& key);
 
+// The URL without its query string (it may hold signatures) or user:password@, for
+// messages and anything else a person or another process can see.
+std::string RedactUrl(const std::string& url);
+
 // Maps an HTTP status to an errno: 404/410 → ENOENT, 401/403 → EACCES, 412 → ESTALE, else EIO.
 int ErrnoForHttpStatus(long status);
 
