@@ -112,9 +112,10 @@ Result<ObjectInfo> HttpStore::Head(const std::string& key, const std::string& na
 
 Result<ObjectInfo> HttpStore::Stat(const std::string& key) {
   if (key.empty()) {
+    // The root exists if its listing answers; HEAD spares fetching it (List does that).
     HttpRequest req;
+    req.head = true;
     req.url = base_;
-    req.max_body = 64 << 20;
     auto resp = http_.Send(req);
     if (!resp.ok()) return resp.status();
     if (resp->status != 200) {
