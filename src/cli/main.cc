@@ -33,6 +33,21 @@ struct SizeValidator : public CLI::Validator {
   }
 };
 
+// Reads `tierfs mount --config FILE`: TOML (`key = value`, strings quoted) whose keys are
+// the long options of `mount` (cache-size = "50G", foreground = true, o = "allow_other")
+// plus `source` and `mountpoint`. Every key lands in the [mount] section, so CLI11 applies
+// it to the mount subcommand; options given on the command line win.
+class MountConfigFile : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    auto items = CLI::ConfigTOML::from_config(input);
+    for (auto& item : items) {
+      if (item.parents.empty()) item.parents.push_back("mount");
+    }
+    return items;
+  }
+};
+
 int Fail(const Status& s) {
   std::fprintf(stderr, "tierfs: %s\n", s.message().c_str());
   return 1;
@@ -161,6 +176,16 @@ int Main(int argc, char** argv) {
   mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");
   mount->add_flag("-d,--debug", mc.debug, "log every FUSE request (implies -f)");
   mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");
+  mount->add_option("--metrics", mc.metrics_address, "serve Prometheus /metrics at HOST:PORT (e.g. 127.0.0.1:9567)");
+  // --config belongs to the top-level app (that is where CLI11 reads config files); mount
+  // lets it fall through so `tierfs mount --config FILE` works.
+  mount->fallthrough();
+  mount->footer(
+      "  --config FILE               TOML file of these options (keys = long names without\n"
+      "                              '--', plus source and mountpoint); the command line wins\n");
+  app.set_config("--config", "", "TOML file of mount options (keys = long option names)");
+  app.config_formatter(std::make_shared<MountConfigFile>());
+  app.allow_config_extras(CLI::config_extras_mode::error);
   AddStoreOptions(mount, &mc.store);
 
   std::string build_source, index_path;
@@ -203,6 +228,15 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ConfigError& e) {
+    std::string what = e.what();
+    // CLI11 says "INI was not able to parse mount.KEY"; name the key as the user wrote it.
+    const std::string unknown = "not able to parse mount.";
+    if (auto at = what.find(unknown); at != std::string::npos) {
+      what = "config file: unknown key '" + what.substr(at + unknown.size()) + "'";
+    }
+    std::fprintf(stderr, "tierfs: %s\n", what.c_str());
+    return 2;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "tierfs: %s\n", e.what());
     return 2;

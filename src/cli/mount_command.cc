@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/daemon.h"
+#include "cli/metrics_server.h"
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/mountinfo.h"
@@ -22,6 +23,7 @@
 #include "tiers/nvme_tier.h"
 #include "tiers/ram_tier.h"
 #include "ufs/http_client.h"
+#include "ufs/metered_store.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -216,6 +218,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->store.http.ca_file = value;
     } else if (key == "insecure") {
       config->store.http.insecure = true;
+    } else if (key == "metrics") {
+      config->metrics_address = value;
     } else if (key == "log_level") {
       config->log_level = value;
     } else if (key == "threads") {
@@ -248,6 +252,9 @@ int RunMount(MountConfig config) {
       config.block_size % kBlockAlign != 0) {
     return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
   }
+  if (!config.metrics_address.empty()) {
+    if (auto a = ParseListenAddress(config.metrics_address); !a.ok()) return Fail(a.status());
+  }
   if (Status s = CheckMountpoint(config.mountpoint); !s.ok()) return Fail(s);
   if (Status s = FuseServer::ValidateOptions(config.fuse_options); !s.ok()) return Fail(s);
   std::error_code ec;
@@ -274,18 +281,25 @@ int RunMount(MountConfig config) {
     // Check access (credentials, bucket, listing) before any work is done.
     if (auto root = (*store)->Stat(""); !root.ok()) return Fail(root.status());
   }
-  if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir((*store)->Url());
+  // Every call to the source is counted for /metrics from here on (index build included).
+  std::unique_ptr<Store> source = std::make_unique<MeteredStore>(std::move(*store));
+  if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir(source->Url());
   if (Status s = PrepareCacheDir(config.cache_dir); !s.ok()) return Fail(s);
   auto lock_fd = LockCacheDir(config.cache_dir);
   if (!lock_fd.ok()) return Fail(lock_fd.status());
 
-  // Detach before anything starts threads (RocksDB, tiers, FUSE workers).
+  MetricsServer metrics;
+  if (!config.metrics_address.empty()) {
+    if (Status s = metrics.Bind(config.metrics_address); !s.ok()) return Fail(s);
+  }
+
+  // Detach before anything starts threads (RocksDB, tiers, FUSE workers, metrics).
   if (!config.foreground) {
     if (Status s = Detach(); !s.ok()) return Fail(s);
   }
   WritePid(*lock_fd);
 
-  auto index = OpenOrBuildIndex(config, **store, offline);
+  auto index = OpenOrBuildIndex(config, *source, offline);
   if (!index.ok()) return Fail(index.status());
 
   std::unique_ptr<RamTier> ram;
@@ -304,22 +318,27 @@ int RunMount(MountConfig config) {
   prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 16 * config.block_size, 256ULL << 20);
   // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
   if (config.ram_size == 0) prefetch.workers = 0;
-  BlockCache cache(**store, tiers, config.block_size, prefetch);
+  BlockCache cache(*source, tiers, config.block_size, prefetch);
   cache.Start();
   Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid()});
   FuseServerOptions fuse_options;
-  fuse_options.fsname = SafeFsName((*store)->Url());
+  fuse_options.fsname = SafeFsName(source->Url());
   fuse_options.extra_options = config.fuse_options;
   fuse_options.max_threads = config.threads;
   fuse_options.debug = config.debug;
   FuseServer server(filesystem, fuse_options);
   if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
 
+  const int collector = MetricsRegistry::Global().AddCollector(
+      [&filesystem](MetricsWriter& w) { filesystem.WriteMetrics(w); });
+  metrics.Start();
   NotifyReady("serving");
   if (!config.foreground) LogToSyslog();
-  TLOG_INFO("serving {} at {}", (*store)->Url(), config.mountpoint);
+  TLOG_INFO("serving {} at {}", source->Url(), config.mountpoint);
   Status run = server.Run();
   NotifyStopping();
+  metrics.Stop();
+  MetricsRegistry::Global().RemoveCollector(collector);
   cache.Stop();
   if (*nvme) (*nvme)->Stop();
   TLOG_INFO("unmounted {}", config.mountpoint);

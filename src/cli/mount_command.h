@@ -24,12 +24,13 @@ struct MountConfig {
   unsigned threads = 0;
   std::string log_level = "info";
   std::string fuse_options;  // passed to libfuse (allow_other, ...)
+  std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none
   StoreOptions store;        // remote access: TLS, timeouts, S3 endpoint and credentials
 };
 
 // Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
 // ram_size=, block_size=, index=, log_level=, threads=, s3_endpoint=, s3_region=,
-// s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure) set fields; the options mount(8)
+// s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure, metrics=) set fields; the options mount(8)
 // and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are dropped;
 // everything else is kept for libfuse.
 Status ApplyMountOptions(const std::string& options, MountConfig* config);

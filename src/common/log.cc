@@ -29,4 +29,21 @@ void LogToSyslog() {
   spdlog::set_level(level);
 }
 
+bool LogLimiter::Admit(uint64_t* suppressed) {
+  std::lock_guard lock(mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (now - window_start_ >= period_) {
+    window_start_ = now;
+    in_window_ = 0;
+  }
+  if (in_window_ >= burst_) {
+    ++dropped_;
+    return false;
+  }
+  ++in_window_;
+  *suppressed = dropped_;
+  dropped_ = 0;
+  return true;
+}
+
 }  // namespace tierfs

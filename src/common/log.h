@@ -4,6 +4,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "common/status.h"
@@ -17,9 +21,40 @@ Status SetLogLevel(const std::string& level);
 // Sends log lines to syslog (ident "tierfs") instead of stderr.
 void LogToSyslog();
 
+// Bounds how often one kind of log line is written, so a remote that fails every request
+// cannot flood the log: at most `burst` lines per `period`. The first line admitted after
+// some were dropped is told how many. Thread-safe.
+class LogLimiter {
+ public:
+  LogLimiter(int burst, std::chrono::milliseconds period) : burst_(burst), period_(period) {}
+  // True if a line may be written now; `*suppressed` gets the number dropped since the
+  // last line written.
+  bool Admit(uint64_t* suppressed);
+
+ private:
+  const int burst_;
+  const std::chrono::milliseconds period_;
+  std::mutex mu_;  // protects window_start_, in_window_, dropped_
+  std::chrono::steady_clock::time_point window_start_{};
+  int in_window_ = 0;
+  uint64_t dropped_ = 0;
+};
+
 }  // namespace tierfs
 
 #define TLOG_DEBUG(...) SPDLOG_DEBUG(__VA_ARGS__)
 #define TLOG_INFO(...) spdlog::info(__VA_ARGS__)
 #define TLOG_WARN(...) spdlog::warn(__VA_ARGS__)
 #define TLOG_ERROR(...) spdlog::error(__VA_ARGS__)
+// A warning through a LogLimiter; `format` must be a string literal.
+#define TLOG_WARN_LIMITED(limiter, format, ...)                                          \
+  do {                                                                                   \
+    uint64_t tlog_suppressed_ = 0;                                                       \
+    if ((limiter).Admit(&tlog_suppressed_)) {                                            \
+      if (tlog_suppressed_) {                                                            \
+        spdlog::warn(format " ({} similar lines suppressed)", __VA_ARGS__, tlog_suppressed_); \
+      } else {                                                                           \
+        spdlog::warn(format, __VA_ARGS__);                                               \
+      }                                                                                  \
+    }                                                                                    \
+  } while (0)

@@ -212,4 +212,62 @@ std::string Filesystem::StatsJson() const {
   return j.dump();
 }
 
+void Filesystem::WriteMetrics(MetricsWriter& w) const {
+  CacheStats cs = cache_.Stats();
+  const IndexMeta& m = index_.Meta();
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  w.Gauge("tierfs_build_info", "tierfs version", {{"version", TIERFS_VERSION}}, 1);
+  w.Gauge("tierfs_dataset_files", "regular files in the index", {}, d(m.files));
+  w.Gauge("tierfs_dataset_bytes", "total size of the data set (TOTAL SIZE)", {}, d(m.bytes));
+  w.Gauge("tierfs_process_resident_memory_bytes", "resident memory of the daemon", {},
+          d(RssBytes()));
+  uint64_t checksum_failures = 0;
+  for (const auto& [name, t] : cs.tiers) {
+    w.Counter("tierfs_cache_hits_total", "blocks served by a cache tier", {{"tier", name}},
+              d(t.hits));
+  }
+  w.Counter("tierfs_cache_misses_total", "blocks no cache tier held (read from the source)", {},
+            d(cs.misses));
+  for (const auto& [name, t] : cs.tiers) {
+    w.Gauge("tierfs_cache_bytes", "bytes held by a cache tier", {{"tier", name}}, d(t.used_bytes));
+  }
+  for (const auto& [name, t] : cs.tiers) {
+    w.Gauge("tierfs_cache_capacity_bytes", "bound on the bytes of a cache tier", {{"tier", name}},
+            d(t.capacity_bytes));
+  }
+  for (const auto& [name, t] : cs.tiers) {
+    w.Gauge("tierfs_cache_blocks", "blocks held by a cache tier", {{"tier", name}}, d(t.blocks));
+  }
+  for (const auto& [name, t] : cs.tiers) {
+    w.Counter("tierfs_cache_evictions_total", "blocks evicted from a cache tier", {{"tier", name}},
+              d(t.evictions));
+  }
+  for (const auto& [name, t] : cs.tiers) {
+    w.Counter("tierfs_cache_errors_total", "I/O errors inside a cache tier (served as misses)",
+              {{"tier", name}}, d(t.errors));
+    checksum_failures += t.checksum_failures;
+  }
+  w.Counter("tierfs_checksum_failures_total", "cached blocks that failed verification (dropped)",
+            {}, d(checksum_failures));
+  w.Counter("tierfs_read_bytes_total", "bytes served to readers", {}, d(cs.read_bytes));
+  w.Counter("tierfs_prefetched_blocks_total", "blocks fetched ahead of sequential readers", {},
+            d(cs.prefetched_blocks));
+  w.Counter("tierfs_prefetch_dropped_total", "read-ahead not issued: memory budget full", {},
+            d(cs.prefetch_dropped));
+  w.Counter("tierfs_singleflight_waits_total", "reads that waited for a fetch already running",
+            {}, d(cs.singleflight_waits));
+  const std::pair<const char*, const std::atomic<uint64_t>*> ops[] = {
+      {"lookup", &counters_.lookup},   {"getattr", &counters_.getattr},
+      {"readdir", &counters_.readdir}, {"read", &counters_.read},
+      {"readlink", &counters_.readlink}, {"statfs", &counters_.statfs},
+      {"xattr", &counters_.xattr},     {"open", &counters_.open},
+      {"write", &counters_.rejected_writes}};
+  for (const auto& [op, value] : ops) {
+    w.Counter("tierfs_fuse_ops_total", "FUSE requests by operation (write: refused, EROFS)",
+              {{"op", op}}, d(value->load()));
+  }
+  w.Counter("tierfs_fuse_errors_total", "FUSE requests answered with an error", {},
+            d(counters_.errors.load()));
+}
+
 }  // namespace tierfs

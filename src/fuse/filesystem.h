@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "metadata/index.h"
 #include "tiers/block_cache.h"
@@ -63,6 +64,9 @@ class Filesystem {
 
   const FuseOpCounters& counters() const { return counters_; }
   std::string StatsJson() const;
+  // Writes the cache, FUSE and data-set numbers as Prometheus metrics (a collector for
+  // MetricsRegistry; see common/metrics.h).
+  void WriteMetrics(MetricsWriter& w) const;
 
  private:
   struct stat ToStat(const Entry& e) const;

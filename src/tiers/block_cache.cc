@@ -194,12 +194,12 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
   Result<size_t> n = store_.ReadRange(ref, start, expected, block->mutable_data());
   if (!n.ok()) {
     ++remote_errors_;
-    TLOG_WARN("read '{}' block {}: {}", ref.key, key.index, n.status().message());
+    TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {} failed: {}", ref.key, key.index, n.status().message());
     return n.status();
   }
   if (*n != expected) {
     ++remote_errors_;
-    TLOG_WARN("read '{}' block {}: got {} bytes, expected {} (object changed?)", ref.key,
+    TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {}: got {} bytes, expected {} (object changed?)", ref.key,
               key.index, *n, expected);
     return Status::Io("short read of '" + ref.key + "'");
   }

@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/log.h"
 #include "tiers/block.h"
 #include "tiers/tier.h"
 #include "ufs/store.h"
@@ -126,6 +127,8 @@ class BlockCache {
   uint64_t inflight_bytes_ = 0;
   std::vector<std::thread> workers_;
 
+  // One warning per remote failure, at most 10 per 10 s: a dead remote must not flood logs.
+  LogLimiter remote_failure_log_{10, std::chrono::seconds(10)};
   std::atomic<uint64_t> reads_{0}, read_bytes_{0}, remote_reads_{0}, remote_bytes_{0},
       remote_errors_{0}, singleflight_waits_{0}, prefetched_{0}, prefetch_dropped_{0}, hits_{0},
       misses_{0};

@@ -303,7 +303,7 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
   if (!n.ok() || *n != rec) {
     ++errors_;
     ++misses_;
-    TLOG_WARN("nvme cache: read failed: {}", n.ok() ? "short read" : n.status().message());
+    TLOG_WARN_LIMITED(io_error_log_, "nvme cache: read failed: {}", n.ok() ? "short read" : n.status().message());
     Drop(key.hash, loc);
     return nullptr;
   }
@@ -315,10 +315,8 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
     if (seg.generation.load() == loc.generation) {
       // Not a segment being rewritten under us: the bytes on disk are bad.
       ++checksum_failures_;
-      if (!logged_corruption_.exchange(true)) {
-        TLOG_WARN("nvme cache: a block in segment {} failed verification; dropped (logged once)",
-                  loc.segment);
-      }
+      TLOG_WARN_LIMITED(io_error_log_, "nvme cache: a block in segment {} failed verification; dropped",
+                        loc.segment);
     }
     Drop(key.hash, loc);
     return nullptr;

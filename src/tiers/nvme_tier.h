@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/log.h"
 #include "tiers/segment_format.h"
 #include "tiers/tier.h"
 
@@ -153,7 +154,8 @@ class NvmeTier : public Tier {
   uint64_t window_ = 1024;
   std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
   std::atomic<uint64_t> last_ratio_permille_{0};
-  std::atomic<bool> logged_corruption_{false};
+  // Read errors and failed verifications: at most 10 warnings per 10 s.
+  LogLimiter io_error_log_{10, std::chrono::seconds(10)};
 };
 
 }  // namespace tierfs

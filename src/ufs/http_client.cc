@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace tierfs {
 namespace {
@@ -209,6 +210,13 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     impl_->Give(e);
     // A write callback that stopped a full (Range-ignoring) body early is a success.
     bool early_stop = rc == CURLE_WRITE_ERROR && request.sink && code == 200 && t.remaining == 0 && !t.overflow;
+    MetricsRegistry::Global()
+        .GetCounter("tierfs_http_requests_total",
+                    "HTTP requests sent to the source, each retry counted, by method and status "
+                    "(\"error\": no answer)",
+                    {{"method", request.head ? "HEAD" : "GET"},
+                     {"code", rc == CURLE_OK || early_stop ? std::to_string(code) : "error"}})
+        .Add();
     if (rc != CURLE_OK && !early_stop) {
       ++impl_->failures;
       last = Status(rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO,

@@ -12,6 +12,7 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 "$SERVERS/fault-server" "$DATA" "$PORT" &
 SERVER=$!
+SERVER_PIDS+=($SERVER)
 wait_http "$URL/"
 arm() { curl -sf "$URL/__faults?$1" > /dev/null || fail "cannot arm $1"; }
 
@@ -72,6 +73,7 @@ next_file
 cat "$MNT/$f" > /dev/null 2>&1 && fail "server down: read succeeded"
 "$SERVERS/fault-server" "$DATA" "$PORT" &
 SERVER=$!
+SERVER_PIDS+=($SERVER)
 wait_http "$URL/"
 cmp "$DATA/$f" "$MNT/$f" || fail "server back: wrong bytes"
 pass "server down: EIO; server back: reads resume"

@@ -53,6 +53,7 @@ stop_apache "$APACHE"
 PORT=$(free_port)
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$DATA" > "$WORK/pyhttp.log" 2>&1 &
 PYPID=$!
+SERVER_PIDS+=($PYPID)
 wait_http "http://127.0.0.1:$PORT/"
 check_source python "http://127.0.0.1:$PORT/"
 kill $PYPID

@@ -5,6 +5,7 @@ TIERFS=${TIERFS:?set TIERFS to the tierfs binary}
 TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tierfs-it.XXXXXX")
 MOUNTS=()
+SERVER_PIDS=()  # background servers a test started; killed on exit
 
 cleanup() {
   local m
@@ -12,6 +13,7 @@ cleanup() {
     if grep -q " $m fuse" /proc/mounts; then fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; fi
   done
   pkill -f "tierfs mount .* $WORK/" 2>/dev/null || true
+  for m in "${SERVER_PIDS[@]}"; do kill "$m" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "common/log.h"
+#include "common/metrics.h"
 #include "common/names.h"
 #include "common/size.h"
 
@@ -54,6 +58,76 @@ TEST(Names, SymlinksMustStayInsideTheTree) {
   EXPECT_FALSE(IsContainedSymlink("a/../../file", 0));
   EXPECT_FALSE(IsContainedSymlink("/etc/passwd", 3));
   EXPECT_FALSE(IsContainedSymlink("", 0));
+}
+
+}  // namespace tierfs
+
+namespace tierfs {
+
+TEST(Metrics, RendersCountersHistogramsAndCollectorsInTextFormat) {
+  MetricsRegistry r;
+  r.GetCounter("t_requests_total", "requests", {{"op", "read"}, {"code", "ok"}}).Add(3);
+  r.GetCounter("t_requests_total", "requests", {{"op", "read"}, {"code", "EIO"}}).Add();
+  // The same name and labels is the same counter.
+  r.GetCounter("t_requests_total", "requests", {{"op", "read"}, {"code", "ok"}}).Add(2);
+  Histogram& h = r.GetHistogram("t_seconds", "latency", {0.1, 1});
+  h.Observe(0.05);
+  h.Observe(0.5);
+  h.Observe(0.5);
+  h.Observe(7);
+  int id = r.AddCollector([](MetricsWriter& w) {
+    w.Gauge("t_bytes", "bytes", {{"tier", "ram"}}, 4096);
+    w.Gauge("t_bytes", "bytes", {{"tier", "odd\"name\\\n"}}, 1.5);
+  });
+  std::string text = r.Render();
+  EXPECT_NE(text.find("# HELP t_requests_total requests\n# TYPE t_requests_total counter\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("t_requests_total{op=\"read\",code=\"ok\"} 5\n"), std::string::npos);
+  EXPECT_NE(text.find("t_requests_total{op=\"read\",code=\"EIO\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE t_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(text.find("t_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("t_seconds_bucket{le=\"1\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("t_seconds_bucket{le=\"+Inf\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("t_seconds_count 4\n"), std::string::npos);
+  EXPECT_NE(text.find("t_seconds_sum 8.05\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("t_bytes{tier=\"ram\"} 4096\n"), std::string::npos);
+  EXPECT_NE(text.find("t_bytes{tier=\"odd\\\"name\\\\\\n\"} 1.5\n"), std::string::npos) << text;
+  // One HELP/TYPE per family.
+  size_t first = text.find("# TYPE t_bytes gauge");
+  EXPECT_EQ(text.find("# TYPE t_bytes gauge", first + 1), std::string::npos);
+  r.RemoveCollector(id);
+  EXPECT_EQ(r.Render().find("t_bytes"), std::string::npos);
+}
+
+TEST(Metrics, CountersAreExactUnderConcurrentUpdates) {
+  MetricsRegistry r;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&r] {
+      for (int i = 0; i < 10000; ++i) {
+        r.GetCounter("c_total", "c", {{"k", "v"}}).Add();
+        r.GetHistogram("h_seconds", "h", {1}).Observe(0.5);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(r.GetCounter("c_total", "c", {{"k", "v"}}).value(), 80000u);
+  EXPECT_EQ(r.GetHistogram("h_seconds", "h", {1}).Read().cumulative.back(), 80000u);
+}
+
+TEST(LogLimiter, AdmitsABurstPerPeriodAndCountsWhatItDropped) {
+  LogLimiter limiter(3, std::chrono::milliseconds(200));
+  uint64_t suppressed = 99;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(limiter.Admit(&suppressed));
+    EXPECT_EQ(suppressed, 0u);
+  }
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(limiter.Admit(&suppressed));
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  ASSERT_TRUE(limiter.Admit(&suppressed));
+  EXPECT_EQ(suppressed, 50u);
+  ASSERT_TRUE(limiter.Admit(&suppressed));
+  EXPECT_EQ(suppressed, 0u);
 }
 
 }  // namespace tierfs

@@ -7,6 +7,7 @@
 
 #include "test_util.h"
 #include "ufs/fake_store.h"
+#include "ufs/metered_store.h"
 #include "ufs/posix_store.h"
 
 namespace tierfs {
@@ -108,6 +109,37 @@ TEST(FakeStore, CountsCallsAndInjectsFaults) {
   EXPECT_EQ(store.stat_calls(), 2u);
   EXPECT_EQ(ListAll(store, "d").size(), 1u);
   EXPECT_FALSE(store.ReadRange(ObjectRef{"d/f", "v2"}, 0, 8, buf).ok());
+}
+
+TEST(MeteredStore, CountsCallsByOperationAndOutcomeWithoutChangingResults) {
+  MetricsRegistry registry;
+  auto fake = std::make_unique<FakeStore>();
+  FakeStore* inner = fake.get();
+  inner->AddFile("d/f", "abcdef");
+  MeteredStore store(std::move(fake), registry);
+  char buf[8];
+  auto n = store.ReadRange(ObjectRef{"d/f", "v1"}, 1, 8, buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 5u);
+  EXPECT_EQ(std::string(buf, 5), "bcdef");
+  inner->FailNext(1, EIO);
+  EXPECT_EQ(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf).status().error(), EIO);
+  EXPECT_EQ(store.Stat("nope").status().error(), ENOENT);
+  EXPECT_EQ(ListAll(store, "d").size(), 1u);
+  EXPECT_EQ(inner->read_calls(), 2u);
+
+  auto count = [&](const char* op, const char* code) {
+    return registry.GetCounter("tierfs_remote_requests_total", "", {{"op", op}, {"code", code}})
+        .value();
+  };
+  EXPECT_EQ(count("read", "ok"), 1u);
+  EXPECT_EQ(count("read", "EIO"), 1u);
+  EXPECT_EQ(count("stat", "ENOENT"), 1u);
+  EXPECT_EQ(count("list", "ok"), 1u);
+  EXPECT_EQ(registry.GetCounter("tierfs_remote_bytes_total", "").value(), 5u);
+  std::string text = registry.Render();
+  EXPECT_NE(text.find("tierfs_remote_request_duration_seconds_count{op=\"read\"} 2"),
+            std::string::npos) << text;
 }
 
 }  // namespace
