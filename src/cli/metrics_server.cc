@@ -54,8 +54,8 @@ Status MetricsServer::Bind(const std::string& address) {
   });
   if (!server_->bind_to_port(a->host, a->port)) {
     server_.reset();
-    return Status(EADDRINUSE, "--metrics: cannot listen on " + address +
-                                  " (address in use or not local)");
+    return Status(EADDRINUSE,
+                  "--metrics: cannot listen on " + address + " (address in use or not local)");
   }
   port_ = a->port;
   return Status::Ok();

@@ -83,8 +83,8 @@ void MetricsWriter::Sample(const std::string& name, const Labels& labels, double
   out_ += name + FormatLabels(labels) + " " + FormatValue(value) + "\n";
 }
 
-void MetricsWriter::Counter(const std::string& name, const std::string& help,
-                            const Labels& labels, double value) {
+void MetricsWriter::Counter(const std::string& name, const std::string& help, const Labels& labels,
+                            double value) {
   Header(name, help, "counter");
   Sample(name, labels, value);
 }
@@ -123,8 +123,7 @@ Counter& MetricsRegistry::GetCounter(const std::string& name, const std::string&
 }
 
 Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
-                                         const std::vector<double>& bounds,
-                                         const Labels& labels) {
+                                         const std::vector<double>& bounds, const Labels& labels) {
   std::lock_guard lock(mu_);
   Family& f = families_[name];
   if (f.help.empty()) f.help = help;

@@ -52,7 +52,7 @@ class Histogram {
  private:
   const std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1, not cumulative
-  std::atomic<uint64_t> sum_micros_{0};                // sum in millionths, to stay atomic
+  std::atomic<uint64_t> sum_micros_{0};               // sum in millionths, to stay atomic
 };
 
 // Writes metric families in the text format. Each family's HELP/TYPE lines are written
@@ -61,8 +61,7 @@ class MetricsWriter {
  public:
   void Counter(const std::string& name, const std::string& help, const Labels& labels,
                double value);
-  void Gauge(const std::string& name, const std::string& help, const Labels& labels,
-             double value);
+  void Gauge(const std::string& name, const std::string& help, const Labels& labels, double value);
   void Histogram(const std::string& name, const std::string& help, const Labels& labels,
                  const Histogram::Snapshot& snapshot);
   const std::string& text() const { return out_; }

@@ -11,8 +11,8 @@ constexpr const char* kDuration = "tierfs_remote_request_duration_seconds";
 constexpr const char* kDurationHelp = "time of calls to the source store, retries included";
 
 const std::vector<double>& DurationBounds() {
-  static const std::vector<double> bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10, 30};
+  static const std::vector<double> bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                          0.25,   0.5,   1,      2.5,   5,    10,    30};
   return bounds;
 }
 
@@ -45,7 +45,8 @@ void MeteredStore::Record(const char* op, const Op& counters, const Status& stat
   if (status.ok()) {
     counters.ok->Add();
   } else {
-    registry_.GetCounter(kRequests, kRequestsHelp, {{"op", op}, {"code", ErrnoName(status.error())}})
+    registry_
+        .GetCounter(kRequests, kRequestsHelp, {{"op", op}, {"code", ErrnoName(status.error())}})
         .Add();
   }
 }
