@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/admin_commands.h"
+#include "cli/fluid.h"
 #include "cli/mount_command.h"
 #include "common/log.h"
 #include "common/size.h"
@@ -217,6 +218,11 @@ int Main(int argc, char** argv) {
   warm->add_option("paths", warm_paths, "files or directories (relative to the mount)");
   warm->add_option("--list", warm_list, "a file listing paths, one per line");
   warm->add_option("--threads", warm_threads, "parallel files")->check(CLI::Range(1, 256));
+  std::string fluid_config = kFluidConfigPath;
+  bool fluid_dry_run = false;
+  auto* fluid = app.add_subcommand("fluid-mount", "Entrypoint for a Fluid ThinRuntime FUSE container");
+  fluid->add_option("config", fluid_config, "Fluid's config.json")->capture_default_str();
+  fluid->add_flag("--dry-run", fluid_dry_run, "print the tierfs mount command instead of mounting");
   auto* unmount = app.add_subcommand("unmount", "Unmount and wait for the daemon to exit");
   unmount->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
 
@@ -253,6 +259,7 @@ int Main(int argc, char** argv) {
   if (*stats) return RunStats(admin_mnt, stats_json, stats_watch);
   if (*warm) return RunWarm(admin_mnt, warm_paths, warm_list, warm_threads);
   if (*unmount) return RunUnmount(admin_mnt);
+  if (*fluid) return RunFluidMount(fluid_config, fluid_dry_run);
   if (*stat) return RunIndexStat(index_path, stat_json);
   return 2;
 }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Deployment artifacts: the Kubernetes and Fluid manifests pass the offline schema check
+# (and the check catches broken copies), the DaemonSet's config file parses with the real
+# binary, and `tierfs fluid-mount` mounts what a Fluid config.json says at its targetPath
+# and unmounts on SIGTERM.
+source "$(dirname "$0")/lib.sh"
+need_fuse
+K8S=$(cd "$(dirname "$0")/../../packaging/k8s" && pwd)
+
+out=$("$K8S/validate" --tierfs "$TIERFS") || fail "manifests: $out"
+echo "$out" | grep -q "^10 objects in 5 files: 0 problems$" || fail "validate said: $out"
+if command -v yamllint > /dev/null; then
+  yamllint -d "{extends: relaxed, rules: {line-length: {max: 120}}}" "$K8S" || fail "yamllint"
+fi
+pass "k8s + Fluid manifests: $out"
+
+# The checker is not a rubber stamp: each broken copy is caught with the reason.
+mkdir -p "$WORK/k8s"
+broken() {  # broken NAME SED-EXPR FILE EXPECTED
+  sed "$2" "$K8S/$3" > "$WORK/k8s/$1.yaml"
+  cmp -s "$K8S/$3" "$WORK/k8s/$1.yaml" && fail "mutation $1 changed nothing"
+  got=$("$K8S/validate" --tierfs "$TIERFS" "$WORK/k8s/$1.yaml") && fail "$1 passed: $got"
+  echo "$got" | grep -q "$4" || fail "$1: expected '$4', got: $got"
+}
+broken typo 's/imagePullPolicy: IfNotPresent/imagePulPolicy: IfNotPresent/' sidecar-pod.yaml "unknown field 'imagePulPolicy'"
+broken option 's/--cache-size 40G/--cache-sise 40G/' sidecar-pod.yaml "has no option --cache-sise"
+broken unprivileged 's/privileged: true.*/privileged: false/' sidecar-pod.yaml "needs privileged"
+broken propagation 's/mountPropagation: HostToContainer/mountPropagation: Both/' sidecar-pod.yaml "not one of"
+broken quantity 's/memory: 6Gi/memory: 6 GB/' sidecar-pod.yaml "not a resource quantity"
+broken selector 's/^      app: tierfs-imagenet$/      app: other/' daemonset.yaml "does not match"
+broken volume 's/^    - name: cache$/    - name: kache/' fluid/dataset.yaml "names no volume"
+broken jobrestart 's/restartPolicy: Never/restartPolicy: Always/' fluid/dataload-job.yaml "Never or OnFailure"
+broken subcommand 's/tierfs warm/tierfs warmup/' fluid/dataload-job.yaml "not a tierfs command"
+broken fstype 's/fileSystemType: fuse.tierfs/fileSytemType: fuse.tierfs/' fluid/thinruntimeprofile.yaml "unknown field"
+pass "validate catches typos, unknown options, missing privileges, bad quantities, selectors, volumes"
+
+# The DaemonSet's ConfigMap is a tierfs --config file: it must parse (the mount then stops
+# at the mountpoint, which does not exist here).
+python3 -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "ConfigMap": open(sys.argv[2], "w").write(d["data"]["imagenet.toml"])
+' "$K8S/daemonset.yaml" "$WORK/imagenet.toml"
+err=$("$TIERFS" mount --config "$WORK/imagenet.toml" 2>&1) && fail "mount from the ConfigMap succeeded?"
+echo "$err" | grep -q "mountpoint '/mnt/tierfs/imagenet'" || fail "ConfigMap config did not parse: $err"
+pass "DaemonSet ConfigMap parses as a tierfs --config file"
+
+# Fluid: config.json as the ThinRuntime controller writes it (one line), an encrypted
+# option as the path of a mounted secret file.
+DATA=$WORK/data
+"$TOOLS/gen-dataset" "$DATA" --files 50 --file-size 30000 --per-dir 25 --big 4
+mkdir -p "$WORK/secrets/s3"
+printf 'AKIDSECRETVALUE\n' > "$WORK/secrets/s3/access-key"
+TARGET=$WORK/runtime-mnt/thin/default/demo/thin-fuse
+cat > "$WORK/config.json" <<EOF
+{"mounts":[{"mountPoint":"local://$DATA","name":"demo","options":{"cache-size":"256M","aws-access-key-id":"$WORK/secrets/s3/access-key"},"path":"/"}],"targetPath":"$TARGET","runtimeOptions":{"cache-dir":"$WORK/fluid-cache","ram-size":"32M","cache-size":"1G"},"accessModes":["ReadOnlyMany"]}
+EOF
+dry=$("$TIERFS" fluid-mount "$WORK/config.json" --dry-run) || fail "dry run failed: $dry"
+echo "$dry" | grep -q "^tierfs mount $DATA $TARGET -f -o allow_other,cache_dir=$WORK/fluid-cache,cache_size=256M,ram_size=32M$" ||
+  fail "dry run said: $dry"
+echo "$dry" | grep -q "AKIDSECRETVALUE" && fail "dry run printed the secret"
+MOUNTS+=("$TARGET")
+"$TIERFS" fluid-mount "$WORK/config.json" 2> "$WORK/fluid.log" &
+fluid=$!
+for _ in $(seq 100); do is_mounted "$TARGET" && break; sleep 0.1; done
+is_mounted "$TARGET" || fail "fluid-mount did not mount at targetPath: $(cat "$WORK/fluid.log")"
+diff -r "$DATA" "$TARGET" > /dev/null || fail "fluid mount: trees differ"
+[ "$(stat_field "$TARGET" '["tiers"]["ram"]["capacity_bytes"]')" -eq $((32 << 20)) ] || fail "ram-size not applied"
+grep -q "AKIDSECRETVALUE" "$WORK/fluid.log" && fail "the secret reached the log"
+kill -TERM $fluid
+rc=0; wait $fluid || rc=$?
+[ $rc -eq 0 ] || fail "fluid-mount exited $rc on SIGTERM: $(cat "$WORK/fluid.log")"
+is_mounted "$TARGET" && fail "still mounted after SIGTERM"
+pass "fluid-mount: mounted config.json's source at targetPath, identical tree; SIGTERM unmounted, exit 0"
+
+echo '{"mounts":[],"targetPath":"/x"}' > "$WORK/bad.json"
+err=$("$TIERFS" fluid-mount "$WORK/bad.json" 2>&1) && fail "empty mounts accepted"
+[ "$(echo "$err" | wc -l)" -eq 1 ] || fail "more than one line: $err"
+err=$("$TIERFS" fluid-mount "$WORK/none.json" 2>&1) && fail "missing config accepted"
+pass "fluid-mount refuses a bad or missing config.json in one line: $err"
