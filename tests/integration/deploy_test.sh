@@ -78,3 +78,61 @@ err=$("$TIERFS" fluid-mount "$WORK/bad.json" 2>&1) && fail "empty mounts accepte
 [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "more than one line: $err"
 err=$("$TIERFS" fluid-mount "$WORK/none.json" 2>&1) && fail "missing config accepted"
 pass "fluid-mount refuses a bad or missing config.json in one line: $err"
+
+# The Debian package: contents, dependencies, and the real mount(8) and fstab paths
+# through its helper once installed.
+ROOTDIR=$(cd "$(dirname "$0")/../.." && pwd)
+DEB=$("$ROOTDIR/packaging/debian/build-deb" --build-dir "$(dirname "$TIERFS")" --out "$WORK") ||
+  fail "build-deb failed"
+contents=$(dpkg-deb -c "$DEB" | awk '{print $6}')
+for f in ./usr/bin/tierfs ./usr/sbin/mount.fuse.tierfs ./usr/sbin/mount.tierfs \
+  ./lib/systemd/system/tierfs@.service ./usr/share/man/man1/tierfs.1.gz \
+  ./usr/share/doc/tierfs/examples/example.conf ./usr/share/doc/tierfs/copyright; do
+  echo "$contents" | grep -qx "$f" || fail "package lacks $f"
+done
+depends=$(dpkg-deb -f "$DEB" Depends)
+for d in libfuse3-3 librocksdb libcurl4 liburing2 libnfs fuse3; do
+  echo "$depends" | grep -q "$d" || fail "Depends lacks $d: $depends"
+done
+dpkg-deb -x "$DEB" "$WORK/deb-root"
+grep -q "^ExecStart=/usr/bin/tierfs mount -f" "$WORK/deb-root/lib/systemd/system/tierfs@.service" ||
+  fail "unit does not run /usr/bin/tierfs"
+zcat "$WORK/deb-root/usr/share/man/man1/tierfs.1.gz" | groff -man -Tutf8 -ww -z 2> "$WORK/groff.err"
+[ ! -s "$WORK/groff.err" ] || fail "man page warnings: $(cat "$WORK/groff.err")"
+pass "package: binary, helpers, unit, man page; Depends: $depends"
+
+# Every option the binary knows is documented in the man page.
+man_text=$(zcat "$WORK/deb-root/usr/share/man/man1/tierfs.1.gz" | sed 's/\\-/-/g')
+for cmd in mount "index build" "index stat" stats warm unmount fluid-mount; do
+  for opt in $("$TIERFS" $cmd --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+    [ "$opt" = --help ] && continue
+    echo "$man_text" | grep -q -- "$opt" || fail "man page does not document '$cmd $opt'"
+  done
+done
+pass "man page documents every option of every command"
+
+if [ -e /usr/bin/tierfs ] && ! dpkg -s tierfs > /dev/null 2>&1; then
+  echo "SKIP: /usr/bin/tierfs exists and is not from the package; not installing over it"
+  exit 0
+fi
+dpkg -i "$DEB" > /dev/null || fail "dpkg -i failed"
+trap 'dpkg -r tierfs > /dev/null 2>&1 || true; cleanup' EXIT
+/usr/bin/tierfs --version | grep -q "^tierfs " || fail "installed tierfs does not run"
+man -w tierfs > /dev/null || fail "man tierfs not found"
+FMNT=$WORK/fstab-mnt
+mkdir -p "$FMNT"
+MOUNTS+=("$FMNT")
+mount -t fuse.tierfs "$DATA" "$FMNT" -o "cache_dir=$WORK/deb-cache,cache_size=64M,ram_size=16M,_netdev,nofail" ||
+  fail "mount -t fuse.tierfs failed"
+is_mounted "$FMNT" || fail "mount -t fuse.tierfs did not mount"
+cmp "$DATA/big.bin" "$FMNT/big.bin" || fail "mount -t: wrong bytes"
+umount "$FMNT" || fail "umount failed"
+for _ in $(seq 50); do is_mounted "$FMNT" || break; sleep 0.1; done
+echo "$DATA $FMNT fuse.tierfs cache_dir=$WORK/deb-cache,cache_size=64M,_netdev,nofail,x-systemd.automount,noatime 0 0" > "$WORK/fstab"
+mount -T "$WORK/fstab" "$FMNT" || fail "mount from an fstab line failed"
+is_mounted "$FMNT" || fail "fstab mount did not mount"
+diff -r "$DATA" "$FMNT" > /dev/null || fail "fstab mount: trees differ"
+"$TIERFS" unmount "$FMNT"
+dpkg -r tierfs > /dev/null || fail "dpkg -r failed"
+[ ! -e /usr/sbin/mount.fuse.tierfs ] || fail "helper left after dpkg -r"
+pass "installed package: mount -t fuse.tierfs and an fstab line (_netdev,nofail,x-systemd.automount) mount; dpkg -r cleans up"
