@@ -204,6 +204,19 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   return 0;
 }
 
+namespace {
+// True while `pid` runs. A zombie (exited, not yet reaped by its parent, e.g. a
+// supervisor that is itself waiting for us) has finished its work: not running.
+bool ProcessRunning(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+}  // namespace
+
 int RunUnmount(const std::string& mountpoint) {
   std::error_code ec;
   const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
@@ -220,10 +233,10 @@ int RunUnmount(const std::string& mountpoint) {
   ::waitpid(child, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Fail("fusermount3 -u '" + mnt + "' failed");
   // Wait for the daemon to finish (it flushes the NVMe tier's queue and seals a segment).
-  for (int i = 0; i < 600 && pid > 0 && ::kill(pid, 0) == 0; ++i) {
+  for (int i = 0; i < 600 && ProcessRunning(pid); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (pid > 0 && ::kill(pid, 0) == 0) return Fail("daemon " + std::to_string(pid) + " did not exit within 60 s");
+  if (ProcessRunning(pid)) return Fail("daemon " + std::to_string(pid) + " did not exit within 60 s");
   return 0;
 }
 

@@ -133,6 +133,34 @@ mount -T "$WORK/fstab" "$FMNT" || fail "mount from an fstab line failed"
 is_mounted "$FMNT" || fail "fstab mount did not mount"
 diff -r "$DATA" "$FMNT" > /dev/null || fail "fstab mount: trees differ"
 "$TIERFS" unmount "$FMNT"
+pass "installed package: mount -t fuse.tierfs and an fstab line (_netdev,nofail,x-systemd.automount) mount"
+
+# The installed systemd unit: systemd-analyze verify, then run as systemd would (Type=notify,
+# EnvironmentFile, ExecStartPre/ExecStart/ExecStop) with a config like the example's.
+UNIT=/lib/systemd/system/tierfs@.service
+if command -v systemd-analyze > /dev/null; then
+  cp "$UNIT" "$WORK/tierfs@demo.service"
+  out=$(systemd-analyze verify "$WORK/tierfs@demo.service" 2>&1 | grep -v "EnvironmentFile\|/etc/tierfs" || true)
+  [ -z "$out" ] || fail "systemd-analyze verify: $out"
+fi
+SMNT=$WORK/systemd-mnt
+MOUNTS+=("$SMNT")
+cat > "$WORK/demo.conf" <<CONF
+SOURCE=$DATA
+MOUNTPOINT=$SMNT
+OPTIONS=--cache-dir $WORK/unit-cache --cache-size 64M --ram-size 16M -o allow_other
+CONF
+coproc UNITRUN { python3 "$(dirname "$0")/run_unit.py" "$UNIT" demo "$WORK/demo.conf" 2> "$WORK/unit.err"; }
+read -r -t 60 line <&"${UNITRUN[0]}" || fail "unit run: no output"
+[ "$line" = ready ] || fail "unit run: $line $(cat "$WORK/unit.err")"
+is_mounted "$SMNT" || fail "READY=1 but not mounted"
+cmp "$DATA/big.bin" "$SMNT/big.bin" || fail "unit mount: wrong bytes"
+echo go >&"${UNITRUN[1]}"
+read -r -t 60 line <&"${UNITRUN[0]}" || fail "unit run: no answer after ExecStop: $(cat "$WORK/unit.err")"
+[ "$line" = stopped ] || fail "unit stop: $line $(cat "$WORK/unit.err")"
+is_mounted "$SMNT" && fail "mounted after ExecStop"
+pass "tierfs@.service: verify clean; ExecStartPre+ExecStart -> READY=1 once serving; ExecStop -> STOPPING=1, exit 0"
+
 dpkg -r tierfs > /dev/null || fail "dpkg -r failed"
 [ ! -e /usr/sbin/mount.fuse.tierfs ] || fail "helper left after dpkg -r"
-pass "installed package: mount -t fuse.tierfs and an fstab line (_netdev,nofail,x-systemd.automount) mount; dpkg -r cleans up"
+pass "dpkg -r removes the package cleanly"
