@@ -21,11 +21,14 @@ const std::map<std::string, std::string>& SecretOptions() {
 }
 
 Result<std::string> ReadSecretFile(const std::string& key, const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return Status::FromErrno(errno, "option " + key + ": cannot read secret file '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string v = ss.str();
+  // A secret is short; a path to something endless (/dev/zero) must not eat the memory.
+  constexpr size_t kMaxSecret = 64 << 10;
+  std::string v(kMaxSecret + 1, '\0');
+  in.read(v.data(), static_cast<std::streamsize>(v.size()));
+  v.resize(static_cast<size_t>(in.gcount()));
+  if (v.size() > kMaxSecret) return Status::Invalid("option " + key + ": secret file '" + path + "' is over 64 KiB");
   while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.pop_back();
   if (v.empty()) return Status::Invalid("option " + key + ": secret file '" + path + "' is empty");
   return v;

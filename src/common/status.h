@@ -15,7 +15,9 @@ namespace tierfs {
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(int err, std::string message) : errno_(err), message_(std::move(message)) {}
+  // Control characters in `message` (a newline from a hostile name or a typo'd option) are
+  // written as \xNN, so a message is always one line.
+  Status(int err, std::string message) : errno_(err), message_(OneLine(std::move(message))) {}
 
   static Status Ok() { return Status(); }
   static Status NotFound(std::string m) { return {ENOENT, std::move(m)}; }
@@ -31,6 +33,7 @@ class [[nodiscard]] Status {
 
  private:
   int errno_ = 0;
+  static std::string OneLine(std::string message);
   std::string message_;
 };
 

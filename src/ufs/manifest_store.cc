@@ -24,6 +24,38 @@ std::string CleanPath(std::string p) {
   return p;
 }
 
+// A manifest path must name a file inside the tree: no empty, "." or ".." component and
+// no NUL. Returns what is wrong, or an empty string.
+std::string PathProblem(const std::string& path) {
+  if (path.empty()) return "is empty";
+  if (path.find('\0') != std::string::npos) return "holds a NUL byte";
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    std::string_view part(path.data() + start, (slash == std::string::npos ? path.size() : slash) - start);
+    if (part.empty()) return "has an empty component";
+    if (part == "." || part == "..") return "has a '" + std::string(part) + "' component";
+    if (part.size() > 255) return "has a component over 255 bytes";
+    if (slash == std::string::npos) return "";
+    start = slash + 1;
+  }
+}
+
+// Every file path is a file and every proper prefix a directory, never both, never twice.
+Status CheckTree(const std::vector<ManifestFile>& files) {
+  std::set<std::string> file_paths, dir_paths;
+  for (const auto& f : files) {
+    if (!file_paths.insert(f.path).second) return Status::Invalid("manifest: '" + f.path + "' is listed twice");
+    for (size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
+      dir_paths.insert(f.path.substr(0, slash));
+    }
+  }
+  for (const auto& d : dir_paths) {
+    if (file_paths.count(d)) return Status::Invalid("manifest: '" + d + "' is both a file and a directory");
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<ManifestFile>> Parse(const std::string& text) {
   std::vector<ManifestFile> files;
   size_t first = text.find_first_not_of(" \t\r\n");
@@ -36,9 +68,15 @@ Result<std::vector<ManifestFile>> Parse(const std::string& text) {
           !item.contains("size") || !item["size"].is_number_unsigned()) {
         return Status::Invalid("manifest: entry " + std::to_string(i) + " needs \"path\" and \"size\"");
       }
-      files.push_back({CleanPath(item["path"].get<std::string>()), item["size"].get<uint64_t>(),
-                       item.value("etag", "")});
+      std::string path = CleanPath(item["path"].get<std::string>());
+      if (std::string problem = PathProblem(path); !problem.empty()) {
+        return Status::Invalid("manifest: entry " + std::to_string(i) + ": path '" + path + "' " + problem);
+      }
+      const auto& etag = item.contains("etag") ? item["etag"] : nlohmann::json("");
+      if (!etag.is_string()) return Status::Invalid("manifest: entry " + std::to_string(i) + ": etag must be a string");
+      files.push_back({std::move(path), item["size"].get<uint64_t>(), etag.get<std::string>()});
     }
+    TIERFS_RETURN_IF_ERROR(CheckTree(files));
     return files;
   }
   std::istringstream in(text);
@@ -54,6 +92,7 @@ Result<std::vector<ManifestFile>> Parse(const std::string& text) {
     uint64_t bytes = 0;
     try {
       size_t used = 0;
+      if (size.empty() || size[0] < '0' || size[0] > '9') throw std::invalid_argument(size);
       bytes = std::stoull(size, &used);
       if (used != size.size()) throw std::invalid_argument(size);
     } catch (...) {
@@ -62,8 +101,13 @@ Result<std::vector<ManifestFile>> Parse(const std::string& text) {
     if (!extra.empty() || !PercentDecode(raw, &path)) {
       return Status::Invalid("manifest line " + std::to_string(n) + ": expected 'path size [etag]'");
     }
-    files.push_back({CleanPath(path), bytes, etag});
+    path = CleanPath(path);
+    if (std::string problem = PathProblem(path); !problem.empty()) {
+      return Status::Invalid("manifest line " + std::to_string(n) + ": path '" + path + "' " + problem);
+    }
+    files.push_back({std::move(path), bytes, etag});
   }
+  TIERFS_RETURN_IF_ERROR(CheckTree(files));
   return files;
 }
 

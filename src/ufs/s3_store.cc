@@ -49,7 +49,10 @@ std::optional<int64_t> ParseIso8601(const std::string& s) {
   struct tm tm = {};
   const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (end == nullptr) return std::nullopt;
-  return static_cast<int64_t>(timegm(&tm)) * 1000000000;
+  const time_t t = timegm(&tm);
+  // Dates a hostile listing makes up must not overflow nanoseconds (±292 years).
+  if (t == static_cast<time_t>(-1) || t < -9000000000LL || t > 9000000000LL) return std::nullopt;
+  return static_cast<int64_t>(t) * 1000000000;
 }
 
 }  // namespace
@@ -183,6 +186,49 @@ Result<ObjectInfo> S3Store::Stat(const std::string& key) {
   return info;
 }
 
+Result<S3ListPage> ParseListObjectsV2(std::string_view xml, const std::string& list_prefix) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size())) return Status::Io("malformed XML");
+  pugi::xml_node result = doc.child("ListBucketResult");
+  if (!result) return Status::Io("not a ListBucketResult");
+  S3ListPage page;
+  for (pugi::xml_node p : result.children("CommonPrefixes")) {
+    std::string full = p.child_value("Prefix");
+    if (full.size() <= list_prefix.size() || full.rfind(list_prefix, 0) != 0) continue;
+    std::string name = full.substr(list_prefix.size());
+    if (!name.empty() && name.back() == '/') name.pop_back();
+    if (name.empty()) continue;
+    ObjectInfo info;
+    info.name = std::move(name);
+    info.type = ObjectType::kDirectory;
+    page.entries.push_back(std::move(info));
+  }
+  for (pugi::xml_node c : result.children("Contents")) {
+    std::string full = c.child_value("Key");
+    if (full.size() <= list_prefix.size() || full.rfind(list_prefix, 0) != 0) continue;
+    ObjectInfo info;
+    info.name = full.substr(list_prefix.size());
+    if (info.name.back() == '/') continue;  // a "directory marker" object
+    info.type = ObjectType::kFile;
+    const char* size = c.child_value("Size");
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(size, &end, 10);
+    if (*size < '0' || *size > '9' || *end != '\0' || errno == ERANGE || n > (1ULL << 53)) {
+      return Status::Io("object '" + full + "' has a bad Size '" + size + "'");
+    }
+    info.size = n;
+    info.mtime_ns = ParseIso8601(c.child_value("LastModified")).value_or(0);
+    info.version = "etag:" + std::string(c.child_value("ETag"));
+    page.entries.push_back(std::move(info));
+  }
+  if (std::string(result.child_value("IsTruncated")) == "true") {
+    page.next_token = result.child_value("NextContinuationToken");
+    if (page.next_token.empty()) return Status::Io("truncated without a continuation token");
+  }
+  return page;
+}
+
 Status S3Store::List(const std::string& key, const ListSink& sink) {
   const std::string list_prefix = key.empty() ? prefix_ : FullKey(key) + "/";
   std::string token;
@@ -200,37 +246,10 @@ Status S3Store::List(const std::string& key, const ListSink& sink) {
       return Status(ErrnoForHttpStatus(resp->status), "list " + url_ + "/" + key + ": HTTP " +
                                                           std::to_string(resp->status));
     }
-    pugi::xml_document doc;
-    if (!doc.load_buffer(resp->body.data(), resp->body.size())) {
-      return Status::Io("list " + url_ + ": malformed XML");
-    }
-    pugi::xml_node result = doc.child("ListBucketResult");
-    if (!result) return Status::Io("list " + url_ + ": not a ListBucketResult");
-    for (pugi::xml_node p : result.children("CommonPrefixes")) {
-      std::string full = p.child_value("Prefix");
-      if (full.size() <= list_prefix.size() || full.rfind(list_prefix, 0) != 0) continue;
-      std::string name = full.substr(list_prefix.size());
-      if (!name.empty() && name.back() == '/') name.pop_back();
-      ObjectInfo info;
-      info.name = std::move(name);
-      info.type = ObjectType::kDirectory;
-      TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
-    }
-    for (pugi::xml_node c : result.children("Contents")) {
-      std::string full = c.child_value("Key");
-      if (full.size() <= list_prefix.size() || full.rfind(list_prefix, 0) != 0) continue;
-      ObjectInfo info;
-      info.name = full.substr(list_prefix.size());
-      if (info.name.back() == '/') continue;  // a "directory marker" object
-      info.type = ObjectType::kFile;
-      info.size = std::strtoull(c.child_value("Size"), nullptr, 10);
-      info.mtime_ns = ParseIso8601(c.child_value("LastModified")).value_or(0);
-      info.version = "etag:" + std::string(c.child_value("ETag"));
-      TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
-    }
-    bool truncated = std::string(result.child_value("IsTruncated")) == "true";
-    token = truncated ? result.child_value("NextContinuationToken") : "";
-    if (truncated && token.empty()) return Status::Io("list " + url_ + ": truncated without a token");
+    auto page = ParseListObjectsV2(resp->body, list_prefix);
+    if (!page.ok()) return Status::Io("list " + url_ + ": " + page.status().message());
+    for (ObjectInfo& info : page->entries) TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
+    token = std::move(page->next_token);
   } while (!token.empty());
   return Status::Ok();
 }

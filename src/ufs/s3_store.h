@@ -9,6 +9,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ufs/http_client.h"
 #include "ufs/store.h"
@@ -27,6 +29,16 @@ struct AwsCredentials {
 Result<AwsCredentials> LoadAwsCredentials(const std::string& file);
 // Region: `given`, else $AWS_REGION / $AWS_DEFAULT_REGION, else ~/.aws/config, else us-east-1.
 std::string ResolveAwsRegion(const std::string& given);
+
+// One page of a ListObjectsV2 answer for `list_prefix` (the listed directory's full key
+// prefix, ending in '/' unless it is the bucket root): its direct children, and the
+// continuation token if the listing goes on. Keys outside the prefix are dropped; sizes
+// must be plain decimal numbers up to 2^53.
+struct S3ListPage {
+  std::vector<ObjectInfo> entries;
+  std::string next_token;  // empty: last page
+};
+Result<S3ListPage> ParseListObjectsV2(std::string_view xml, const std::string& list_prefix);
 
 class S3Store : public Store {
  public:

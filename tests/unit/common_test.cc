@@ -131,3 +131,13 @@ TEST(LogLimiter, AdmitsABurstPerPeriodAndCountsWhatItDropped) {
 }
 
 }  // namespace tierfs
+
+namespace tierfs {
+
+TEST(Status, MessagesAreAlwaysOneLine) {
+  Status s(EINVAL, "bad name 'a\nb\x01' here");
+  EXPECT_EQ(s.message(), "bad name 'a\\x0ab\\x01' here");
+  EXPECT_EQ(Status(EIO, "plain").message(), "plain");
+}
+
+}  // namespace tierfs

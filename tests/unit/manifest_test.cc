@@ -75,3 +75,33 @@ TEST(Manifest, LinesRoundTrip) {
 
 }  // namespace
 }  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+TEST(Manifest, PathsThatLeaveOrBreakTheTreeAreRefused) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"a//b 1\n", "line 1: path 'a//b' has an empty component"},
+      {"ok 1\n../etc/passwd 10\n", "line 2: path '../etc/passwd' has a '..' component"},
+      {"a/./b 1\n", "has a '.' component"},
+      {"a%00b 1\n", "NUL"},
+      {"x -1\n", "expected 'path size [etag]'"},
+      {"a 1\na 2\n", "'a' is listed twice"},
+      {"a 1\na/b 2\n", "'a' is both a file and a directory"},
+      {R"([{"path":"../x","size":1}])", "entry 0: path '../x' has a '..' component"},
+      {R"([{"path":"x","size":1,"etag":5}])", "etag must be a string"},
+  };
+  for (const auto& [text, want] : cases) {
+    auto s = OpenManifestStore(std::make_unique<FakeStore>(), text);
+    ASSERT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.status().message().find(want), std::string::npos) << text << " -> " << s.status().message();
+  }
+  // Leading "./" and "/" are the tree's root, not an escape.
+  auto s = OpenManifestStore(std::make_unique<FakeStore>(), "./a/b 1\n/c 2\n");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE((*s)->Stat("a/b").ok());
+  EXPECT_TRUE((*s)->Stat("c").ok());
+}
+
+}  // namespace
+}  // namespace tierfs

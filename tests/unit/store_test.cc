@@ -9,6 +9,7 @@
 #include "ufs/fake_store.h"
 #include "ufs/metered_store.h"
 #include "ufs/posix_store.h"
+#include "ufs/s3_store.h"
 
 namespace tierfs {
 namespace {
@@ -109,6 +110,35 @@ TEST(FakeStore, CountsCallsAndInjectsFaults) {
   EXPECT_EQ(store.stat_calls(), 2u);
   EXPECT_EQ(ListAll(store, "d").size(), 1u);
   EXPECT_FALSE(store.ReadRange(ObjectRef{"d/f", "v2"}, 0, 8, buf).ok());
+}
+
+TEST(S3Listing, ParsesAPageAndRefusesHostileValues) {
+  const std::string page =
+      "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken>"
+      "<CommonPrefixes><Prefix>train/sub/</Prefix></CommonPrefixes>"
+      "<CommonPrefixes><Prefix>other/x/</Prefix></CommonPrefixes>"
+      "<Contents><Key>train/a.jpg</Key><Size>51200</Size><ETag>\"e\"</ETag>"
+      "<LastModified>2024-01-02T03:04:05.000Z</LastModified></Contents>"
+      "<Contents><Key>train/</Key><Size>0</Size></Contents>"
+      "<Contents><Key>train/far.jpg</Key><Size>1</Size><LastModified>99999-01-01T00:00:00Z</LastModified></Contents>"
+      "</ListBucketResult>";
+  auto p = ParseListObjectsV2(page, "train/");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_EQ(p->entries.size(), 3u);  // sub/, a.jpg, far.jpg; not other/x/, not the marker
+  EXPECT_EQ(p->entries[0].name, "sub");
+  EXPECT_EQ(p->entries[0].type, ObjectType::kDirectory);
+  EXPECT_EQ(p->entries[1].name, "a.jpg");
+  EXPECT_EQ(p->entries[1].size, 51200u);
+  EXPECT_EQ(p->entries[1].mtime_ns, 1704164645LL * 1000000000);
+  EXPECT_EQ(p->entries[2].mtime_ns, 0);  // a date beyond what fits is no date
+  EXPECT_EQ(p->next_token, "tok");
+  for (const char* size : {"-1", "18446744073709551615", "12abc", ""}) {
+    std::string bad = "<ListBucketResult><Contents><Key>k</Key><Size>" + std::string(size) +
+                      "</Size></Contents></ListBucketResult>";
+    EXPECT_FALSE(ParseListObjectsV2(bad, "").ok()) << size;
+  }
+  EXPECT_FALSE(ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "").ok());
+  EXPECT_FALSE(ParseListObjectsV2("not xml <", "").ok());
 }
 
 TEST(MeteredStore, CountsCallsByOperationAndOutcomeWithoutChangingResults) {
