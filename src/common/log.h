@@ -42,7 +42,9 @@ class LogLimiter {
 
 }  // namespace tierfs
 
-#define TLOG_DEBUG(...) SPDLOG_DEBUG(__VA_ARGS__)
+// Checked at run time (--log-level debug works in release builds); arguments are only
+// formatted when the level is on.
+#define TLOG_DEBUG(...) spdlog::debug(__VA_ARGS__)
 #define TLOG_INFO(...) spdlog::info(__VA_ARGS__)
 #define TLOG_WARN(...) spdlog::warn(__VA_ARGS__)
 #define TLOG_ERROR(...) spdlog::error(__VA_ARGS__)

@@ -217,6 +217,10 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
                     {{"method", request.head ? "HEAD" : "GET"},
                      {"code", rc == CURLE_OK || early_stop ? std::to_string(code) : "error"}})
         .Add();
+    TLOG_DEBUG("{} {}{}: {} (attempt {})", request.head ? "HEAD" : "GET", RedactUrl(request.url),
+               range.empty() ? "" : " bytes=" + range,
+               rc == CURLE_OK || early_stop ? "HTTP " + std::to_string(code) : curl_easy_strerror(rc),
+               attempt);
     if (rc != CURLE_OK && !early_stop) {
       ++impl_->failures;
       last = Status(rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO,

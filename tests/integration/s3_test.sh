@@ -48,3 +48,36 @@ echo "$err" | grep -q "access denied" || fail "wrong credentials said: $err"
 echo "$err" | grep -q "PLANTED-SECRET" && fail "the secret appeared in the error"
 is_mounted "$WORK/mnt2" && fail "wrong credentials left a mount"
 pass "wrong credentials: $err"
+
+# A planted secret (credentials file, session token) never appears in anything tierfs
+# shows: its log at debug level, /proc/mounts, ps, stats, metrics, the index, the cache dir.
+SECRET=PLANTED-SECRET-9f3a1c
+TOKEN=PLANTED-TOKEN-77e2b0
+printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = %s\naws_session_token = %s\n' \
+  "$SECRET" "$TOKEN" > "$WORK/creds"
+MPORT=$(free_port)
+mkdir -p "$WORK/mnt3"
+MOUNTS+=("$WORK/mnt3")
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$TIERFS" mount s3://data "$WORK/mnt3" -f \
+  --log-level debug --cache-dir "$WORK/cache3" --cache-size 256M --metrics "127.0.0.1:$MPORT" \
+  --s3-credentials-file "$WORK/creds" "${S3OPTS[@]}" > "$WORK/fg.out" 2> "$WORK/fg.log" &
+for _ in $(seq 150); do is_mounted "$WORK/mnt3" && break; sleep 0.1; done
+is_mounted "$WORK/mnt3" || fail "mount with a credentials file failed: $(tail -3 "$WORK/fg.log")"
+cmp "$DATA/big.bin" "$WORK/mnt3/big.bin" || fail "credentials-file mount: wrong bytes"
+cat "$WORK/mnt3/nope" 2> /dev/null || true
+{
+  cat "$WORK/fg.out" "$WORK/fg.log" /proc/mounts
+  ps -eo args
+  stats_json "$WORK/mnt3"
+  "$TIERFS" stats "$WORK/mnt3"
+  curl -sf "http://127.0.0.1:$MPORT/metrics"
+  "$TIERFS" index stat --index "$WORK/cache3/index" --json
+  cat /proc/$(pgrep -f "tierfs mount s3://data $WORK/mnt3")/cmdline | tr '\0' ' '
+} > "$WORK/everything.txt" 2>&1
+[ "$(wc -c < "$WORK/everything.txt")" -gt 2000 ] || fail "collected too little output to judge"
+grep -q "debug\|DEBUG" "$WORK/fg.log" || fail "the log has no debug lines: $(head -3 "$WORK/fg.log")"
+grep -c "" "$WORK/everything.txt" > /dev/null
+if grep -q -e "$SECRET" -e "$TOKEN" "$WORK/everything.txt"; then fail "a planted secret leaked: $(grep -e "$SECRET" -e "$TOKEN" "$WORK/everything.txt" | head -2)"; fi
+if grep -rq -e "$SECRET" -e "$TOKEN" "$WORK/cache3"; then fail "a planted secret is in the cache dir"; fi
+"$TIERFS" unmount "$WORK/mnt3"
+pass "planted secret and token: absent from debug log, /proc/mounts, ps, stats, metrics, index and cache dir"
