@@ -197,6 +197,7 @@ std::string Filesystem::StatsJson() const {
   j["block_misses"] = cs.misses;
   j["prefetched_blocks"] = cs.prefetched_blocks;
   j["prefetch_dropped"] = cs.prefetch_dropped;
+  j["prefetch_inflight_peak"] = cs.prefetch_inflight_peak;
   for (const auto& [name, t] : cs.tiers) {
     j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes}, {"used_bytes", t.used_bytes},
                         {"blocks", t.blocks}, {"hits", t.hits}, {"misses", t.misses},

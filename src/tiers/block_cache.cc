@@ -98,6 +98,7 @@ void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint6
       continue;
     }
     inflight_bytes_ += block_size_;
+    inflight_peak_ = std::max(inflight_peak_, inflight_bytes_);
     jobs_.push_back(PrefetchJob{ref, object_size, i});
   }
   job_cv_.notify_all();
@@ -221,6 +222,10 @@ CacheStats BlockCache::Stats() const {
   s.singleflight_waits = singleflight_waits_;
   s.prefetched_blocks = prefetched_;
   s.prefetch_dropped = prefetch_dropped_;
+  {
+    std::lock_guard lock(job_mu_);
+    s.prefetch_inflight_peak = inflight_peak_;
+  }
   s.hits = hits_;
   s.misses = misses_;
   return s;

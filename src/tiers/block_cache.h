@@ -57,6 +57,7 @@ struct CacheStats {
   uint64_t singleflight_waits = 0;
   uint64_t prefetched_blocks = 0;
   uint64_t prefetch_dropped = 0;  // not issued: budget full
+  uint64_t prefetch_inflight_peak = 0;  // most bytes ever being prefetched at once
   uint64_t hits = 0;              // blocks served by some tier
   uint64_t misses = 0;            // blocks that needed the store
 };
@@ -120,11 +121,12 @@ class BlockCache {
   const PrefetchOptions prefetch_;
   std::mutex stream_mu_;  // protects streams_
   std::unordered_map<std::string, Stream> streams_;
-  std::mutex job_mu_;  // protects jobs_, stopping_, inflight_bytes_
+  mutable std::mutex job_mu_;  // protects jobs_, stopping_, inflight_bytes_, inflight_peak_
   std::condition_variable job_cv_;
   std::deque<PrefetchJob> jobs_;
   bool stopping_ = false;
   uint64_t inflight_bytes_ = 0;
+  uint64_t inflight_peak_ = 0;
   std::vector<std::thread> workers_;
 
   // One warning per remote failure, at most 10 per 10 s: a dead remote must not flood logs.

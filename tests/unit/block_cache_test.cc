@@ -166,3 +166,64 @@ TEST(BlockCachePrefetch, RandomReaderGetsNoPrefetch) {
 
 }  // namespace
 }  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+// 500 files read sequentially at once (a DataLoader with many workers over large files):
+// read-ahead never has more bytes in flight than its budget, the RAM tier never more than
+// its capacity, and every byte is right.
+TEST(BlockCachePrefetch, FiveHundredSequentialReadersStayWithinTheBudget) {
+  constexpr int kFiles = 500;
+  constexpr int kBlocksPerFile = 6;
+  FakeStore store;
+  std::vector<std::string> data;
+  for (int f = 0; f < kFiles; ++f) {
+    data.push_back(testing::Pattern(kBlocksPerFile * kBlock - static_cast<size_t>(f) * 7, f));
+    store.AddFile("f" + std::to_string(f), data.back());
+  }
+  store.SetLatency(std::chrono::microseconds(300));
+  RamTier ram(64 * kBlock, kBlock);
+  PrefetchOptions p;
+  p.workers = 8;
+  p.max_window = 16;
+  p.budget = 16 * kBlock;
+  BlockCache cache(store, {&ram}, kBlock, p);
+  cache.Start();
+  std::atomic<int> wrong{0};
+  std::atomic<uint64_t> ram_peak{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 50; ++t) {
+    readers.emplace_back([&, t] {
+      // Each thread interleaves 10 files, so all 500 streams are open at once.
+      std::vector<uint64_t> offsets(10, 0);
+      for (bool more = true; more;) {
+        more = false;
+        for (int k = 0; k < 10; ++k) {
+          const int f = t * 10 + k;
+          const std::string& d = data[static_cast<size_t>(f)];
+          if (offsets[static_cast<size_t>(k)] >= d.size()) continue;
+          more = true;
+          const uint64_t off = offsets[static_cast<size_t>(k)];
+          auto r = cache.Read(ObjectRef{"f" + std::to_string(f), "v1"}, d.size(), off, 128 << 10);
+          if (!r.ok() || Flat(*r) != d.substr(off, 128 << 10)) ++wrong;
+          offsets[static_cast<size_t>(k)] += 128 << 10;
+          uint64_t used = ram.Stats().used_bytes;
+          for (uint64_t seen = ram_peak; used > seen && !ram_peak.compare_exchange_weak(seen, used);) {
+          }
+        }
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  cache.Stop();
+  CacheStats s = cache.Stats();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_GT(s.prefetched_blocks, 0u);
+  EXPECT_GT(s.prefetch_inflight_peak, 0u);
+  EXPECT_LE(s.prefetch_inflight_peak, p.budget);
+  EXPECT_LE(ram_peak.load(), 64 * kBlock);
+}
+
+}  // namespace
+}  // namespace tierfs
