@@ -134,8 +134,13 @@ Status HttpStore::List(const std::string& key, const ListSink& sink) {
   req.headers = {"Accept: application/json, text/html;q=0.9, */*;q=0.5"};
   auto resp = http_.Send(req);
   if (!resp.ok()) return resp.status();
+  if (resp->status >= 300 && resp->status < 400) {
+    return Status(EIO, "list " + RedactUrl(req.url) + ": HTTP " + std::to_string(resp->status) +
+                           " redirect not followed (tierfs never leaves the source URL)");
+  }
   if (resp->status != 200) {
-    return Status(ErrnoForHttpStatus(resp->status), "list " + req.url + ": HTTP " + std::to_string(resp->status));
+    return Status(ErrnoForHttpStatus(resp->status),
+                  "list " + RedactUrl(req.url) + ": HTTP " + std::to_string(resp->status));
   }
   const std::string type = resp->header("content-type");
   Result<std::vector<ListingEntry>> entries =
