@@ -67,6 +67,15 @@ echo "$out" | grep -q "Input/output error" || fail "changed file said: $out"
 next_file; cmp "$DATA/$f" "$MNT/$f" || fail "mount stopped serving after a changed file"
 pass "file changed after indexing: EIO; other files fine"
 
+# A file deleted after indexing: it still lists (the index is the truth), reads are EIO.
+next_file; deleted=$f
+rm "$DATA/$deleted"
+[ -e "$MNT/$deleted" ] || fail "deleted file vanished from the listing"
+out=$(cat "$MNT/$deleted" 2>&1 >/dev/null) && fail "deleted file read succeeded"
+echo "$out" | grep -q "Input/output error" || fail "deleted file said: $out"
+next_file; cmp "$DATA/$f" "$MNT/$f" || fail "mount stopped serving after a deleted file"
+pass "file deleted after indexing: EIO; other files fine"
+
 # Server down, then back.
 kill $SERVER; wait $SERVER 2>/dev/null || true
 next_file
