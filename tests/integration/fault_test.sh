@@ -8,13 +8,7 @@ need_fuse
 
 DATA=$WORK/data
 "$TOOLS/gen-dataset" "$DATA" --files 40 --file-size 300000 --per-dir 10
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-"$SERVERS/fault-server" "$DATA" "$PORT" &
-SERVER=$!
-SERVER_PIDS+=($SERVER)
-wait_http "$URL/"
-arm() { curl -sf "$URL/__faults?$1" > /dev/null || fail "cannot arm $1"; }
+start_fault_server "$DATA"
 
 "$TIERFS" index build "$URL/" --index "$WORK/idx" > /dev/null
 MNT=$WORK/mnt
@@ -80,10 +74,7 @@ pass "file deleted after indexing: EIO; other files fine"
 kill $SERVER; wait $SERVER 2>/dev/null || true
 next_file
 cat "$MNT/$f" > /dev/null 2>&1 && fail "server down: read succeeded"
-"$SERVERS/fault-server" "$DATA" "$PORT" &
-SERVER=$!
-SERVER_PIDS+=($SERVER)
-wait_http "$URL/"
+start_fault_server "$DATA" "$PORT"
 cmp "$DATA/$f" "$MNT/$f" || fail "server back: wrong bytes"
 pass "server down: EIO; server back: reads resume"
 kill $SERVER

@@ -56,3 +56,15 @@ wait_http() {  # wait_http URL: until it answers (5 s at most)
   for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
   fail "server at $1 did not start"
 }
+
+# start_fault_server DIR [PORT]: serves DIR with tools/servers/fault-server on loopback;
+# sets PORT, URL and SERVER (its pid). arm QUERY arms a fault (see the server's doc).
+start_fault_server() {
+  PORT=${2:-$(free_port)}
+  URL=http://127.0.0.1:$PORT
+  "$SERVERS/fault-server" "$1" "$PORT" &
+  SERVER=$!
+  SERVER_PIDS+=($SERVER)
+  wait_http "$URL/"
+}
+arm() { curl -sf "$URL/__faults?$1" > /dev/null || fail "cannot arm $1"; }

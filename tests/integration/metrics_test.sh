@@ -8,13 +8,7 @@ need_fuse
 
 DATA=$WORK/data
 "$TOOLS/gen-dataset" "$DATA" --files 60 --file-size 100000 --per-dir 20 --big 8
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-"$SERVERS/fault-server" "$DATA" "$PORT" &
-SERVER=$!
-SERVER_PIDS+=($SERVER)
-wait_http "$URL/"
-arm() { curl -sf "$URL/__faults?$1" > /dev/null || fail "cannot arm $1"; }
+start_fault_server "$DATA"
 "$TIERFS" index build "$URL/" --index "$WORK/idx" > /dev/null
 
 MPORT=$(free_port)
