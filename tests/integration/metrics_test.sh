@@ -111,8 +111,9 @@ is_mounted "$MNT" || fail "--config mount not mounted"
 [ "$(stat_field "$MNT" '["tiers"]["ram"]["capacity_bytes"]')" -eq $((16 << 20)) ] ||
   fail "command line --ram-size did not win over the config file"
 [ "$(stat_field "$MNT" '["block_size"]')" -eq 65536 ] || fail "block-size from the config not used"
-curl -sf "http://127.0.0.1:$CPORT/metrics" | grep -q '^tierfs_dataset_files 61$' ||
-  fail "metrics address from the config not served"
+scrape=$(curl -sS --max-time 10 "http://127.0.0.1:$CPORT/metrics" 2>&1) || true
+echo "$scrape" | grep -q '^tierfs_dataset_files 61$' ||
+  fail "metrics address from the config not served: $(echo "$scrape" | grep -v '^#' | head -3)"
 cmp "$DATA/big.bin" "$MNT/big.bin" || fail "--config mount: wrong bytes"
 "$TIERFS" unmount "$MNT"
 echo 'cache-sise = "1G"' >> "$WORK/tierfs.toml"
