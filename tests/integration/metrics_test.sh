@@ -124,7 +124,10 @@ pass "--config: keys as long options, command line wins, unknown key refused: $e
 
 OPORT=$(free_port)
 mount_tierfs "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache" -o "metrics=127.0.0.1:$OPORT"
-curl -sf "http://127.0.0.1:$OPORT/metrics" | grep -q "^tierfs_build_info" || fail "-o metrics= not served"
+# (Scrapes are read whole before grep: `curl | grep -q` fails under pipefail when grep
+# stops reading early.)
+scrape=$(curl -sS --max-time 10 "http://127.0.0.1:$OPORT/metrics" 2>&1) || true
+echo "$scrape" | grep -q "^tierfs_build_info" || fail "-o metrics= not served: $(echo "$scrape" | head -2)"
 # A second mount cannot take a port in use: one line, nothing mounted.
 mkdir -p "$WORK/mnt2"
 err=$("$TIERFS" mount "$URL/" "$WORK/mnt2" --index "$WORK/idx" --cache-dir "$WORK/cache2" \
