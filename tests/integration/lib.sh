@@ -68,3 +68,11 @@ start_fault_server() {
   wait_http "$URL/"
 }
 arm() { curl -sf "$URL/__faults?$1" > /dev/null || fail "cannot arm $1"; }
+
+# process_running PID: true while PID runs; a zombie (exited, not yet reaped by whoever
+# adopted it) has finished and does not count.
+process_running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}

@@ -63,6 +63,6 @@ pid=$(pgrep -f "tierfs mount $SRC $MNT" | head -1)
 kill -TERM "$pid"
 for _ in $(seq 50); do is_mounted "$MNT" || break; sleep 0.1; done
 is_mounted "$MNT" && fail "still mounted after SIGTERM"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "daemon still alive after SIGTERM"
+for _ in $(seq 50); do process_running "$pid" || break; sleep 0.1; done
+process_running "$pid" && fail "daemon still alive after SIGTERM"
 pass "SIGTERM unmounted and exited"

@@ -23,7 +23,7 @@ rc=0; "$TIERFS" warm "$MNT" no/such/path > /dev/null 2>&1 || rc=$?
 pid=$("$TIERFS" stats "$MNT" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 "$TIERFS" unmount "$MNT" || fail "unmount failed"
 is_mounted "$MNT" && fail "still mounted after tierfs unmount"
-kill -0 "$pid" 2>/dev/null && fail "daemon $pid still alive after tierfs unmount"
+process_running "$pid" && fail "daemon $pid still alive after tierfs unmount"
 pass "unmount: mount gone and daemon exited"
 err=$("$TIERFS" stats "$MNT" 2>&1) && fail "stats of a non-mount succeeded"
 pass "stats of a non-mount: $err"
