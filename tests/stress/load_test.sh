@@ -51,7 +51,9 @@ while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
   [ "$fds" -gt "$max_fds" ] && max_fds=$fds
   samples=$((samples + 1))
   # Half-way, every thread and the store's fd cache have been used: the steady state.
-  [ "$samples" -eq $((SECS / 2)) ] && { fds_mid=$fds; threads_mid=$threads; }
+  if [ "$fds_mid" -eq 0 ] && [ "$(date +%s)" -ge $((deadline - SECS / 2)) ]; then
+    fds_mid=$fds threads_mid=$threads
+  fi
   # Now and then drop the page cache, so reads keep going through tierfs.
   [ $((samples % 5)) -eq 0 ] && echo 1 > /proc/sys/vm/drop_caches
   sleep 1
