@@ -44,7 +44,7 @@ for r in $(seq "$READERS"); do
   ) > "$WORK/reader$r.log" 2>&1 &
 done
 max_rss=$rss0 max_threads=$threads0 max_fds=$fds0 samples=0 fds_mid=0 threads_mid=0
-while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+while [ "$(date +%s)" -lt "$deadline" ]; do
   read -r rss threads fds < <(sample) || break
   [ "$rss" -gt "$max_rss" ] && max_rss=$rss
   [ "$threads" -gt "$max_threads" ] && max_threads=$threads
@@ -71,7 +71,7 @@ bound=$(( (32 + 128) * 1024 ))
 # Under ASan the allocator keeps a quarantine (256 MiB) and shadow memory: allow for it.
 [ -n "${TIERFS_SANITIZED:-}" ] && bound=$(( (32 + 128 + 768) * 1024 ))
 [ "$max_rss" -le "$bound" ] || fail "RSS peaked at ${max_rss} KiB > ${bound} KiB (ram-size + 128 MiB)"
-[ "$fds_mid" -gt 0 ] || fail "no half-way sample"
+[ "$fds_mid" -gt 0 ] || fail "no half-way sample ($samples samples, readers ran until $(date +%s) vs deadline $deadline)"
 [ "$fds1" -le $((fds_mid + 4)) ] || fail "open fds grew in the second half: $fds_mid -> $fds1"
 [ "$threads1" -le "$threads_mid" ] || fail "threads grew in the second half: $threads_mid -> $threads1"
 is_mounted "$MNT" || fail "mount died under load"
