@@ -20,11 +20,13 @@ data_bytes=$(du -sb "$SRC" | cut -f1)
 mount_tierfs "$SRC" "$MNT" --cache-dir "$WORK/cache" --cache-size 64M --ram-size 32M
 pid=$(stat_field "$MNT" "['pid']")
 sample() { awk '/^VmRSS/ {r=$2} /^Threads/ {t=$2} END {print r, t}' "/proc/$pid/status" | {
-  read -r rss threads; echo "$rss $threads $(ls "/proc/$pid/fd" | wc -l)"; }; }
+  read -r rss threads; echo "$rss $threads $(ls "/proc/$pid/fd" | wc -l) $(rings)"; }; }
+# io_uring instances: one per thread that has read the NVMe tier (thread-local rings).
+rings() { find "/proc/$pid/fd" -lname 'anon_inode:\[io_uring\]' 2>/dev/null | wc -l; }
 
 # Warm-up pass (one reader) so the steady state is measured, then the load.
 ( cd "$MNT" && head -2000 "$WORK/sums" | xxhsum -c --quiet - ) > /dev/null || fail "warm-up pass: mismatches"
-read -r rss0 threads0 fds0 < <(sample)
+read -r rss0 threads0 fds0 _ < <(sample)
 # The tree in shuffled chunks of 400 files; reader r takes chunks r, r+READERS, ... so the
 # readers sweep the whole data set (larger than the cache) again and again.
 mkdir -p "$WORK/chunks"
@@ -43,23 +45,23 @@ for r in $(seq "$READERS"); do
     echo "PASSES $passes"
   ) > "$WORK/reader$r.log" 2>&1 &
 done
-max_rss=$rss0 max_threads=$threads0 max_fds=$fds0 samples=0 fds_mid=0 threads_mid=0
+max_rss=$rss0 max_threads=$threads0 max_fds=$fds0 samples=0 fds_mid=0 threads_mid=0 rings_mid=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
-  read -r rss threads fds < <(sample) || break
+  read -r rss threads fds rings_now < <(sample) || break
   [ "$rss" -gt "$max_rss" ] && max_rss=$rss
   [ "$threads" -gt "$max_threads" ] && max_threads=$threads
   [ "$fds" -gt "$max_fds" ] && max_fds=$fds
   samples=$((samples + 1))
   # Half-way, every thread and the store's fd cache have been used: the steady state.
   if [ "$fds_mid" -eq 0 ] && [ "$(date +%s)" -ge $((deadline - SECS / 2)) ]; then
-    fds_mid=$fds threads_mid=$threads
+    fds_mid=$fds threads_mid=$threads rings_mid=$rings_now
   fi
   # Now and then drop the page cache, so reads keep going through tierfs.
   [ $((samples % 5)) -eq 0 ] && echo 1 > /proc/sys/vm/drop_caches
   sleep 1
 done
 wait
-read -r rss1 threads1 fds1 < <(sample)
+read -r rss1 threads1 fds1 rings1 < <(sample)
 # xxhsum -c --quiet prints nothing for a good file: any other line is a mismatch or an
 # unreadable file.
 mismatches=$(cat "$WORK"/reader*.log | grep -vc "^PASSES " || true)
@@ -72,9 +74,11 @@ bound=$(( (32 + 128) * 1024 ))
 [ -n "${TIERFS_SANITIZED:-}" ] && bound=$(( (32 + 128 + 768) * 1024 ))
 [ "$max_rss" -le "$bound" ] || fail "RSS peaked at ${max_rss} KiB > ${bound} KiB (ram-size + 128 MiB)"
 [ "$fds_mid" -gt 0 ] || fail "no half-way sample ($samples samples, readers ran until $(date +%s) vs deadline $deadline)"
-# A FUSE worker started late opens its own io_uring (and eventfd): allow for those, not more.
-[ "$fds1" -le $((fds_mid + 4 + 3 * (threads1 - threads_mid))) ] ||
-  fail "open fds grew in the second half: $fds_mid -> $fds1 (threads $threads_mid -> $threads1)"
+# Rings are per thread (a worker's first NVMe read opens one): bounded by the threads.
+# Every other fd (store fd cache, segments, index) must not grow once warm.
+[ "$rings1" -le "$threads1" ] || fail "$rings1 io_uring instances for $threads1 threads"
+[ $((fds1 - rings1)) -le $((fds_mid - rings_mid + 4)) ] ||
+  fail "open fds (rings aside) grew in the second half: $((fds_mid - rings_mid)) -> $((fds1 - rings1))"
 [ "$threads1" -le "$threads_mid" ] || fail "threads grew in the second half: $threads_mid -> $threads1"
 is_mounted "$MNT" || fail "mount died under load"
 pass "$READERS readers x ${SECS}s: $files_checked files checked by XXH3, 0 mismatches; data $((data_bytes >> 20)) MiB vs cache 96 MiB, $((remote >> 20)) MiB fetched; RSS peak $((max_rss >> 10)) MiB (bound $((bound >> 10))), fds $fds0/$fds_mid/$fds1 and threads $threads0/$threads_mid/$threads1 (start/half-way/end, $samples samples)"
