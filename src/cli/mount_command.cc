@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,14 +77,41 @@ Status PrepareCacheDir(const std::string& dir) {
   return Status::Ok();
 }
 
+// A tierfs daemon that died (kill -9, OOM) leaves its mount behind: every access fails
+// with ENOTCONN until it is detached. A new mount at the same place (a supervisor's
+// restart, systemd's Restart=on-failure) clears it first, but only if /proc says it is a
+// tierfs mount: anything else is left for its owner.
+bool ClearDeadTierfsMount(const std::string& mountpoint) {
+  const std::string abs = fs::absolute(mountpoint).lexically_normal().string();
+  bool listed = false;
+  for (const MountInfo& m : ReadMountInfo()) listed = listed || (m.fstype == "fuse.tierfs" && m.mountpoint == abs);
+  if (!listed) return false;
+  std::fprintf(stderr, "tierfs: %s is the mount of a tierfs daemon that died; detaching it\n", abs.c_str());
+  if (::umount2(abs.c_str(), MNT_DETACH) == 0) return true;
+  pid_t child = ::fork();  // not root: the setuid helper may detach it
+  if (child == 0) {
+    ::execlp("fusermount3", "fusermount3", "-uz", abs.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 Status CheckMountpoint(const std::string& mountpoint) {
   struct stat st;
-  if (::stat(mountpoint.c_str(), &st) != 0) {
+  int rc = ::stat(mountpoint.c_str(), &st);
+  if (rc != 0 && errno == ENOTCONN && ClearDeadTierfsMount(mountpoint)) rc = ::stat(mountpoint.c_str(), &st);
+  if (rc != 0) {
     return Status::FromErrno(errno, "mountpoint '" + mountpoint + "'");
   }
   if (!S_ISDIR(st.st_mode)) return Status(ENOTDIR, "mountpoint '" + mountpoint + "' is not a directory");
   if (IsTierfsMount(mountpoint)) {
-    return Status(EBUSY, "mountpoint '" + mountpoint + "' is already a tierfs mount");
+    // The kernel may still answer stat from its cache; a dead daemon shows on a request
+    // that must reach it.
+    const bool dead = ::getxattr(mountpoint.c_str(), "user.tierfs.stats", nullptr, 0) < 0 && errno == ENOTCONN;
+    if (!dead || !ClearDeadTierfsMount(mountpoint)) {
+      return Status(EBUSY, "mountpoint '" + mountpoint + "' is already a tierfs mount");
+    }
   }
   return Status::Ok();
 }
