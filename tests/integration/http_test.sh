@@ -57,3 +57,31 @@ SERVER_PIDS+=($PYPID)
 wait_http "http://127.0.0.1:$PORT/"
 check_source python "http://127.0.0.1:$PORT/"
 kill $PYPID
+
+# HTTPS: certificates are verified by default; --ca-file trusts a private CA; --insecure
+# is an explicit opt-out. (python's http.server behind TLS, a self-signed certificate.)
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2> /dev/null ||
+  fail "openssl could not make a certificate"
+TPORT=$(free_port)
+python3 - "$TPORT" "$DATA" "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/tls.log" 2>&1 <<'PY' &
+import functools, http.server, ssl, sys
+port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+PY
+SERVER_PIDS+=($!)
+for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$TPORT/" && break; sleep 0.05; done
+err=$("$TIERFS" index build "https://127.0.0.1:$TPORT/" --index "$WORK/tls-idx" 2>&1) && fail "an unverifiable certificate was accepted"
+[ "$(echo "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -qi "certificate" || fail "untrusted certificate said: $err"
+"$TIERFS" index build "https://127.0.0.1:$TPORT/" --index "$WORK/tls-idx" --ca-file "$WORK/cert.pem" > /dev/null 2>&1 ||
+  fail "--ca-file did not trust the certificate"
+mount_tierfs "https://127.0.0.1:$TPORT/" "$WORK/mnt-tls" --index "$WORK/tls-idx" --cache-dir "$WORK/cache-tls" --ca-file "$WORK/cert.pem"
+cmp "$DATA/big.bin" "$WORK/mnt-tls/big.bin" || fail "https: wrong bytes"
+unmount_tierfs "$WORK/mnt-tls"
+"$TIERFS" index build "https://127.0.0.1:$TPORT/" --index "$WORK/tls-idx2" --insecure > /dev/null 2>&1 || fail "--insecure refused"
+pass "https: an unverified certificate is refused ($err); --ca-file and --insecure work"
