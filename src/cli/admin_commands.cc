@@ -1,7 +1,6 @@
 #include "cli/admin_commands.h"
 
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -224,14 +223,7 @@ int RunUnmount(const std::string& mountpoint) {
   std::string error;
   if (!ReadStats(mnt, &j, &error)) return Fail(error);
   const pid_t pid = static_cast<pid_t>(j.value("pid", 0));
-  pid_t child = ::fork();
-  if (child == 0) {
-    ::execlp("fusermount3", "fusermount3", "-u", mnt.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Fail("fusermount3 -u '" + mnt + "' failed");
+  if (!RunFusermount3("-u", mnt)) return Fail("fusermount3 -u '" + mnt + "' failed");
   // Wait for the daemon to finish (it flushes the NVMe tier's queue and seals a segment).
   for (int i = 0; i < 600 && ProcessRunning(pid); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -81,20 +81,21 @@ Status PrepareCacheDir(const std::string& dir) {
 // with ENOTCONN until it is detached. A new mount at the same place (a supervisor's
 // restart, systemd's Restart=on-failure) clears it first, but only if /proc says it is a
 // tierfs mount: anything else is left for its owner.
-bool ClearDeadTierfsMount(const std::string& mountpoint) {
-  const std::string abs = fs::absolute(mountpoint).lexically_normal().string();
-  bool listed = false;
-  for (const MountInfo& m : ReadMountInfo()) listed = listed || (m.fstype == "fuse.tierfs" && m.mountpoint == abs);
-  if (!listed) return false;
-  std::fprintf(stderr, "tierfs: %s is the mount of a tierfs daemon that died; detaching it\n", abs.c_str());
-  if (::umount2(abs.c_str(), MNT_DETACH) == 0) return true;
-  pid_t child = ::fork();  // not root: the setuid helper may detach it
-  if (child == 0) {
-    ::execlp("fusermount3", "fusermount3", "-uz", abs.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
+// True if /proc/self/mountinfo lists a tierfs mount at `path` (absolute, normalized).
+bool ListedAsTierfsMount(const std::string& path) {
+  for (const MountInfo& m : ReadMountInfo()) {
+    if (m.fstype == "fuse.tierfs" && m.mountpoint == path) return true;
   }
-  int status = 0;
-  return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return false;
+}
+
+bool ClearDeadTierfsMount(const std::string& mountpoint) {
+  // Not canonicalized: resolving a dead mount's path fails with ENOTCONN.
+  const std::string abs = fs::absolute(mountpoint).lexically_normal().string();
+  if (!ListedAsTierfsMount(abs)) return false;
+  std::fprintf(stderr, "tierfs: %s is the mount of a tierfs daemon that died; detaching it\n", abs.c_str());
+  // Not root: the setuid helper may detach it.
+  return ::umount2(abs.c_str(), MNT_DETACH) == 0 || RunFusermount3("-uz", abs);
 }
 
 Status CheckMountpoint(const std::string& mountpoint) {
@@ -185,11 +186,18 @@ std::string SafeFsName(const std::string& url) {
 bool IsTierfsMount(const std::string& path) {
   std::error_code ec;
   fs::path canonical = fs::weakly_canonical(path, ec);
-  if (ec) return false;
-  for (const MountInfo& m : ReadMountInfo()) {
-    if (m.fstype == "fuse.tierfs" && m.mountpoint == canonical.string()) return true;
+  return !ec && ListedAsTierfsMount(canonical.string());
+}
+
+bool RunFusermount3(const char* flag, const std::string& mountpoint) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execlp("fusermount3", "fusermount3", flag, mountpoint.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
   }
-  return false;
+  int status = 0;
+  return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
 }
 
 std::string DefaultCacheDir(const std::string& source_url) {

@@ -44,4 +44,7 @@ std::string DefaultCacheDir(const std::string& source_url);
 // True if `path` is currently the mountpoint of a tierfs filesystem.
 bool IsTierfsMount(const std::string& path);
 
+// Runs `fusermount3 FLAG MOUNTPOINT` (-u, -uz); true if it exited 0.
+bool RunFusermount3(const char* flag, const std::string& mountpoint);
+
 }  // namespace tierfs

@@ -222,32 +222,37 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
   w.Gauge("tierfs_dataset_bytes", "total size of the data set (TOTAL SIZE)", {}, d(m.bytes));
   w.Gauge("tierfs_process_resident_memory_bytes", "resident memory of the daemon", {},
           d(RssBytes()));
-  uint64_t checksum_failures = 0;
-  for (const auto& [name, t] : cs.tiers) {
-    w.Counter("tierfs_cache_hits_total", "blocks served by a cache tier", {{"tier", name}},
-              d(t.hits));
+  // Per-tier families; each is written whole (all tiers) before the next one starts.
+  struct TierFamily {
+    const char* name;
+    const char* help;
+    bool counter;
+    uint64_t TierStats::*field;
+  };
+  static constexpr TierFamily kTierFamilies[] = {
+      {"tierfs_cache_hits_total", "blocks served by a cache tier", true, &TierStats::hits},
+      {"tierfs_cache_bytes", "bytes held by a cache tier", false, &TierStats::used_bytes},
+      {"tierfs_cache_capacity_bytes", "bound on the bytes of a cache tier", false,
+       &TierStats::capacity_bytes},
+      {"tierfs_cache_blocks", "blocks held by a cache tier", false, &TierStats::blocks},
+      {"tierfs_cache_evictions_total", "blocks evicted from a cache tier", true,
+       &TierStats::evictions},
+      {"tierfs_cache_errors_total", "I/O errors inside a cache tier (served as misses)", true,
+       &TierStats::errors},
+  };
+  for (const TierFamily& f : kTierFamilies) {
+    for (const auto& [name, t] : cs.tiers) {
+      if (f.counter) {
+        w.Counter(f.name, f.help, {{"tier", name}}, d(t.*f.field));
+      } else {
+        w.Gauge(f.name, f.help, {{"tier", name}}, d(t.*f.field));
+      }
+    }
   }
   w.Counter("tierfs_cache_misses_total", "blocks no cache tier held (read from the source)", {},
             d(cs.misses));
-  for (const auto& [name, t] : cs.tiers) {
-    w.Gauge("tierfs_cache_bytes", "bytes held by a cache tier", {{"tier", name}}, d(t.used_bytes));
-  }
-  for (const auto& [name, t] : cs.tiers) {
-    w.Gauge("tierfs_cache_capacity_bytes", "bound on the bytes of a cache tier", {{"tier", name}},
-            d(t.capacity_bytes));
-  }
-  for (const auto& [name, t] : cs.tiers) {
-    w.Gauge("tierfs_cache_blocks", "blocks held by a cache tier", {{"tier", name}}, d(t.blocks));
-  }
-  for (const auto& [name, t] : cs.tiers) {
-    w.Counter("tierfs_cache_evictions_total", "blocks evicted from a cache tier", {{"tier", name}},
-              d(t.evictions));
-  }
-  for (const auto& [name, t] : cs.tiers) {
-    w.Counter("tierfs_cache_errors_total", "I/O errors inside a cache tier (served as misses)",
-              {{"tier", name}}, d(t.errors));
-    checksum_failures += t.checksum_failures;
-  }
+  uint64_t checksum_failures = 0;
+  for (const auto& [name, t] : cs.tiers) checksum_failures += t.checksum_failures;
   w.Counter("tierfs_checksum_failures_total", "cached blocks that failed verification (dropped)",
             {}, d(checksum_failures));
   w.Counter("tierfs_read_bytes_total", "bytes served to readers", {}, d(cs.read_bytes));

@@ -210,18 +210,18 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     impl_->Give(e);
     // A write callback that stopped a full (Range-ignoring) body early is a success.
     bool early_stop = rc == CURLE_WRITE_ERROR && request.sink && code == 200 && t.remaining == 0 && !t.overflow;
+    const bool answered = rc == CURLE_OK || early_stop;
+    const char* method = request.head ? "HEAD" : "GET";
     MetricsRegistry::Global()
         .GetCounter("tierfs_http_requests_total",
                     "HTTP requests sent to the source, each retry counted, by method and status "
                     "(\"error\": no answer)",
-                    {{"method", request.head ? "HEAD" : "GET"},
-                     {"code", rc == CURLE_OK || early_stop ? std::to_string(code) : "error"}})
+                    {{"method", method}, {"code", answered ? std::to_string(code) : "error"}})
         .Add();
-    TLOG_DEBUG("{} {}{}: {} (attempt {})", request.head ? "HEAD" : "GET", RedactUrl(request.url),
+    TLOG_DEBUG("{} {}{}: {} (attempt {})", method, RedactUrl(request.url),
                range.empty() ? "" : " bytes=" + range,
-               rc == CURLE_OK || early_stop ? "HTTP " + std::to_string(code) : curl_easy_strerror(rc),
-               attempt);
-    if (rc != CURLE_OK && !early_stop) {
+               answered ? "HTTP " + std::to_string(code) : curl_easy_strerror(rc), attempt);
+    if (!answered) {
       ++impl_->failures;
       last = Status(rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO,
                     RedactUrl(request.url) + ": " + curl_easy_strerror(rc));
