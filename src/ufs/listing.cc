@@ -100,7 +100,8 @@ Result<std::vector<ListingEntry>> ParseNginxJsonListing(std::string_view json) {
     if (!item.is_object() || !item.contains("name") || !item["name"].is_string()) continue;
     ListingEntry e;
     e.name = item["name"].get<std::string>();
-    std::string type = item.value("type", "");
+    // Every field is type-checked: nlohmann's value()/get() throw on a mismatch.
+    const std::string type = item.contains("type") && item["type"].is_string() ? item["type"].get<std::string>() : "";
     if (type == "directory") {
       e.is_dir = true;
     } else if (type == "file") {

@@ -79,6 +79,17 @@ TEST(Listing, GarbageIsNotAListing) {
   EXPECT_TRUE(text->empty());
 }
 
+TEST(Listing, NginxJsonFieldsOfTheWrongTypeAreSkippedNotThrown) {
+  // Found by the listing fuzzer: a non-string "type" made nlohmann throw out of the parser.
+  auto r = ParseNginxJsonListing(
+      R"([{"name":"a","type":1},{"name":"b","type":"file","size":"big","mtime":7},)"
+      R"({"name":2,"type":"file"},{"name":"c","type":"directory"}])");
+  ASSERT_TRUE(r.ok());
+  std::map<std::string, bool> expected = {{"b", false}, {"c", true}};
+  EXPECT_EQ(Names(*r), expected);
+  EXPECT_FALSE((*r)[0].size.has_value());  // "big" is not a size: it is asked for later
+}
+
 TEST(Listing, HttpDates) {
   EXPECT_EQ(ParseHttpDate("Thu, 01 Jan 1970 00:00:10 GMT").value_or(-1), 10'000'000'000);
   EXPECT_TRUE(ParseHttpDate("Wed, 25 Nov 2026 16:12:08 GMT").has_value());
