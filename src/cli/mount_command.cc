@@ -339,6 +339,7 @@ int RunMount(MountConfig config) {
 
   auto index = OpenOrBuildIndex(config, *source, offline);
   if (!index.ok()) return Fail(index.status());
+  (*index)->StartWarmup();
 
   std::unique_ptr<RamTier> ram;
   std::vector<Tier*> tiers;

@@ -186,6 +186,7 @@ std::string Filesystem::StatsJson() const {
   j["files"] = m.files;
   j["dirs"] = m.dirs;
   j["total_bytes"] = m.bytes;
+  j["index_cached_bytes"] = index_.CachedBytes();
   j["block_size"] = cache_.block_size();
   j["reads"] = cs.reads;
   j["read_bytes"] = cs.read_bytes;

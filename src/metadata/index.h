@@ -40,6 +40,13 @@ class Index {
   virtual Status ReadDir(uint64_t ino, uint64_t pos, const DirSink& sink) = 0;
 
   virtual const IndexMeta& Meta() const = 0;
+
+  // Starts loading the index into memory in the background (up to its in-memory cache's
+  // capacity), so lookups after a fresh mount or after the page cache was dropped do not
+  // wait for the disk. Stops when the index is destroyed. Lookups work meanwhile.
+  virtual void StartWarmup() {}
+  // Bytes of index data in memory (the warm-up's progress; 0 if unknown).
+  virtual uint64_t CachedBytes() const { return 0; }
 };
 
 // Opens an index directory read-only. A missing, unreadable or corrupt index is a clear error.
