@@ -1,8 +1,10 @@
-// The only file that includes RocksDB. Key layout:
-//   D|be64(parent)|name      -> be64(ino)            lookup by name
-//   L|be64(parent)|be64(pos) -> be64(ino) name       readdir in name order, resumable
-//   I|be64(ino)              -> EncodeEntry(entry)   attributes
+// The only file that includes RocksDB. Key layout (format 2):
+//   D|be64(parent)|name      -> be64(ino) EncodeEntry(entry)                lookup by name
+//   L|be64(parent)|be64(pos) -> be64(ino) be32(len) name EncodeEntry(entry) readdir, resumable
+//   I|be64(ino)              -> EncodeEntry(entry)                          attributes by inode
 //   M                        -> JSON IndexMeta
+// Attributes are stored with the name records too, so a lookup is one Get and a readdir
+// one sequential scan (format 1 needed a second Get per name: find ran 3x slower).
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
@@ -23,7 +25,7 @@
 namespace tierfs {
 namespace {
 
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 
 void PutBe64(std::string* out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
@@ -32,6 +34,16 @@ void PutBe64(std::string* out, uint64_t v) {
 uint64_t GetBe64(const char* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+void PutBe32(std::string* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
+}
+
+uint32_t GetBe32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
 }
 
@@ -119,8 +131,8 @@ class RocksIndex : public Index {
     auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), DirKey(parent, name),
                       &value);
     if (s.IsNotFound()) return Status::NotFound(std::string(name));
-    if (!s.ok() || value.size() != 8) return Status::Io("index lookup: " + s.ToString());
-    return GetAttr(GetBe64(value.data()));
+    if (!s.ok() || value.size() < 8) return Status::Io("index lookup: " + s.ToString());
+    return DecodeEntry(GetBe64(value.data()), std::string_view(value.data() + 8, value.size() - 8));
   }
 
   Result<Entry> GetAttr(uint64_t ino) override {
@@ -138,11 +150,13 @@ class RocksIndex : public Index {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
     for (it->Seek(PosKey(ino, pos)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       rocksdb::Slice k = it->key(), v = it->value();
-      if (k.size() != 17 || v.size() < 8) return Status::Io("corrupt directory record");
-      uint64_t child = GetBe64(v.data());
-      auto entry = GetAttr(child);
+      if (k.size() != 17 || v.size() < 12) return Status::Io("corrupt directory record");
+      const uint32_t name_len = GetBe32(v.data() + 8);
+      if (name_len > v.size() - 12) return Status::Io("corrupt directory record");
+      std::string_view name(v.data() + 12, name_len);
+      auto entry = DecodeEntry(GetBe64(v.data()),
+                               std::string_view(v.data() + 12 + name_len, v.size() - 12 - name_len));
       if (!entry.ok()) return entry.status();
-      std::string_view name(v.data() + 8, v.size() - 8);
       if (!sink(name, *entry, GetBe64(k.data() + 9))) return Status::Ok();
     }
     return FromRocks(it->status(), "index readdir");
@@ -172,10 +186,14 @@ class RocksIndexWriter : public IndexWriter {
   }
 
   Status Put(const Entry& entry, std::string_view name) override {
-    std::string ino;
-    PutBe64(&ino, entry.ino);
-    if (entry.ino != kRootIno) batch_.Put(DirKey(entry.parent, name), ino);
-    batch_.Put(InodeKey(entry.ino), EncodeEntry(entry));
+    const std::string encoded = EncodeEntry(entry);
+    if (entry.ino != kRootIno) {
+      std::string value;
+      PutBe64(&value, entry.ino);
+      value.append(encoded);
+      batch_.Put(DirKey(entry.parent, name), value);
+    }
+    batch_.Put(InodeKey(entry.ino), encoded);
     pending_inos_.insert(entry.ino);
     if (batch_.Count() >= 20000) return Flush();
     return Status::Ok();
@@ -187,15 +205,17 @@ class RocksIndexWriter : public IndexWriter {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     uint64_t parent = 0, pos = 0;
     for (it->Seek("D"); it->Valid() && it->key().starts_with("D"); it->Next()) {
-      rocksdb::Slice k = it->key();
-      if (k.size() < 9) return Status::Io("index build: bad directory key");
+      rocksdb::Slice k = it->key(), v = it->value();
+      if (k.size() < 9 || v.size() < 8) return Status::Io("index build: bad directory record");
       uint64_t p = GetBe64(k.data() + 1);
       if (p != parent) {
         parent = p;
         pos = 0;
       }
-      std::string value(it->value().data(), it->value().size());
-      value.append(k.data() + 9, k.size() - 9);
+      std::string value(v.data(), 8);  // ino
+      PutBe32(&value, static_cast<uint32_t>(k.size() - 9));
+      value.append(k.data() + 9, k.size() - 9);    // name
+      value.append(v.data() + 8, v.size() - 8);    // attributes
       batch_.Put(PosKey(p, pos++), value);
       if (batch_.Count() >= 20000) TIERFS_RETURN_IF_ERROR(Flush());
     }
