@@ -35,7 +35,7 @@ struct Context {
 
 Context& Ctx(fuse_req_t req) {
   auto& ctx = *static_cast<Context*>(fuse_req_userdata(req));
-  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 1024); });
+  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 4096); });
   return ctx;
 }
 
