@@ -88,7 +88,11 @@ Status NvmeTier::Init() {
   dir_bytes_ = RoundUp(kUnit + seg / kUnit * sizeof(DirEntry), kUnit);
   data_bytes_ = (seg - dir_bytes_) / kUnit * kUnit;
   size_t count = options_.capacity / seg;
-  window_ = std::max<uint64_t>(1024, options_.capacity / options_.block_size / 2);
+  // Hit-ratio windows scale with the cache: a window much longer than the cache's size in
+  // blocks still remembers the previous epoch's misses when the next epoch starts hitting.
+  const uint64_t blocks = options_.capacity / options_.block_size;
+  window_ = std::clamp<uint64_t>(blocks / 4, 64, 4096);
+  sample_ = std::clamp<uint64_t>(blocks / 16, 16, 256);
 
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
@@ -256,9 +260,12 @@ void NvmeTier::CountLookup(bool hit) {
 }
 
 bool NvmeTier::EarningHits() const {
-  // The current window once it has a fair sample, else the last complete one.
+  // The current window once it has a fair sample, else the last complete one. The sample
+  // is small next to the cache (1/16 of its blocks, 16..256 lookups): when a new epoch
+  // starts hitting, the churn before admission closes stays a small part of the cache
+  // (with a fixed 256, a 200-block cache turned over ~60% of itself at each epoch start).
   uint64_t lookups = window_lookups_, hits = window_hits_;
-  uint64_t permille = lookups >= 256 ? hits * 1000 / lookups : last_ratio_permille_.load();
+  uint64_t permille = lookups >= sample_ ? hits * 1000 / lookups : last_ratio_permille_.load();
   return permille >= static_cast<uint64_t>(options_.min_hit_ratio * 1000);
 }
 

@@ -152,6 +152,7 @@ class NvmeTier : public Tier {
       admission_refused_{0};
   // Recent hit ratio, over windows of `window_` lookups (racy by design: a heuristic).
   uint64_t window_ = 1024;
+  uint64_t sample_ = 256;  // lookups before the current window's ratio is trusted
   std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
   std::atomic<uint64_t> last_ratio_permille_{0};
   // Read errors and failed verifications: at most 10 warnings per 10 s.
