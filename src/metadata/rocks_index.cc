@@ -27,25 +27,23 @@ namespace {
 
 constexpr int kFormatVersion = 2;
 
-void PutBe64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
+// Big-endian integers, so keys sort numerically.
+template <typename T>
+void PutBe(std::string* out, T v) {
+  for (int i = sizeof(T) - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
 }
 
-uint64_t GetBe64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+template <typename T>
+T GetBe(const char* p) {
+  T v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | static_cast<uint8_t>(p[i]));
   return v;
 }
 
-void PutBe32(std::string* out, uint32_t v) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
-}
-
-uint32_t GetBe32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
+void PutBe64(std::string* out, uint64_t v) { PutBe(out, v); }
+uint64_t GetBe64(const char* p) { return GetBe<uint64_t>(p); }
+void PutBe32(std::string* out, uint32_t v) { PutBe(out, v); }
+uint32_t GetBe32(const char* p) { return GetBe<uint32_t>(p); }
 
 std::string DirKey(uint64_t parent, std::string_view name) {
   std::string k = "D";
