@@ -91,25 +91,38 @@ Result<std::vector<ListingEntry>> ParseHtmlListing(std::string_view html, const 
   return out;
 }
 
+namespace {
+
+// item[key] if it is a string, else null. nlohmann's value()/get() throw on a type
+// mismatch, so every field of a listing goes through a checked accessor like this one.
+const std::string* StringField(const nlohmann::json& item, const char* key) {
+  auto it = item.find(key);
+  return it != item.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+}  // namespace
+
 Result<std::vector<ListingEntry>> ParseNginxJsonListing(std::string_view json) {
   nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_array()) return Status::Invalid("listing is not an nginx JSON index");
   std::vector<ListingEntry> out;
   std::set<std::string> seen;
   for (const auto& item : doc) {
-    if (!item.is_object() || !item.contains("name") || !item["name"].is_string()) continue;
+    if (!item.is_object()) continue;
+    const std::string* name = StringField(item, "name");
+    const std::string* type = StringField(item, "type");
+    if (name == nullptr || type == nullptr) continue;
     ListingEntry e;
-    e.name = item["name"].get<std::string>();
-    // Every field is type-checked: nlohmann's value()/get() throw on a mismatch.
-    const std::string type = item.contains("type") && item["type"].is_string() ? item["type"].get<std::string>() : "";
-    if (type == "directory") {
+    e.name = *name;
+    if (*type == "directory") {
       e.is_dir = true;
-    } else if (type == "file") {
-      if (item.contains("size") && item["size"].is_number_unsigned()) e.size = item["size"].get<uint64_t>();
+    } else if (*type == "file") {
+      auto size = item.find("size");
+      if (size != item.end() && size->is_number_unsigned()) e.size = size->get<uint64_t>();
     } else {
       continue;  // "other" (sockets, devices) or unknown
     }
-    if (item.contains("mtime") && item["mtime"].is_string()) e.mtime = item["mtime"].get<std::string>();
+    if (const std::string* mtime = StringField(item, "mtime")) e.mtime = *mtime;
     if (e.name.empty() || !seen.insert(e.name).second) continue;
     out.push_back(std::move(e));
   }
