@@ -17,6 +17,7 @@
 #include "cli/metrics_server.h"
 #include "common/checksum.h"
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/mountinfo.h"
 #include "common/size.h"
 #include "fuse/filesystem.h"
@@ -137,6 +138,8 @@ Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config) {
   o.dir = config.cache_dir + "/blocks";
   o.capacity = config.cache_size - used;
   o.block_size = config.block_size;
+  // Blocks waiting to be written are memory beyond the RAM tier: a quarter of it at most.
+  o.max_queue_bytes = std::clamp<uint64_t>(config.ram_size / 4, 4 * config.block_size, 64ULL << 20);
   auto tier = NvmeTier::Open(o);
   if (tier.ok()) return std::move(*tier);
   if (tier.status().error() == EINVAL) return tier.status();
@@ -285,6 +288,7 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
 }
 
 int RunMount(MountConfig config) {
+  LimitMallocArenas(4);
   if (Status s = SetLogLevel(config.log_level); !s.ok()) return Fail(s);
   if (config.block_size < kMinBlockSize || config.block_size > kMaxBlockSize ||
       config.block_size % kBlockAlign != 0) {
@@ -336,6 +340,7 @@ int RunMount(MountConfig config) {
     if (Status s = Detach(); !s.ok()) return Fail(s);
   }
   WritePid(*lock_fd);
+  HeapTrimmer heap_trimmer(std::max<uint64_t>(16 << 20, config.ram_size / 32));
 
   auto index = OpenOrBuildIndex(config, *source, offline);
   if (!index.ok()) return Fail(index.status());

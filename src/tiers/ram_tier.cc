@@ -10,10 +10,7 @@ namespace tierfs {
 class RamTier::Shard {
  public:
   explicit Shard(uint64_t capacity)
-      : capacity_(capacity),
-        high_(capacity / 100 * 95),
-        low_(capacity / 100 * 70),
-        protected_cap_(capacity / 10 * 8) {}
+      : capacity_(capacity), protected_cap_(capacity / 10 * 8) {}
 
   std::shared_ptr<const Block> Get(const Hash128& h) {
     std::lock_guard lock(mu_);
@@ -48,8 +45,8 @@ class RamTier::Shard {
     std::lock_guard lock(mu_);
     uint64_t bytes = block->footprint();
     if (bytes > capacity_ || map_.count(h)) return;
-    if (used() + bytes > high_) {
-      uint64_t target = bytes > low_ ? 0 : low_ - bytes;
+    if (used() + bytes > capacity_) {
+      const uint64_t target = capacity_ - bytes;
       while (used() > target && (!probation_.empty() || !protected_.empty())) {
         auto& list = probation_.empty() ? protected_ : probation_;
         Node& victim = list.back();
@@ -85,7 +82,7 @@ class RamTier::Shard {
   };
   uint64_t used() const { return probation_bytes_ + protected_bytes_; }
 
-  const uint64_t capacity_, high_, low_, protected_cap_;
+  const uint64_t capacity_, protected_cap_;
   mutable std::mutex mu_;  // protects everything below
   std::list<Node> probation_, protected_;  // front = most recently used
   std::unordered_map<Hash128, std::list<Node>::iterator, Hash128Hasher> map_;

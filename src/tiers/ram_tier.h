@@ -4,7 +4,9 @@
 // Eviction is segmented LRU: a new block enters a probation segment and moves to the
 // protected segment (at most 80% of a shard) only when read again, so a one-pass scan
 // over more data than fits only churns probation and never flushes the hot set.
-// Eviction runs on insert from the high watermark (95% of quota) down to the low (70%).
+// Eviction runs on insert and frees just what the new block needs: the whole quota serves
+// hits, and the memory a victim frees is what the next block reuses (evicting in batches
+// left up to a quarter of the quota empty and handed the heap big runs of free memory).
 #pragma once
 
 #include <memory>

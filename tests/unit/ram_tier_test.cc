@@ -63,16 +63,23 @@ TEST(RamTier, OnePassScanDoesNotFlushTheHotSet) {
   for (int i = 0; i < 8; ++i) EXPECT_NE(ram.Get(Key("hot", i)), nullptr) << i;
 }
 
-TEST(RamTier, EvictsFromHighToLowWatermark) {
+TEST(RamTier, EvictsOnlyWhatTheNewBlockNeeds) {
   const uint64_t quota = 15 * kBlock;  // small enough for a single shard
   RamTier ram(quota, kBlock);
-  for (int i = 0; i < 14; ++i) ram.Put(Key("b", i), MakeBlock(kBlock, 'b'));
-  EXPECT_EQ(ram.Stats().evictions, 0u);  // 14 of 15 blocks is under the 95% mark
-  ram.Put(Key("b", 14), MakeBlock(kBlock, 'b'));
+  for (int i = 0; i < 15; ++i) ram.Put(Key("b", i), MakeBlock(kBlock, 'b'));
+  EXPECT_EQ(ram.Stats().evictions, 0u);  // exactly full
+  ram.Put(Key("b", 15), MakeBlock(kBlock, 'b'));
   TierStats s = ram.Stats();
-  EXPECT_LE(s.used_bytes, quota * 70 / 100);
-  EXPECT_EQ(s.evictions, 5u);  // down to 9 blocks, then the new one: 10 <= 10.5
-  EXPECT_NE(ram.Get(Key("b", 14)), nullptr);
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.used_bytes, quota);
+  EXPECT_EQ(ram.Get(Key("b", 0)), nullptr);  // the least recently used went
+  for (int i = 1; i <= 15; ++i) EXPECT_NE(ram.Get(Key("b", i)), nullptr) << i;
+  // A block bigger than several victims evicts as many as it needs, no more.
+  ram.Put(Key("big", 0), MakeBlock(3 * kBlock, 'g'));
+  s = ram.Stats();
+  EXPECT_EQ(s.evictions, 4u);
+  EXPECT_LE(s.used_bytes, quota);
+  EXPECT_NE(ram.Get(Key("big", 0)), nullptr);
 }
 
 TEST(RamTier, ManyThreadsAreSafe) {

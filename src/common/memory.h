@@ -1,0 +1,52 @@
+// Keeps the daemon's heap close to what it holds.
+//
+// Cached blocks are malloc'd in one thread and freed in another (eviction, a reader
+// dropping the last reference), in sizes from 4 KiB to the block size. glibc gives every
+// thread that allocates under contention its own arena (up to 8 per core) and returns
+// free memory in the middle of an arena only on malloc_trim: under a steady churn of
+// blocks the heap grows well past the bytes the tiers account for (measured: 64 readers
+// over a 20,000-file tree with a 32 MiB RAM tier, 117 MiB anonymous RSS).
+//
+//  - LimitMallocArenas() caps the arenas (call before any thread starts).
+//  - HeapTrimmer checks once a second and returns free heap pages to the system
+//    (malloc_trim) when the process's anonymous memory exceeds what malloc has handed out
+//    by more than `slack` bytes.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace tierfs {
+
+void LimitMallocArenas(int arenas);
+
+struct HeapStats {
+  uint64_t in_use = 0;  // bytes handed out by malloc
+  uint64_t free = 0;    // bytes malloc holds but has not handed out
+};
+HeapStats ReadHeapStats();
+// Resident anonymous memory of this process (RSS less file-backed pages), in bytes.
+uint64_t ReadAnonRss();
+
+class HeapTrimmer {
+ public:
+  explicit HeapTrimmer(uint64_t slack);
+  ~HeapTrimmer();
+  HeapTrimmer(const HeapTrimmer&) = delete;
+  HeapTrimmer& operator=(const HeapTrimmer&) = delete;
+
+  uint64_t trims() const;
+
+ private:
+  void Run();
+  const uint64_t slack_;
+  mutable std::mutex mu_;  // protects stop_, trims_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  uint64_t trims_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace tierfs
