@@ -19,8 +19,9 @@ SRC=$WORK/src MNT=$WORK/mnt
 data_bytes=$(du -sb "$SRC" | cut -f1)
 mount_tierfs "$SRC" "$MNT" --cache-dir "$WORK/cache" --cache-size 64M --ram-size 32M
 pid=$(stat_field "$MNT" "['pid']")
-sample() { awk '/^VmRSS/ {r=$2} /^Threads/ {t=$2} END {print r, t}' "/proc/$pid/status" | {
-  read -r rss threads; echo "$rss $threads $(ls "/proc/$pid/fd" | wc -l) $(rings)"; }; }
+sample() { awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2} /^Threads/ {t=$2}
+  END {print r, t, a "+" f}' "/proc/$pid/status" | {
+  read -r rss threads split; echo "$rss $threads $(ls "/proc/$pid/fd" | wc -l) $(rings) $split"; }; }
 # io_uring instances: one per thread that has read the NVMe tier (thread-local rings).
 rings() { find "/proc/$pid/fd" -lname 'anon_inode:\[io_uring\]' 2>/dev/null | wc -l; }
 
@@ -45,10 +46,10 @@ for r in $(seq "$READERS"); do
     echo "PASSES $passes"
   ) > "$WORK/reader$r.log" 2>&1 &
 done
-max_rss=$rss0 max_threads=$threads0 max_fds=$fds0 samples=0 fds_mid=0 threads_mid=0 rings_mid=0
+max_rss=$rss0 max_split=? max_threads=$threads0 max_fds=$fds0 samples=0 fds_mid=0 threads_mid=0 rings_mid=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
-  read -r rss threads fds rings_now < <(sample) || break
-  [ "$rss" -gt "$max_rss" ] && max_rss=$rss
+  read -r rss threads fds rings_now split < <(sample) || break
+  [ "$rss" -gt "$max_rss" ] && max_rss=$rss max_split=$split
   [ "$threads" -gt "$max_threads" ] && max_threads=$threads
   [ "$fds" -gt "$max_fds" ] && max_fds=$fds
   samples=$((samples + 1))
@@ -61,7 +62,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 1
 done
 wait
-read -r rss1 threads1 fds1 rings1 < <(sample)
+read -r rss1 threads1 fds1 rings1 _ < <(sample)
 # xxhsum -c --quiet prints nothing for a good file: any other line is a mismatch or an
 # unreadable file.
 mismatches=$(cat "$WORK"/reader*.log | grep -vc "^PASSES " || true)
@@ -72,7 +73,7 @@ remote=$(stat_field "$MNT" "['remote_bytes']")
 bound=$(( (32 + 128) * 1024 ))
 # Under ASan the allocator keeps a quarantine (256 MiB) and shadow memory: allow for it.
 [ -n "${TIERFS_SANITIZED:-}" ] && bound=$(( (32 + 128 + 768) * 1024 ))
-[ "$max_rss" -le "$bound" ] || fail "RSS peaked at ${max_rss} KiB > ${bound} KiB (ram-size + 128 MiB)"
+[ "$max_rss" -le "$bound" ] || fail "RSS peaked at ${max_rss} KiB (anon+file ${max_split} KiB) > ${bound} KiB (ram-size + 128 MiB)"
 [ "$fds_mid" -gt 0 ] || fail "no half-way sample ($samples samples, readers ran until $(date +%s) vs deadline $deadline)"
 # Rings are per thread (a worker's first NVMe read opens one): bounded by the threads.
 # Every other fd (store fd cache, segments, index) must not grow once warm.
