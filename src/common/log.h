@@ -44,9 +44,9 @@ class LogLimiter {
 
 // Checked at run time (--log-level debug works in release builds). A debug line's
 // arguments are not even evaluated when the level is off: some build strings on hot paths.
-#define TLOG_DEBUG(...)                                                               \
-  do {                                                                                \
-    if (spdlog::default_logger_raw()->should_log(spdlog::level::debug)) spdlog::debug(__VA_ARGS__); \
+#define TLOG_DEBUG(...)                                                      \
+  do {                                                                       \
+    if (spdlog::should_log(spdlog::level::debug)) spdlog::debug(__VA_ARGS__); \
   } while (0)
 #define TLOG_INFO(...) spdlog::info(__VA_ARGS__)
 #define TLOG_WARN(...) spdlog::warn(__VA_ARGS__)

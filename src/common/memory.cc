@@ -1,7 +1,6 @@
 #include "common/memory.h"
 
 #include <malloc.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -11,20 +10,20 @@ namespace tierfs {
 
 void LimitMallocArenas(int arenas) { ::mallopt(M_ARENA_MAX, arenas); }
 
-HeapStats ReadHeapStats() {
+uint64_t MallocInUse() {
   struct mallinfo2 m = ::mallinfo2();
-  // uordblks: in use from arenas; hblkhd: in use as separate mappings; fordblks: free.
-  return HeapStats{m.uordblks + m.hblkhd, m.fordblks};
+  return m.uordblks + m.hblkhd;  // in use from the arenas + in use as separate mappings
 }
 
-uint64_t ReadAnonRss() {
+ResidentMemory ReadResidentMemory() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
+  if (f == nullptr) return {};
   unsigned long long size = 0, resident = 0, shared = 0;
   int n = std::fscanf(f, "%llu %llu %llu", &size, &resident, &shared);
   std::fclose(f);
-  if (n != 3 || shared > resident) return 0;
-  return (resident - shared) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (n != 3 || shared > resident) return {};
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return ResidentMemory{resident * page, (resident - shared) * page};
 }
 
 HeapTrimmer::HeapTrimmer(uint64_t slack) : slack_(slack), thread_([this] { Run(); }) {}
@@ -48,9 +47,9 @@ void HeapTrimmer::Run() {
   while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
     lock.unlock();
     bool trimmed = false;
-    // in_use is 0 when malloc is not glibc's (sanitizers): nothing to trim then.
-    HeapStats heap = ReadHeapStats();
-    if (heap.in_use > 0 && ReadAnonRss() > heap.in_use + slack_) {
+    // Nothing to trim when malloc is not glibc's (in use reads 0).
+    const uint64_t in_use = MallocInUse();
+    if (in_use > 0 && ReadResidentMemory().anon > in_use + slack_) {
       ::malloc_trim(0);
       trimmed = true;
     }

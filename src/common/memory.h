@@ -22,13 +22,16 @@ namespace tierfs {
 
 void LimitMallocArenas(int arenas);
 
-struct HeapStats {
-  uint64_t in_use = 0;  // bytes handed out by malloc
-  uint64_t free = 0;    // bytes malloc holds but has not handed out
+// Bytes malloc has handed out and not had back; 0 when malloc is not glibc's (sanitizers).
+uint64_t MallocInUse();
+
+// This process's resident memory in bytes (/proc/self/statm): all of it, and the
+// anonymous part (less file-backed and shared pages). Zeros if it cannot be read.
+struct ResidentMemory {
+  uint64_t total = 0;
+  uint64_t anon = 0;
 };
-HeapStats ReadHeapStats();
-// Resident anonymous memory of this process (RSS less file-backed pages), in bytes.
-uint64_t ReadAnonRss();
+ResidentMemory ReadResidentMemory();
 
 class HeapTrimmer {
  public:

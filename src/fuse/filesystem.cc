@@ -1,25 +1,15 @@
 #include "fuse/filesystem.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
 
 #include <nlohmann/json.hpp>
+
+#include "common/memory.h"
 
 namespace tierfs {
 namespace {
 constexpr const char* kStatsXattr = "user.tierfs.stats";
 constexpr const char* kWarmXattr = "user.tierfs.warm";
-
-uint64_t RssBytes() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-}
 
 Status Counted(std::atomic<uint64_t>& errors, Status s) {
   if (!s.ok()) ++errors;
@@ -182,7 +172,7 @@ std::string Filesystem::StatsJson() const {
   nlohmann::json j;
   j["source"] = m.source;
   j["pid"] = ::getpid();
-  j["rss_bytes"] = RssBytes();
+  j["rss_bytes"] = ReadResidentMemory().total;
   j["files"] = m.files;
   j["dirs"] = m.dirs;
   j["total_bytes"] = m.bytes;
@@ -222,7 +212,7 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
   w.Gauge("tierfs_dataset_files", "regular files in the index", {}, d(m.files));
   w.Gauge("tierfs_dataset_bytes", "total size of the data set (TOTAL SIZE)", {}, d(m.bytes));
   w.Gauge("tierfs_process_resident_memory_bytes", "resident memory of the daemon", {},
-          d(RssBytes()));
+          d(ReadResidentMemory().total));
   // Per-tier families; each is written whole (all tiers) before the next one starts.
   struct TierFamily {
     const char* name;

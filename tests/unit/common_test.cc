@@ -150,7 +150,7 @@ TEST(Status, MessagesAreAlwaysOneLine) {
 namespace tierfs {
 
 TEST(HeapTrimmer, ReturnsFreedMemoryInTheMiddleOfTheHeap) {
-  if (ReadHeapStats().in_use == 0) GTEST_SKIP() << "malloc is not glibc's (sanitizer build)";
+  if (MallocInUse() == 0) GTEST_SKIP() << "malloc is not glibc's (sanitizer build)";
   // 48 MiB in 16 KiB chunks, touched; then every other chunk freed: 24 MiB free in holes
   // that a plain free() never returns (no chunk at the top of the heap is free).
   std::vector<void*> chunks(3072);
@@ -159,7 +159,7 @@ TEST(HeapTrimmer, ReturnsFreedMemoryInTheMiddleOfTheHeap) {
     std::memset(c, 1, 16 << 10);
   }
   for (size_t i = 0; i < chunks.size(); i += 2) std::free(chunks[i]);
-  const uint64_t before = ReadAnonRss();
+  const uint64_t before = ReadResidentMemory().anon;
   uint64_t after = before;
   {
     HeapTrimmer trimmer(8 << 20);
@@ -167,14 +167,14 @@ TEST(HeapTrimmer, ReturnsFreedMemoryInTheMiddleOfTheHeap) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     EXPECT_GE(trimmer.trims(), 1u);
-    after = ReadAnonRss();
+    after = ReadResidentMemory().anon;
   }
   EXPECT_LE(after + (16 << 20), before) << "anon RSS " << (before >> 20) << " -> " << (after >> 20) << " MiB";
   for (size_t i = 1; i < chunks.size(); i += 2) std::free(chunks[i]);
 }
 
 TEST(HeapTrimmer, LeavesAHeapWithoutHolesAlone) {
-  if (ReadHeapStats().in_use == 0) GTEST_SKIP() << "malloc is not glibc's (sanitizer build)";
+  if (MallocInUse() == 0) GTEST_SKIP() << "malloc is not glibc's (sanitizer build)";
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
   HeapTrimmer trimmer(64 << 20);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
