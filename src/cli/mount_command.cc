@@ -90,6 +90,10 @@ bool ListedAsTierfsMount(const std::string& path) {
   return false;
 }
 
+// A request to a FUSE mount whose daemon died fails with ENOTCONN, or with ECONNABORTED
+// while the kernel is still tearing the connection down.
+bool DeadConnection(int err) { return err == ENOTCONN || err == ECONNABORTED; }
+
 bool ClearDeadTierfsMount(const std::string& mountpoint) {
   // Not canonicalized: resolving a dead mount's path fails with ENOTCONN.
   const std::string abs = fs::absolute(mountpoint).lexically_normal().string();
@@ -102,7 +106,9 @@ bool ClearDeadTierfsMount(const std::string& mountpoint) {
 Status CheckMountpoint(const std::string& mountpoint) {
   struct stat st;
   int rc = ::stat(mountpoint.c_str(), &st);
-  if (rc != 0 && errno == ENOTCONN && ClearDeadTierfsMount(mountpoint)) rc = ::stat(mountpoint.c_str(), &st);
+  if (rc != 0 && DeadConnection(errno) && ClearDeadTierfsMount(mountpoint)) {
+    rc = ::stat(mountpoint.c_str(), &st);
+  }
   if (rc != 0) {
     return Status::FromErrno(errno, "mountpoint '" + mountpoint + "'");
   }
@@ -110,7 +116,8 @@ Status CheckMountpoint(const std::string& mountpoint) {
   if (IsTierfsMount(mountpoint)) {
     // The kernel may still answer stat from its cache; a dead daemon shows on a request
     // that must reach it.
-    const bool dead = ::getxattr(mountpoint.c_str(), "user.tierfs.stats", nullptr, 0) < 0 && errno == ENOTCONN;
+    const bool dead =
+        ::getxattr(mountpoint.c_str(), "user.tierfs.stats", nullptr, 0) < 0 && DeadConnection(errno);
     if (!dead || !ClearDeadTierfsMount(mountpoint)) {
       return Status(EBUSY, "mountpoint '" + mountpoint + "' is already a tierfs mount");
     }

@@ -51,6 +51,17 @@ std::string LayoutLine(uint64_t segment_size, size_t segments, size_t block_size
   return s.str();
 }
 
+// Directory area of a segment of `seg` bytes: room for an entry per 4 KiB unit.
+uint64_t DirectoryBytes(uint64_t seg) { return RoundUp(kUnit + seg / kUnit * sizeof(DirEntry), kUnit); }
+
+// The smallest segment whose data area holds `records` records of `record_bytes`.
+uint64_t SegmentForRecords(uint64_t records, uint64_t record_bytes) {
+  const uint64_t data = records * record_bytes;
+  uint64_t seg = data + DirectoryBytes(data);
+  while ((seg - DirectoryBytes(seg)) / kUnit * kUnit < data) seg += kUnit;
+  return seg;
+}
+
 }  // namespace
 
 NvmeTier::NvmeTier(const NvmeTierOptions& options)
@@ -74,18 +85,24 @@ Result<std::unique_ptr<NvmeTier>> NvmeTier::Open(const NvmeTierOptions& options)
 }
 
 Status NvmeTier::Init() {
-  const uint64_t min_segment = RoundUp(4 * RecordBytes(options_.block_size), 1 << 20) + (1 << 20);
+  // Segments hold a whole number of full-size records: a 12 MiB segment of 1 MiB blocks
+  // (1 MiB + 4 KiB on disk each) held 11 and left ~1 MiB of every segment idle.
+  const uint64_t rec = RecordBytes(options_.block_size);
+  const uint64_t min_segment = SegmentForRecords(4, rec);
   uint64_t seg = options_.segment_size;
-  if (seg == 0) seg = std::clamp<uint64_t>(options_.capacity / 16 / (1 << 20) * (1 << 20), min_segment, kMaxSegment);
+  if (seg == 0) {
+    const uint64_t target = std::clamp<uint64_t>(options_.capacity / 16, min_segment, kMaxSegment);
+    seg = SegmentForRecords(std::max<uint64_t>(4, (target - DirectoryBytes(target)) / rec), rec);
+  }
   if (options_.capacity / seg < 2) seg = options_.capacity / 2 / kUnit * kUnit;
   if (seg < min_segment) {
     return Status::Invalid("cache size " + std::to_string(options_.capacity >> 20) +
                            " MiB is too small for block size " +
                            std::to_string(options_.block_size >> 10) + " KiB (need at least " +
-                           std::to_string(2 * min_segment >> 20) + " MiB)");
+                           std::to_string((2 * min_segment + (1 << 20) - 1) >> 20) + " MiB)");
   }
   segment_size_ = seg;
-  dir_bytes_ = RoundUp(kUnit + seg / kUnit * sizeof(DirEntry), kUnit);
+  dir_bytes_ = DirectoryBytes(seg);
   data_bytes_ = (seg - dir_bytes_) / kUnit * kUnit;
   size_t count = options_.capacity / seg;
   // Hit-ratio windows scale with the cache: a window much longer than the cache's size in
@@ -93,6 +110,8 @@ Status NvmeTier::Init() {
   const uint64_t blocks = options_.capacity / options_.block_size;
   window_ = std::clamp<uint64_t>(blocks / 4, 64, 4096);
   sample_ = std::clamp<uint64_t>(blocks / 16, 16, 256);
+  // Remembers the fetches of a pass over a data set up to 8x the cache (16 MiB at most).
+  fetched_ = std::make_unique<RecentKeys>(8 * blocks);
 
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
@@ -269,6 +288,12 @@ bool NvmeTier::EarningHits() const {
   return permille >= static_cast<uint64_t>(options_.min_hit_ratio * 1000);
 }
 
+bool NvmeTier::RefusedWhenFull(const Pending& p) {
+  if (!options_.epoch_aware || (p.refetched && !EarningHits())) return false;
+  ++admission_refused_;  // keep the resident set; this block is served from the store
+  return true;
+}
+
 void NvmeTier::Drop(const Hash128& key, const Loc& loc) {
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mu);
@@ -289,8 +314,7 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
     std::lock_guard lock(shard.mu);
     auto it = shard.map.find(key.hash);
     if (it == shard.map.end()) {
-      ++misses_;
-      CountLookup(false);
+      ++misses_;  // a re-referenced miss enters the hit window in Put, once per fetch
       return nullptr;
     }
     it->second.accessed = true;
@@ -340,6 +364,8 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
     std::lock_guard lock(shard.mu);
     if (shard.map.count(key.hash)) return;
   }
+  const bool refetched = fetched_->Insert(key.hash);
+  if (refetched) CountLookup(false);
   std::unique_lock lock(queue_mu_);
   // Backpressure: a reader faster than the disk waits (briefly) for the writer, so a cold
   // pass still lands on disk; only a stuck or failing disk makes blocks drop.
@@ -351,7 +377,7 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
     return;
   }
   queued_bytes_ += block->size();
-  queue_.push_back(Pending{key, block});
+  queue_.push_back(Pending{key, block, refetched});
   queue_cv_.notify_one();
 }
 
@@ -414,12 +440,15 @@ void NvmeTier::WriteBatch(std::deque<Pending> work) {
       if (e.key_lo == p.key.hash.lo && e.key_hi == p.key.hash.hi) staged = true;
     }
     if (staged) continue;
+    // A full cache (no free segment; the active one, if any, was made by eviction) takes
+    // a block only if the admission policy would evict for it.
+    if (free_.empty() && (active_ < 0 || active_by_eviction_) && RefusedWhenFull(p)) continue;
     const size_t len = p.block->size();
     const size_t rec = RecordBytes(len);
     if (active_ < 0 || segments_[active_]->write_offset + staging_used_ + rec > data_bytes_) {
       FlushStaging();
       SealActive();
-      OpenNextSegment(&work);
+      OpenNextSegment(p, &work);
       if (active_ < 0) {
         ++dropped_;
         continue;
@@ -487,7 +516,7 @@ void NvmeTier::SealActive() {
   sealed_fifo_.push_back(i);
 }
 
-void NvmeTier::OpenNextSegment(std::deque<Pending>* work) {
+void NvmeTier::OpenNextSegment(const Pending& incoming, std::deque<Pending>* work) {
   uint32_t i = 0;
   std::vector<Pending> keep;
   bool found = false;
@@ -507,10 +536,7 @@ void NvmeTier::OpenNextSegment(std::deque<Pending>* work) {
       free_.clear();
     }
   }
-  if (!found && options_.epoch_aware && EarningHits()) {
-    ++admission_refused_;  // keep the resident set; this block is served from the store
-    return;
-  }
+  if (!found && RefusedWhenFull(incoming)) return;
   if (!found && !sealed_fifo_.empty()) {
     i = sealed_fifo_.front();
     sealed_fifo_.pop_front();
@@ -544,11 +570,12 @@ void NvmeTier::OpenNextSegment(std::deque<Pending>* work) {
       block->set_size(h.length);
       keep_bytes += rec;
       ++reinserted_;
-      keep.push_back(Pending{BlockKey{{}, {}, e.index, key}, std::move(block)});
+      keep.push_back(Pending{BlockKey{{}, {}, e.index, key}, std::move(block), true});
     }
   } else if (!found) {
     return;
   }
+  active_by_eviction_ = !found;
   Segment& seg = *segments_[i];
   // New generation before any byte is overwritten: readers of old locations then treat a
   // failed verification as a plain miss.

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "tiers/recent_keys.h"
 #include "tiers/segment_format.h"
 #include "tiers/tier.h"
 
@@ -44,14 +45,17 @@ struct NvmeTierOptions {
   std::string dir;             // created if missing
   uint64_t capacity = 0;       // bytes this tier may occupy on disk
   size_t block_size = 1 << 20;
-  uint64_t segment_size = 0;   // 0: chosen from capacity (at most 256 MiB, at least 16)
+  uint64_t segment_size = 0;   // 0: about capacity/16, a whole number of full blocks (<= 256 MiB)
   uint64_t max_queue_bytes = 64 << 20;  // pending writes held in memory
   bool direct_io = true;       // O_DIRECT where supported
-  // Epoch-aware admission: once full, evict to admit new blocks only while the cache is
-  // not earning hits (recent hit ratio below `min_hit_ratio`). A training job re-reading
-  // a data set larger than the cache in shuffled order then keeps a stable subset
-  // resident, instead of churning it with every miss; when the workload changes and hits
-  // stop, the cache turns over again.
+  // Epoch-aware admission. Until the cache is full every block is admitted. Once full, a
+  // block evicts others only if (1) it has been fetched before (RecentKeys remembers
+  // recent fetches: a one-time scan, or the first epoch, evicts nothing) and
+  // (2) the cache is not earning hits (hit ratio of re-referenced lookups below
+  // `min_hit_ratio`). A training job re-reading a data set larger than the cache in
+  // shuffled order then keeps a stable subset resident instead of churning it with every
+  // miss; when the workload moves to other data that is read again, hits on the old
+  // subset stop and the cache turns over to the new data.
   bool epoch_aware = true;
   double min_hit_ratio = 0.10;
 };
@@ -98,6 +102,7 @@ class NvmeTier : public Tier {
   struct Pending {
     BlockKey key;
     std::shared_ptr<const Block> block;
+    bool refetched = false;  // fetched before, per the sketch: may evict when full
   };
   static constexpr size_t kShards = 32;
   struct Shard {
@@ -115,11 +120,12 @@ class NvmeTier : public Tier {
   void WriteBatch(std::deque<Pending> work);
   bool FlushStaging();
   void SealActive();
-  void OpenNextSegment(std::deque<Pending>* work);
+  void OpenNextSegment(const Pending& incoming, std::deque<Pending>* work);
   void Drop(const Hash128& key, const Loc& loc);
   void Publish(uint32_t seg, const DirEntry& e, uint32_t generation);
   void CountLookup(bool hit);
   bool EarningHits() const;
+  bool RefusedWhenFull(const Pending& p);  // writer thread
 
   const NvmeTierOptions options_;
   uint64_t segment_size_ = 0;
@@ -132,6 +138,7 @@ class NvmeTier : public Tier {
 
   // Writer state (writer thread only, or before Start()).
   int active_ = -1;
+  bool active_by_eviction_ = false;  // the active segment was taken from the sealed FIFO
   std::deque<uint32_t> sealed_fifo_;  // oldest first
   std::deque<uint32_t> free_;
   uint32_t next_generation_ = 1;
@@ -150,11 +157,15 @@ class NvmeTier : public Tier {
   std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
       checksum_failures_{0}, dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0},
       admission_refused_{0};
-  // Recent hit ratio, over windows of `window_` lookups (racy by design: a heuristic).
+  std::unique_ptr<RecentKeys> fetched_;  // blocks put here recently (admission)
+  // Recent hit ratio of re-referenced lookups (hits, and misses of blocks fetched before),
+  // over windows of `window_` lookups (racy by design: a heuristic).
   uint64_t window_ = 1024;
   uint64_t sample_ = 256;  // lookups before the current window's ratio is trusted
   std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
-  std::atomic<uint64_t> last_ratio_permille_{0};
+  // Until re-referenced lookups show otherwise, the cache counts as earning: the first
+  // pass over a data set (no re-references) must not open admission at the next epoch.
+  std::atomic<uint64_t> last_ratio_permille_{1000};
   // Read errors and failed verifications: at most 10 warnings per 10 s.
   LogLimiter io_error_log_{10, std::chrono::seconds(10)};
 };
