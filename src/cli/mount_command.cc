@@ -270,12 +270,17 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->metrics_address = value;
     } else if (key == "log_level") {
       config->log_level = value;
-    } else if (key == "threads") {
+    } else if (key == "threads" || key == "spin_us") {
+      unsigned long n = 0;
       try {
-        config->threads = static_cast<unsigned>(std::stoul(value));
+        size_t used = 0;
+        n = std::stoul(value, &used);
+        if (used != value.size()) throw std::invalid_argument(value);
       } catch (...) {
-        return Status::Invalid("option threads: '" + value + "' is not a number");
+        return Status::Invalid("option " + key + ": '" + value + "' is not a number");
       }
+      if (n > 100000) return Status::Invalid("option " + key + ": " + value + " is too large");
+      (key == "threads" ? config->threads : config->spin_us) = static_cast<unsigned>(n);
     } else if (key == "_netdev" || key == "nofail" || key == "noauto" || key == "auto" ||
                key == "user" || key == "users" || key == "nouser" || key == "defaults" ||
                key == "rw" || key == "ro" || key == "dev" || key == "nodev" || key == "suid" ||
@@ -376,6 +381,7 @@ int RunMount(MountConfig config) {
   fuse_options.fsname = SafeFsName(source->Url());
   fuse_options.extra_options = config.fuse_options;
   fuse_options.max_threads = config.threads;
+  fuse_options.spin_us = config.spin_us;
   fuse_options.debug = config.debug;
   FuseServer server(filesystem, fuse_options);
   if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);

@@ -22,6 +22,7 @@ struct MountConfig {
   bool debug = false;
   bool rebuild_index = false;
   unsigned threads = 0;
+  unsigned spin_us = 200;  // FUSE workers poll this long for the next request before sleeping
   std::string log_level = "info";
   std::string fuse_options;  // passed to libfuse (allow_other, ...)
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none
@@ -29,7 +30,7 @@ struct MountConfig {
 };
 
 // Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
-// ram_size=, block_size=, index=, log_level=, threads=, s3_endpoint=, s3_region=,
+// ram_size=, block_size=, index=, log_level=, threads=, spin_us=, s3_endpoint=, s3_region=,
 // s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure, metrics=) set fields; the options mount(8)
 // and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are dropped;
 // everything else is kept for libfuse.

@@ -21,6 +21,7 @@ struct FuseServerOptions {
   std::string fsname;         // shown in /proc/mounts (must hold no secrets)
   std::string extra_options;  // user's -o options, comma-separated
   unsigned max_threads = 0;   // 0 = a default sized to the machine
+  unsigned spin_us = 200;     // an idle worker polls the device this long before sleeping
   bool debug = false;
 };
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <future>
 
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace tierfs {
@@ -160,6 +161,7 @@ BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t obje
   if (!leader) {
     ++singleflight_waits_;
     ++hits_;  // served by another reader's fetch
+    AboutToBlock();
     return flight->result.get();
   }
   // Leader. A previous leader may have finished between our tier check and our flight
@@ -171,6 +173,7 @@ BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t obje
       result = block;
     } else {
       ++misses_;
+      AboutToBlock();
       result = Fetch(ref, key, object_size);
     }
   } catch (const std::bad_alloc&) {

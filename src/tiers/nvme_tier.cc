@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "tiers/uring_io.h"
 
@@ -330,6 +331,7 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
     return nullptr;
   }
   const Segment& seg = *segments_[loc.segment];
+  AboutToBlock();
   auto n = UringRead(seg.fd, block->storage(), rec, static_cast<uint64_t>(loc.offset_units) * kUnit);
   if (!n.ok() || *n != rec) {
     ++errors_;
