@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
+#include <pthread.h>
 #include <syslog.h>
 
 namespace tierfs {
@@ -45,5 +46,7 @@ bool LogLimiter::Admit(uint64_t* suppressed) {
   dropped_ = 0;
   return true;
 }
+
+void SetThreadName(const char* name) { ::pthread_setname_np(::pthread_self(), name); }
 
 }  // namespace tierfs

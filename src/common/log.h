@@ -21,6 +21,9 @@ Status SetLogLevel(const std::string& level);
 // Sends log lines to syslog (ident "tierfs") instead of stderr.
 void LogToSyslog();
 
+// Names the calling thread (at most 15 characters show), for top -H, perf and gdb.
+void SetThreadName(const char* name);
+
 // Bounds how often one kind of log line is written, so a remote that fails every request
 // cannot flood the log: at most `burst` lines per `period`. The first line admitted after
 // some were dropped is told how many. Thread-safe.

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/log.h"
+
 namespace tierfs {
 
 void LimitMallocArenas(int arenas) { ::mallopt(M_ARENA_MAX, arenas); }
@@ -26,7 +28,10 @@ ResidentMemory ReadResidentMemory() {
   return ResidentMemory{resident * page, (resident - shared) * page};
 }
 
-HeapTrimmer::HeapTrimmer(uint64_t slack) : slack_(slack), thread_([this] { Run(); }) {}
+HeapTrimmer::HeapTrimmer(uint64_t slack) : slack_(slack), thread_([this] {
+  SetThreadName("tierfs-trim");
+  Run();
+}) {}
 
 HeapTrimmer::~HeapTrimmer() {
   {

@@ -417,6 +417,7 @@ class DeviceLoop {
   }
 
   void Worker() {
+    SetThreadName("tierfs-fuse");
     SetBlockingHook(&DeviceLoop::HandOff, this);
     fuse_buf buf{};
     holding_ = false;

@@ -35,7 +35,10 @@ void BlockCache::Start() {
   std::lock_guard lock(job_mu_);
   if (!workers_.empty()) return;
   stopping_ = false;
-  for (unsigned i = 0; i < prefetch_.workers; ++i) workers_.emplace_back([this] { PrefetchLoop(); });
+  for (unsigned i = 0; i < prefetch_.workers; ++i) workers_.emplace_back([this] {
+    SetThreadName("tierfs-prefetch");
+    PrefetchLoop();
+  });
 }
 
 void BlockCache::Stop() {

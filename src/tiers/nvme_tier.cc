@@ -380,14 +380,18 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
   }
   queued_bytes_ += block->size();
   queue_.push_back(Pending{key, block, refetched});
-  queue_cv_.notify_one();
+  // A writer gathering a batch wakes by itself when its window ends.
+  if (!gathering_ || queued_bytes_ >= staging_size_) queue_cv_.notify_one();
 }
 
 void NvmeTier::Start() {
   std::lock_guard lock(queue_mu_);
   if (writer_.joinable()) return;
   stopping_ = false;
-  writer_ = std::thread([this] { WriterLoop(); });
+  writer_ = std::thread([this] {
+    SetThreadName("tierfs-nvme");
+    WriterLoop();
+  });
 }
 
 void NvmeTier::Stop() {
@@ -404,7 +408,10 @@ void NvmeTier::Stop() {
 
 void NvmeTier::Flush() {
   std::unique_lock lock(queue_mu_);
+  ++flush_waiters_;
+  queue_cv_.notify_one();
   drained_cv_.wait(lock, [&] { return (queue_.empty() && !in_flight_) || !writer_.joinable(); });
+  --flush_waiters_;
 }
 
 void NvmeTier::WriterLoop() {
@@ -414,6 +421,14 @@ void NvmeTier::WriterLoop() {
       std::unique_lock lock(queue_mu_);
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;  // stopping, and everything queued is written
+      // Gather a few milliseconds of blocks into one write: a stream of small files
+      // otherwise costs a disk write (on a VM, an exit to the host) per file, competing
+      // with the reads that fetch them.
+      gathering_ = true;
+      queue_cv_.wait_for(lock, kGatherWindow, [&] {
+        return stopping_ || flush_waiters_ > 0 || queued_bytes_ >= staging_size_;
+      });
+      gathering_ = false;
       work.swap(queue_);
       queued_bytes_ = 0;
       in_flight_ = true;

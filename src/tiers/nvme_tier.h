@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -152,6 +153,9 @@ class NvmeTier : public Tier {
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
   bool in_flight_ = false;
+  int flush_waiters_ = 0;
+  bool gathering_ = false;  // the writer waits for more blocks before writing  // Flush() callers: write what is queued without gathering more
+  static constexpr std::chrono::milliseconds kGatherWindow{5};
   std::thread writer_;
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},

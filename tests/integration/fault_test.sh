@@ -35,6 +35,23 @@ next_file; arm "mode=stall&count=1&seconds=4&path=$f"
 cmp "$DATA/$f" "$MNT/$f" || fail "stall: wrong bytes"
 pass "a 4 s stall beyond the 2 s timeout: retried, correct bytes"
 
+# A read stalled at the server holds one FUSE worker, not the mount: while it waits, other
+# files are listed, looked up and read (the worker hands the device on before fetching).
+next_file; stalled=$f
+arm "mode=stall&count=1&seconds=4&path=$stalled"
+cat "$MNT/$stalled" > "$WORK/stalled.out" &
+reader=$!
+sleep 0.5
+for _ in 1 2 3; do
+  next_file
+  stat "$MNT/$f" > /dev/null || fail "stat during a stall failed"
+  cmp "$DATA/$f" "$MNT/$f" || fail "read during a stall: wrong bytes"
+done
+kill -0 $reader 2>/dev/null || fail "the stalled read finished before the other reads"
+wait $reader || fail "the stalled read failed"
+cmp "$DATA/$stalled" "$WORK/stalled.out" || fail "stalled read: wrong bytes"
+pass "a read stalled at the server does not hold up other files"
+
 next_file; arm "mode=503&count=1000&path=$f"
 start=$(date +%s)
 out=$(cat "$MNT/$f" 2>&1 >/dev/null) && fail "persistent 503: read succeeded"
