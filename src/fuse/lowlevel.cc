@@ -42,13 +42,15 @@ struct Context {
   bool no_open = false;
   bool no_opendir = false;
   // The kernel resets the mount's read-ahead when it processes our INIT reply, so it is
-  // raised on the first request after INIT.
+  // raised on the first request after INIT. 32 MiB: the kernel's read-ahead READs are
+  // what keep several block fetches in flight for one sequential reader (from a server
+  // with the file cached: 4 MiB ~650 MB/s, 16 MiB ~770, 32 MiB ~870, 64 MiB ~760).
   std::once_flag read_ahead_once;
 };
 
 Context& Ctx(fuse_req_t req) {
   auto& ctx = *static_cast<Context*>(fuse_req_userdata(req));
-  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 4096); });
+  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 32768); });
   return ctx;
 }
 
