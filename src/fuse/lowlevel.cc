@@ -44,7 +44,8 @@ struct Context {
   // The kernel resets the mount's read-ahead when it processes our INIT reply, so it is
   // raised on the first request after INIT. 32 MiB: the kernel's read-ahead READs are
   // what keep several block fetches in flight for one sequential reader (from a server
-  // with the file cached: 4 MiB ~650 MB/s, 16 MiB ~770, 32 MiB ~870, 64 MiB ~760).
+  // with the file cached, 5 interleaved runs each: 4 MiB 614 MB/s, 32 MiB 664; with the
+  // server's disk cold both ~600).
   std::once_flag read_ahead_once;
 };
 
