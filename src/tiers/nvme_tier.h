@@ -103,7 +103,7 @@ class NvmeTier : public Tier {
   struct Pending {
     BlockKey key;
     std::shared_ptr<const Block> block;
-    bool refetched = false;  // fetched before, per the sketch: may evict when full
+    bool refetched = false;  // fetched before, per RecentKeys: may evict when full
   };
   static constexpr size_t kShards = 32;
   struct Shard {
@@ -153,8 +153,8 @@ class NvmeTier : public Tier {
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
   bool in_flight_ = false;
-  int flush_waiters_ = 0;
-  bool gathering_ = false;  // the writer waits for more blocks before writing  // Flush() callers: write what is queued without gathering more
+  int flush_waiters_ = 0;   // Flush() callers: write what is queued without gathering more
+  bool gathering_ = false;  // the writer waits for more blocks before writing
   static constexpr std::chrono::milliseconds kGatherWindow{5};
   std::thread writer_;
 
