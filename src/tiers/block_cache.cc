@@ -115,8 +115,24 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   if (offset >= object_size || length == 0) return out;
   const uint64_t end = std::min<uint64_t>(object_size, offset + length);
   const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
+  // A read over several blocks looks them all up first, so the NVMe tier reads its hits
+  // in one batch rather than one round trip per block.
+  std::vector<std::shared_ptr<const Block>> cached;
+  if (last > first && tiers_.size() > 0) {
+    std::vector<BlockKey> keys;
+    keys.reserve(last - first + 1);
+    for (uint64_t i = first; i <= last; ++i) keys.push_back(MakeBlockKey(ref, i));
+    cached.resize(keys.size());
+    FromTiersBatch(keys, cached);
+  }
   for (uint64_t i = first; i <= last; ++i) {
-    BlockResult block = GetBlock(ref, object_size, i);
+    BlockResult block = Status::Io("unread");
+    if (!cached.empty() && cached[i - first] != nullptr) {
+      ++hits_;
+      block = std::move(cached[i - first]);
+    } else {
+      block = GetBlock(ref, object_size, i, /*tiers_checked=*/!cached.empty());
+    }
     if (!block.ok()) return block.status();
     const uint64_t block_start = i * block_size_;
     const uint64_t from = std::max(offset, block_start) - block_start;
@@ -141,12 +157,39 @@ std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key) {
   return nullptr;
 }
 
+void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
+                                std::span<std::shared_ptr<const Block>> out) {
+  std::vector<const BlockKey*> want;
+  std::vector<size_t> where;
+  std::vector<std::shared_ptr<const Block>> got;
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    want.clear();
+    where.clear();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (out[i] == nullptr) {
+        want.push_back(&keys[i]);
+        where.push_back(i);
+      }
+    }
+    if (want.empty()) return;
+    got.assign(want.size(), nullptr);
+    tiers_[t]->GetBatch(want, got);
+    for (size_t j = 0; j < want.size(); ++j) {
+      if (got[j] == nullptr) continue;
+      for (size_t up = 0; up < t; ++up) tiers_[up]->Put(*want[j], got[j]);
+      out[where[j]] = std::move(got[j]);
+    }
+  }
+}
+
 BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t object_size,
-                                             uint64_t index) {
+                                             uint64_t index, bool tiers_checked) {
   BlockKey key = MakeBlockKey(ref, index);
-  if (auto block = FromTiers(key)) {
-    ++hits_;
-    return block;
+  if (!tiers_checked) {
+    if (auto block = FromTiers(key)) {
+      ++hits_;
+      return block;
+    }
   }
 
   FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];

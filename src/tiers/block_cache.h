@@ -1,7 +1,8 @@
 // BlockCache: the read path. Serves byte ranges of objects from a chain of tiers (RAM,
 // then NVMe) in front of a Store, in fixed-size blocks.
 //
-//  - A hit in a lower tier is promoted to the tiers above it.
+//  - A hit in a lower tier is promoted to the tiers above it. A read that spans several
+//    blocks asks each tier once for all of them (the NVMe tier reads them in one batch).
 //  - A miss is fetched from the store with one ranged read per block; concurrent readers
 //    of the same missing block share that one read (single-flight).
 //  - A fetched block is offered to every tier (the NVMe tier writes asynchronously).
@@ -24,6 +25,7 @@
 #include <thread>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -90,8 +92,12 @@ class BlockCache {
  private:
   using BlockResult = Result<std::shared_ptr<const Block>>;
   struct Flight;
-  BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, uint64_t index);
+  // `tiers_checked`: the caller has just looked in the tiers (skip the first look).
+  BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, uint64_t index,
+                       bool tiers_checked = false);
   std::shared_ptr<const Block> FromTiers(const BlockKey& key);
+  // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch).
+  void FromTiersBatch(std::span<const BlockKey> keys, std::span<std::shared_ptr<const Block>> out);
   BlockResult Fetch(const ObjectRef& ref, const BlockKey& key, uint64_t object_size);
   void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last);
   void PrefetchLoop();

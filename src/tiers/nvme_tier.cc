@@ -139,7 +139,6 @@ Status NvmeTier::Init() {
   direct_io_ = options_.direct_io;
   // Segment files are created (and preallocated) when first written, so disk use grows
   // with what is cached; those that exist are opened and recovered now.
-  direct_io_ = options_.direct_io;
   for (uint32_t i = 0; i < count; ++i) {
     segments_.push_back(std::make_unique<Segment>());
     if (::access(SegmentPath(options_.dir, i).c_str(), F_OK) == 0) {
@@ -308,31 +307,35 @@ void NvmeTier::Drop(const Hash128& key, const Loc& loc) {
   shard.map.erase(it);
 }
 
-std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
-  Loc loc;
+bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
   {
     Shard& shard = ShardFor(key.hash);
     std::lock_guard lock(shard.mu);
     auto it = shard.map.find(key.hash);
     if (it == shard.map.end()) {
       ++misses_;  // a re-referenced miss enters the hit window in Put, once per fetch
-      return nullptr;
+      return false;
     }
     it->second.accessed = true;
-    loc = it->second;
+    *loc = it->second;
   }
   CountLookup(true);
-  const size_t rec = RecordBytes(loc.length);
-  std::shared_ptr<Block> block;
+  return true;
+}
+
+std::shared_ptr<Block> NvmeTier::RecordBuffer(const Loc& loc) {
   try {
-    block = Block::AllocateWithOffset(rec, kRecordHeaderSize);
+    return Block::AllocateWithOffset(RecordBytes(loc.length), kRecordHeaderSize);
   } catch (const std::bad_alloc&) {
     ++misses_;
     return nullptr;
   }
-  const Segment& seg = *segments_[loc.segment];
-  AboutToBlock();
-  auto n = UringRead(seg.fd, block->storage(), rec, static_cast<uint64_t>(loc.offset_units) * kUnit);
+}
+
+std::shared_ptr<const Block> NvmeTier::Verified(const BlockKey& key, const Loc& loc,
+                                                std::shared_ptr<Block> block,
+                                                const Result<size_t>& n) {
+  const size_t rec = RecordBytes(loc.length);
   if (!n.ok() || *n != rec) {
     ++errors_;
     ++misses_;
@@ -345,7 +348,7 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
   if (!RecordValid(h, key.hash, key.index, block->data(), rec - kRecordHeaderSize) ||
       h.length != loc.length || h.generation != loc.generation) {
     ++misses_;
-    if (seg.generation.load() == loc.generation) {
+    if (segments_[loc.segment]->generation.load() == loc.generation) {
       // Not a segment being rewritten under us: the bytes on disk are bad.
       ++checksum_failures_;
       TLOG_WARN_LIMITED(io_error_log_, "nvme cache: a block in segment {} failed verification; dropped",
@@ -357,6 +360,51 @@ std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
   block->set_size(h.length);
   ++hits_;
   return block;
+}
+
+std::shared_ptr<const Block> NvmeTier::Get(const BlockKey& key) {
+  Loc loc;
+  if (!Find(key, &loc)) return nullptr;
+  std::shared_ptr<Block> block = RecordBuffer(loc);
+  if (block == nullptr) return nullptr;
+  AboutToBlock();
+  ++read_batches_;
+  auto n = UringRead(segments_[loc.segment]->fd, block->storage(), RecordBytes(loc.length),
+                     static_cast<uint64_t>(loc.offset_units) * kUnit);
+  return Verified(key, loc, std::move(block), n);
+}
+
+void NvmeTier::GetBatch(std::span<const BlockKey* const> keys,
+                        std::span<std::shared_ptr<const Block>> out) {
+  struct Found {
+    size_t i;
+    Loc loc;
+    std::shared_ptr<Block> block;
+  };
+  std::vector<Found> found;
+  found.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out[i] = nullptr;
+    Loc loc;
+    if (!Find(*keys[i], &loc)) continue;
+    if (auto block = RecordBuffer(loc)) found.push_back(Found{i, loc, std::move(block)});
+  }
+  if (found.empty()) return;
+  std::vector<ReadOp> ops(found.size());
+  for (size_t j = 0; j < found.size(); ++j) {
+    const Found& f = found[j];
+    ops[j].fd = segments_[f.loc.segment]->fd;
+    ops[j].buf = f.block->storage();
+    ops[j].len = RecordBytes(f.loc.length);
+    ops[j].offset = static_cast<uint64_t>(f.loc.offset_units) * kUnit;
+  }
+  AboutToBlock();
+  ++read_batches_;
+  UringReadBatch(ops);
+  for (size_t j = 0; j < found.size(); ++j) {
+    Found& f = found[j];
+    out[f.i] = Verified(*keys[f.i], f.loc, std::move(f.block), ops[j].result);
+  }
 }
 
 void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& block) {

@@ -75,6 +75,9 @@ class NvmeTier : public Tier {
 
   const char* name() const override { return "nvme"; }
   std::shared_ptr<const Block> Get(const BlockKey& key) override;
+  // The records of every key found are read in one io_uring submission.
+  void GetBatch(std::span<const BlockKey* const> keys,
+                std::span<std::shared_ptr<const Block>> out) override;
   void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
   TierStats Stats() const override;
 
@@ -83,6 +86,9 @@ class NvmeTier : public Tier {
   bool direct_io() const { return direct_io_; }
   double startup_seconds() const { return startup_seconds_; }
   uint64_t admission_refused() const { return admission_refused_; }
+  // Disk reads issued so far, counted per submission: one per Get that found its key, one
+  // per GetBatch that found any (however many records it read).
+  uint64_t read_batches() const { return read_batches_; }
 
  private:
   struct Loc {
@@ -123,6 +129,11 @@ class NvmeTier : public Tier {
   void SealActive();
   void OpenNextSegment(const Pending& incoming, std::deque<Pending>* work);
   void Drop(const Hash128& key, const Loc& loc);
+  // Get's steps: find the key's record, allocate a block for it, check what was read.
+  bool Find(const BlockKey& key, Loc* loc);
+  std::shared_ptr<Block> RecordBuffer(const Loc& loc);
+  std::shared_ptr<const Block> Verified(const BlockKey& key, const Loc& loc,
+                                        std::shared_ptr<Block> block, const Result<size_t>& n);
   void Publish(uint32_t seg, const DirEntry& e, uint32_t generation);
   void CountLookup(bool hit);
   bool EarningHits() const;
@@ -160,7 +171,7 @@ class NvmeTier : public Tier {
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
       checksum_failures_{0}, dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0},
-      admission_refused_{0};
+      admission_refused_{0}, read_batches_{0};
   std::unique_ptr<RecentKeys> fetched_;  // blocks put here recently (admission)
   // Recent hit ratio of re-referenced lookups (hits, and misses of blocks fetched before),
   // over windows of `window_` lookups (racy by design: a heuristic).

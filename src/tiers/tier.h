@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "tiers/block.h"
 
@@ -34,6 +35,12 @@ class Tier {
   virtual ~Tier() = default;
   virtual const char* name() const = 0;
   virtual std::shared_ptr<const Block> Get(const BlockKey& key) = 0;
+  // Several lookups at once: out[i] is the block for *keys[i], or null. A tier whose
+  // lookups do I/O overrides this to issue that I/O together.
+  virtual void GetBatch(std::span<const BlockKey* const> keys,
+                        std::span<std::shared_ptr<const Block>> out) {
+    for (size_t i = 0; i < keys.size(); ++i) out[i] = Get(*keys[i]);
+  }
   virtual void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) = 0;
   virtual TierStats Stats() const = 0;
 };

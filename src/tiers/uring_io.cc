@@ -3,6 +3,8 @@
 #include <liburing.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace tierfs {
 namespace {
 
@@ -14,6 +16,8 @@ class ThreadRing {
   }
   ThreadRing(const ThreadRing&) = delete;
   ThreadRing& operator=(const ThreadRing&) = delete;
+
+  static constexpr unsigned kDepth = 32;
 
   // One read or write; returns bytes transferred or -errno.
   ssize_t Submit(bool write, int fd, void* buf, size_t len, uint64_t offset) {
@@ -43,10 +47,64 @@ class ThreadRing {
     return res;
   }
 
+  // Up to kDepth reads in one submission; res[i] gets bytes read or -errno.
+  void SubmitReads(std::span<ReadOp> ops, ssize_t* res) {
+    if (pid_ != ::getpid()) Init();
+    if (!ok_) {
+      for (size_t i = 0; i < ops.size(); ++i) {
+        res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
+      }
+      return;
+    }
+    size_t queued = 0;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) {
+        res[i] = -EBUSY;
+        continue;
+      }
+      io_uring_prep_read(sqe, ops[i].fd, ops[i].buf, static_cast<unsigned>(ops[i].len), ops[i].offset);
+      io_uring_sqe_set_data64(sqe, i);
+      res[i] = -EINPROGRESS;
+      ++queued;
+    }
+    int rc = io_uring_submit(&ring_);
+    if (rc < 0) {
+      // Nothing was submitted: the ring is unusable for this batch; fall back to pread.
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (res[i] == -EINPROGRESS) {
+          res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
+        }
+      }
+      // The prepared entries stay queued in the ring; drop the ring and start afresh.
+      io_uring_queue_exit(&ring_);
+      Init();
+      return;
+    }
+    for (size_t done = 0; done < queued;) {
+      io_uring_cqe* cqe = nullptr;
+      rc = io_uring_wait_cqe(&ring_, &cqe);
+      if (rc == -EINTR) continue;
+      if (rc < 0) {
+        // Cannot reap: tear the ring down (its outstanding reads are cancelled) rather
+        // than leave completions for buffers the caller is about to give back.
+        io_uring_queue_exit(&ring_);
+        Init();
+        for (size_t i = 0; i < ops.size(); ++i) {
+          if (res[i] == -EINPROGRESS) res[i] = rc;
+        }
+        return;
+      }
+      res[io_uring_cqe_get_data64(cqe)] = cqe->res;
+      io_uring_cqe_seen(&ring_, cqe);
+      ++done;
+    }
+  }
+
  private:
   void Init() {
     pid_ = ::getpid();
-    ok_ = io_uring_queue_init(8, &ring_, 0) == 0;
+    ok_ = io_uring_queue_init(kDepth, &ring_, 0) == 0;
   }
   static ssize_t Check(ssize_t n) { return n < 0 ? -errno : n; }
   io_uring ring_;
@@ -72,6 +130,32 @@ Result<size_t> Transfer(bool write, int fd, char* buf, size_t len, uint64_t offs
 }
 
 }  // namespace
+
+void UringReadBatch(std::span<ReadOp> ops) {
+  ssize_t res[ThreadRing::kDepth];
+  for (size_t first = 0; first < ops.size(); first += ThreadRing::kDepth) {
+    std::span<ReadOp> part = ops.subspan(first, std::min<size_t>(ThreadRing::kDepth, ops.size() - first));
+    Ring().SubmitReads(part, res);
+    for (size_t i = 0; i < part.size(); ++i) {
+      ReadOp& op = part[i];
+      if (res[i] >= 0 && static_cast<size_t>(res[i]) == op.len) {
+        op.result = op.len;
+      } else if (res[i] > 0) {
+        // Short: finish it alone (end of file, or a transfer the kernel split).
+        auto rest = Transfer(false, op.fd, static_cast<char*>(op.buf) + res[i], op.len - res[i],
+                             op.offset + res[i]);
+        op.result = rest.ok() ? Result<size_t>(static_cast<size_t>(res[i]) + *rest) : rest;
+      } else if (res[i] == 0) {
+        op.result = size_t{0};
+      } else {
+        // EINTR/EAGAIN/EBUSY: try it alone, which retries those.
+        op.result = res[i] == -EINTR || res[i] == -EAGAIN || res[i] == -EBUSY
+                        ? Transfer(false, op.fd, static_cast<char*>(op.buf), op.len, op.offset)
+                        : Result<size_t>(Status::FromErrno(static_cast<int>(-res[i]), "cache read"));
+      }
+    }
+  }
+}
 
 Result<size_t> UringRead(int fd, void* buf, size_t len, uint64_t offset) {
   return Transfer(false, fd, static_cast<char*>(buf), len, offset);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "common/status.h"
 
@@ -13,5 +14,17 @@ namespace tierfs {
 
 Result<size_t> UringRead(int fd, void* buf, size_t len, uint64_t offset);
 Result<size_t> UringWrite(int fd, const void* buf, size_t len, uint64_t offset);
+
+// Many reads at once: all are submitted together (one io_uring_enter per ring-full) and
+// the call returns when every one has completed. Each op gets its own result in `result`
+// (bytes read, short only at end of file, or the error).
+struct ReadOp {
+  int fd = -1;
+  void* buf = nullptr;
+  size_t len = 0;
+  uint64_t offset = 0;
+  Result<size_t> result = size_t{0};
+};
+void UringReadBatch(std::span<ReadOp> ops);
 
 }  // namespace tierfs

@@ -277,6 +277,42 @@ TEST(BlockCacheWithNvme, SecondReadIsServedFromDiskWithRamDisabled) {
   EXPECT_EQ((*t)->Stats().hits, 21u);
 }
 
+TEST(BlockCacheWithNvme, AReadOverManyBlocksReadsTheDiskInOneBatch) {
+  TempDir dir;
+  FakeStore store;
+  const std::string data = Pattern(40 * kBlock + 17, 12);  // 41 blocks: more than one ring-full
+  store.AddFile("f", data);
+  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t.ok());
+  (*t)->Start();
+  BlockCache cache(store, {t->get()}, kBlock);
+  const ObjectRef ref{"f", "v1"};
+  auto read_all = [&](uint64_t offset, size_t length) {
+    auto r = cache.Read(ref, data.size(), offset, length);
+    EXPECT_TRUE(r.ok());
+    std::string got(r.ok() ? r->size : 0, '\0');
+    if (r.ok()) r->CopyTo(got.data());
+    return got;
+  };
+  // Blocks 5..9 cached; then one read of everything: those five come from disk in one
+  // batch, the other 36 from the store.
+  ASSERT_EQ(read_all(5 * kBlock, 5 * kBlock), data.substr(5 * kBlock, 5 * kBlock));
+  (*t)->Flush();
+  uint64_t batches = (*t)->read_batches(), calls = store.read_calls();
+  EXPECT_EQ(read_all(0, data.size()), data);
+  EXPECT_EQ((*t)->read_batches() - batches, 1u);
+  EXPECT_EQ(store.read_calls() - calls, 36u);
+  // All 41 cached: one batch, no store read, the same bytes (also from an odd offset).
+  (*t)->Flush();
+  batches = (*t)->read_batches();
+  calls = store.read_calls();
+  EXPECT_EQ(read_all(0, data.size()), data);
+  EXPECT_EQ(read_all(kBlock / 2 + 3, 3 * kBlock), data.substr(kBlock / 2 + 3, 3 * kBlock));
+  EXPECT_EQ((*t)->read_batches() - batches, 2u);
+  EXPECT_EQ(store.read_calls(), calls);
+  EXPECT_EQ((*t)->Stats().hits, 5u + 41u + 4u);
+}
+
 TEST(NvmeTier, TooSmallACacheIsAClearError) {
   TempDir dir;
   auto t = NvmeTier::Open(Options(dir.path(), 1 << 20, 16 << 20));
