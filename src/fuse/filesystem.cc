@@ -17,6 +17,23 @@ Status Counted(std::atomic<uint64_t>& errors, Status s) {
 }
 }  // namespace
 
+std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Get(uint64_t ino) {
+  Shard& shard = shards_[ino % kShards];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.map.find(ino);
+  return it == shard.map.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Put(const Entry& e) {
+  if (e.type != ObjectType::kFile) return nullptr;
+  auto ref = std::make_shared<const FileRef>(FileRef{e.ref(), e.size});
+  Shard& shard = shards_[e.ino % kShards];
+  std::lock_guard lock(shard.mu);
+  if (shard.map.size() >= kPerShard) shard.map.clear();
+  shard.map.insert_or_assign(e.ino, ref);
+  return ref;
+}
+
 Filesystem::Filesystem(Index& index, BlockCache& cache, FilesystemOptions options)
     : index_(index), cache_(cache), options_(options) {}
 
@@ -49,6 +66,7 @@ Result<struct stat> Filesystem::Lookup(uint64_t parent, std::string_view name) {
     if (e.status().error() != ENOENT) ++counters_.errors;
     return e.status();
   }
+  recent_files_.Put(*e);  // most files looked up are read next
   return ToStat(*e);
 }
 
@@ -84,11 +102,15 @@ Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
 
 Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) {
   ++counters_.read;
-  auto e = index_.GetAttr(ino);
-  if (!e.ok()) return Counted(counters_.errors, e.status());
-  if (e->is_dir()) return Status(EISDIR, "is a directory");
-  if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");
-  auto r = cache_.Read(e->ref(), e->size, offset, size);
+  std::shared_ptr<const FileRef> file = recent_files_.Get(ino);
+  if (file == nullptr) {
+    auto e = index_.GetAttr(ino);
+    if (!e.ok()) return Counted(counters_.errors, e.status());
+    if (e->is_dir()) return Status(EISDIR, "is a directory");
+    if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");
+    file = recent_files_.Put(*e);
+  }
+  auto r = cache_.Read(file->ref, file->size, offset, size);
   if (!r.ok()) {
     ++counters_.errors;
     // Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).

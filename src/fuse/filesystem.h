@@ -12,7 +12,10 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -69,6 +72,30 @@ class Filesystem {
   void WriteMetrics(MetricsWriter& w) const;
 
  private:
+  // What a read needs of a file, for files looked up or read recently, so a read does not
+  // go to the index (a RocksDB get, several microseconds) every time. Bounded: a shard
+  // that fills up starts over. The index never changes under a mount, so nothing here
+  // goes stale.
+  struct FileRef {
+    ObjectRef ref;
+    uint64_t size;
+  };
+  class RecentFiles {
+   public:
+    std::shared_ptr<const FileRef> Get(uint64_t ino);
+    // Remembers a file (not other types) and returns what it remembered.
+    std::shared_ptr<const FileRef> Put(const Entry& e);
+
+   private:
+    static constexpr size_t kShards = 32;
+    static constexpr size_t kPerShard = 1024;
+    struct Shard {
+      std::mutex mu;  // protects map
+      std::unordered_map<uint64_t, std::shared_ptr<const FileRef>> map;
+    };
+    Shard shards_[kShards];
+  };
+
   struct stat ToStat(const Entry& e) const;
   Result<std::string> Warm(const Entry& e);
 
@@ -76,6 +103,7 @@ class Filesystem {
   BlockCache& cache_;
   const FilesystemOptions options_;
   FuseOpCounters counters_;
+  RecentFiles recent_files_;
 };
 
 }  // namespace tierfs

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
 
 #include "test_util.h"
 #include "tiers/ram_tier.h"
@@ -143,6 +145,49 @@ TEST_F(FilesystemTest, StatsXattrIsJson) {
   auto names = fs_->ListXattr(kRootIno);
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(names->size(), 1u);
+}
+
+TEST(FilesystemFiles, ReadsOfThousandsOfFilesInAnyOrderGetEachFilesOwnBytes) {
+  // Reads find their file in a bounded in-memory map filled by lookups and reads; it must
+  // never hand one file's object to another's inode, whatever the order.
+  FakeStore store;
+  constexpr int kFiles = 3000;
+  for (int i = 0; i < kFiles; ++i) {
+    store.AddFile("d/f" + std::to_string(i), Pattern(100 + i % 700, static_cast<uint64_t>(i)));
+  }
+  store.AddDir("d/sub");
+  TempDir dir;
+  ASSERT_TRUE(BuildIndex(store, dir / "idx", BuildOptions{}).ok());
+  auto index = OpenIndex(dir / "idx");
+  ASSERT_TRUE(index.ok());
+  RamTier ram(16 << 20, 64 << 10);
+  BlockCache cache(store, {&ram}, 64 << 10);
+  Filesystem fs(**index, cache, FilesystemOptions{0, 0});
+  auto d = fs.Lookup(kRootIno, "d");
+  ASSERT_TRUE(d.ok());
+  std::vector<uint64_t> inos(kFiles);
+  for (int i = 0; i < kFiles; ++i) {
+    auto f = fs.Lookup(d->st_ino, "f" + std::to_string(i));
+    ASSERT_TRUE(f.ok());
+    inos[static_cast<size_t>(i)] = f->st_ino;
+  }
+  std::mt19937 rng(5);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<int> order(kFiles);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int i : order) {
+      auto r = fs.Read(inos[static_cast<size_t>(i)], 0, 1 << 20);
+      ASSERT_TRUE(r.ok());
+      std::string got(r->size, '\0');
+      r->CopyTo(got.data());
+      ASSERT_EQ(got, Pattern(100 + i % 700, static_cast<uint64_t>(i))) << "file " << i;
+    }
+  }
+  auto sub = fs.Lookup(d->st_ino, "sub");
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(fs.Read(sub->st_ino, 0, 10).status().error(), EISDIR);
+  EXPECT_EQ(fs.Read(d->st_ino, 0, 10).status().error(), EISDIR);
 }
 
 }  // namespace
