@@ -171,11 +171,12 @@ int Main(int argc, char** argv) {
   mount->add_option("--cache-size", mc.cache_size, "NVMe cache bound, e.g. 50G")->transform(size_validator);
   mount->add_option("--ram-size", mc.ram_size, "RAM cache bound, e.g. 4G (0 disables)")->transform(size_validator);
   mount->add_option("--block-size", mc.block_size, "cache block size, 64K..16M")->transform(size_validator);
-  mount->add_option("--threads", mc.threads, "FUSE worker threads (default: 4 per core)");
+  mount->add_option("--threads", mc.threads, "FUSE worker threads (default: 4 per core)")
+      ->check(CLI::Range(0u, kMaxThreads));
   mount->add_option("--spin-us", mc.spin_us,
                     "microseconds an idle FUSE worker polls for the next request before it "
                     "sleeps (default: 200; 0: sleep at once)")
-      ->check(CLI::Range(0, 100000));
+      ->check(CLI::Range(0u, kMaxSpinUs));
   mount->add_option("--log-level", mc.log_level, "trace|debug|info|warn|error");
   mount->add_flag("--rebuild-index", mc.rebuild_index, "rebuild the index under the cache dir");
   mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");

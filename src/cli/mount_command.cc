@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -279,8 +280,9 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       } catch (...) {
         return Status::Invalid("option " + key + ": '" + value + "' is not a number");
       }
-      if (n > 100000) return Status::Invalid("option " + key + ": " + value + " is too large");
-      (key == "threads" ? config->threads : config->spin_us) = static_cast<unsigned>(n);
+      // Range checked by RunMount, with the command-line flags.
+      (key == "threads" ? config->threads : config->spin_us) =
+          static_cast<unsigned>(std::min<unsigned long>(n, std::numeric_limits<unsigned>::max()));
     } else if (key == "_netdev" || key == "nofail" || key == "noauto" || key == "auto" ||
                key == "user" || key == "users" || key == "nouser" || key == "defaults" ||
                key == "rw" || key == "ro" || key == "dev" || key == "nodev" || key == "suid" ||
@@ -305,6 +307,12 @@ int RunMount(MountConfig config) {
   if (config.block_size < kMinBlockSize || config.block_size > kMaxBlockSize ||
       config.block_size % kBlockAlign != 0) {
     return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
+  }
+  if (config.threads > kMaxThreads) {
+    return Fail(Status::Invalid("threads must be at most " + std::to_string(kMaxThreads) + " (0: 4 per core)"));
+  }
+  if (config.spin_us > kMaxSpinUs) {
+    return Fail(Status::Invalid("spin_us must be at most " + std::to_string(kMaxSpinUs)));
   }
   if (!config.metrics_address.empty()) {
     if (auto a = ParseListenAddress(config.metrics_address); !a.ok()) return Fail(a.status());

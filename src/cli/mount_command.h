@@ -10,6 +10,10 @@
 
 namespace tierfs {
 
+// Limits of --threads/-o threads= and --spin-us/-o spin_us= (checked by RunMount).
+inline constexpr unsigned kMaxThreads = 1024;
+inline constexpr unsigned kMaxSpinUs = 100000;
+
 struct MountConfig {
   std::string source;
   std::string mountpoint;
@@ -21,8 +25,8 @@ struct MountConfig {
   bool foreground = false;
   bool debug = false;
   bool rebuild_index = false;
-  unsigned threads = 0;
-  unsigned spin_us = 200;  // FUSE workers poll this long for the next request before sleeping
+  unsigned threads = 0;      // 0: 4 per core; at most kMaxThreads
+  unsigned spin_us = 200;    // at most kMaxSpinUs  // FUSE workers poll this long for the next request before sleeping
   std::string log_level = "info";
   std::string fuse_options;  // passed to libfuse (allow_other, ...)
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none

@@ -43,6 +43,11 @@ expect_error "invalid size 'lots'" mount "$SRC" "$WORK/mnt" --ram-size lots
 expect_error "invalid size" mount "$SRC" "$WORK/mnt" -o cache_size=-5
 expect_error "block-size" mount "$SRC" "$WORK/mnt" --block-size 1k --cache-dir "$WORK/c"
 expect_error "unknown option|invalid mount options" mount "$SRC" "$WORK/mnt" -o no_such_option --cache-dir "$WORK/c" -f
+expect_error "threads.*1024" mount "$SRC" "$WORK/mnt" --threads 5000 --cache-dir "$WORK/c"
+expect_error "threads must be at most 1024" mount "$SRC" "$WORK/mnt" -o threads=99999999999 --cache-dir "$WORK/c"
+expect_error "option threads: 'x4' is not a number" mount "$SRC" "$WORK/mnt" -o threads=x4 --cache-dir "$WORK/c"
+expect_error "spin.*100000" mount "$SRC" "$WORK/mnt" --spin-us 200000 --cache-dir "$WORK/c"
+expect_error "spin_us must be at most 100000" mount "$SRC" "$WORK/mnt" -o spin_us=100001 --cache-dir "$WORK/c"
 expect_error "unknown log level" mount "$SRC" "$WORK/mnt" --log-level loud --cache-dir "$WORK/c"
 expect_error "not a tierfs index" index build "$SRC" --index "$WORK/other"
 expect_error "cannot open index" index stat --index "$WORK/nope"
