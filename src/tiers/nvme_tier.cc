@@ -507,13 +507,14 @@ void NvmeTier::WriteBatch(std::deque<Pending> work) {
     if (staged) continue;
     // A full cache (no free segment; the active one, if any, was made by eviction) takes
     // a block only if the admission policy would evict for it.
-    if (free_.empty() && (active_ < 0 || active_by_eviction_) && RefusedWhenFull(p)) continue;
+    const bool admission_checked = free_.empty() && (active_ < 0 || active_by_eviction_);
+    if (admission_checked && RefusedWhenFull(p)) continue;
     const size_t len = p.block->size();
     const size_t rec = RecordBytes(len);
     if (active_ < 0 || segments_[active_]->write_offset + staging_used_ + rec > data_bytes_) {
       FlushStaging();
       SealActive();
-      OpenNextSegment(p, &work);
+      OpenNextSegment(p, admission_checked, &work);
       if (active_ < 0) {
         ++dropped_;
         continue;
@@ -581,7 +582,8 @@ void NvmeTier::SealActive() {
   sealed_fifo_.push_back(i);
 }
 
-void NvmeTier::OpenNextSegment(const Pending& incoming, std::deque<Pending>* work) {
+void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
+                               std::deque<Pending>* work) {
   uint32_t i = 0;
   std::vector<Pending> keep;
   bool found = false;
@@ -601,7 +603,8 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, std::deque<Pending>* wor
       free_.clear();
     }
   }
-  if (!found && RefusedWhenFull(incoming)) return;
+  // Evicting for `incoming`: it must pass admission (unless the caller just checked it).
+  if (!found && !admission_checked && RefusedWhenFull(incoming)) return;
   if (!found && !sealed_fifo_.empty()) {
     i = sealed_fifo_.front();
     sealed_fifo_.pop_front();

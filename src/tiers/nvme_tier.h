@@ -127,7 +127,7 @@ class NvmeTier : public Tier {
   void WriteBatch(std::deque<Pending> work);
   bool FlushStaging();
   void SealActive();
-  void OpenNextSegment(const Pending& incoming, std::deque<Pending>* work);
+  void OpenNextSegment(const Pending& incoming, bool admission_checked, std::deque<Pending>* work);
   void Drop(const Hash128& key, const Loc& loc);
   // Get's steps: find the key's record, allocate a block for it, check what was read.
   bool Find(const BlockKey& key, Loc* loc);
