@@ -32,6 +32,22 @@ NvmeTierOptions Options(const std::string& dir, uint64_t capacity, size_t block 
   return o;
 }
 
+// The tier in `o`, opened (and started), or null after reporting why.
+std::unique_ptr<NvmeTier> OpenTier(const NvmeTierOptions& o) {
+  auto t = NvmeTier::Open(o);
+  if (!t.ok()) {
+    ADD_FAILURE() << "cannot open the tier: " << t.status().message();
+    return nullptr;
+  }
+  return std::move(*t);
+}
+
+std::unique_ptr<NvmeTier> OpenStarted(const NvmeTierOptions& o) {
+  auto t = OpenTier(o);
+  if (t) t->Start();
+  return t;
+}
+
 BlockKey Key(uint64_t i) { return MakeBlockKey(ObjectRef{"obj" + std::to_string(i / 8), "v"}, i % 8); }
 
 std::string Bytes(uint64_t i, size_t size = kBlock) { return Pattern(size - (i % 3) * 1000, i); }
@@ -60,34 +76,32 @@ uint64_t DirBytes(const std::string& dir) {
 TEST(NvmeTier, PersistsAcrossReopen) {
   TempDir dir;
   {
-    auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-    ASSERT_TRUE(t.ok()) << t.status().message();
-    (*t)->Start();
-    for (uint64_t i = 0; i < 100; ++i) (*t)->Put(Key(i), MakeBlock(Bytes(i)));
-    (*t)->Flush();
-    EXPECT_EQ(Get(**t, 7), Bytes(7));
-    (*t)->Stop();
+    auto t = OpenStarted(Options(dir.path(), 64 << 20));
+    ASSERT_TRUE(t);
+    for (uint64_t i = 0; i < 100; ++i) t->Put(Key(i), MakeBlock(Bytes(i)));
+    t->Flush();
+    EXPECT_EQ(Get(*t, 7), Bytes(7));
+    t->Stop();
   }
-  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ((*t)->Stats().blocks, 100u);
-  for (uint64_t i = 0; i < 100; ++i) ASSERT_EQ(Get(**t, i), Bytes(i)) << i;
-  EXPECT_EQ((*t)->Stats().hits, 100u);
-  EXPECT_EQ((*t)->Stats().checksum_failures, 0u);
+  auto t = OpenTier(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->Stats().blocks, 100u);
+  for (uint64_t i = 0; i < 100; ++i) ASSERT_EQ(Get(*t, i), Bytes(i)) << i;
+  EXPECT_EQ(t->Stats().hits, 100u);
+  EXPECT_EQ(t->Stats().checksum_failures, 0u);
 }
 
 TEST(NvmeTier, ABlockSizeChangeDiscardsTheCache) {
   TempDir dir;
   {
-    auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-    ASSERT_TRUE(t.ok());
-    (*t)->Start();
-    (*t)->Put(Key(1), MakeBlock(Bytes(1)));
-    (*t)->Flush();
+    auto t = OpenStarted(Options(dir.path(), 64 << 20));
+    ASSERT_TRUE(t);
+    t->Put(Key(1), MakeBlock(Bytes(1)));
+    t->Flush();
   }
-  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20, 128 << 10));
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ((*t)->Stats().blocks, 0u);
+  auto t = OpenTier(Options(dir.path(), 64 << 20, 128 << 10));
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->Stats().blocks, 0u);
 }
 
 TEST(NvmeTier, FlippedByteIsDetectedAndRefetched) {
@@ -96,12 +110,11 @@ TEST(NvmeTier, FlippedByteIsDetectedAndRefetched) {
   const std::string data = Pattern(4 * kBlock, 9);
   store.AddFile("f", data);
   {
-    auto t = NvmeTier::Open(Options(dir / "c", 64 << 20));
-    ASSERT_TRUE(t.ok());
-    (*t)->Start();
-    BlockCache cache(store, {t->get()}, kBlock);
+    auto t = OpenStarted(Options(dir / "c", 64 << 20));
+    ASSERT_TRUE(t);
+    BlockCache cache(store, {t.get()}, kBlock);
     ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size()).ok());
-    (*t)->Flush();
+    t->Flush();
   }
   // Flip one data byte of every record we can find (the first segment holds them all).
   {
@@ -116,35 +129,33 @@ TEST(NvmeTier, FlippedByteIsDetectedAndRefetched) {
     }
     ::close(fd);
   }
-  auto t = NvmeTier::Open(Options(dir / "c", 64 << 20));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
-  BlockCache cache(store, {t->get()}, kBlock);
+  auto t = OpenStarted(Options(dir / "c", 64 << 20));
+  ASSERT_TRUE(t);
+  BlockCache cache(store, {t.get()}, kBlock);
   const uint64_t before = store.read_calls();
   auto r = cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size());
   ASSERT_TRUE(r.ok());
   std::string got(r->size, '\0');
   r->CopyTo(got.data());
   EXPECT_EQ(got, data);
-  EXPECT_EQ((*t)->Stats().checksum_failures, 4u);
+  EXPECT_EQ(t->Stats().checksum_failures, 4u);
   EXPECT_EQ(store.read_calls() - before, 4u);  // every corrupted block came from the store
 }
 
 TEST(NvmeTier, TruncatedSegmentRecovers) {
   TempDir dir;
   {
-    auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-    ASSERT_TRUE(t.ok());
-    (*t)->Start();
-    for (uint64_t i = 0; i < 40; ++i) (*t)->Put(Key(i), MakeBlock(Bytes(i)));
-    (*t)->Flush();
+    auto t = OpenStarted(Options(dir.path(), 64 << 20));
+    ASSERT_TRUE(t);
+    for (uint64_t i = 0; i < 40; ++i) t->Put(Key(i), MakeBlock(Bytes(i)));
+    t->Flush();
   }
   ASSERT_EQ(::truncate((dir / "seg-00000").c_str(), 10 * RecordBytes(kBlock) + 5000), 0);
-  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-  ASSERT_TRUE(t.ok()) << t.status().message();
+  auto t = OpenTier(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t);
   int hits = 0;
   for (uint64_t i = 0; i < 40; ++i) {
-    std::string got = Get(**t, i);
+    std::string got = Get(*t, i);
     if (!got.empty()) {
       ASSERT_EQ(got, Bytes(i)) << i;
       ++hits;
@@ -152,10 +163,10 @@ TEST(NvmeTier, TruncatedSegmentRecovers) {
   }
   EXPECT_GE(hits, 10);  // the records before the cut survive
   EXPECT_LT(hits, 40);
-  (*t)->Start();
-  (*t)->Put(Key(99), MakeBlock(Bytes(99)));
-  (*t)->Flush();
-  EXPECT_EQ(Get(**t, 99), Bytes(99));
+  t->Start();
+  t->Put(Key(99), MakeBlock(Bytes(99)));
+  t->Flush();
+  EXPECT_EQ(Get(*t, 99), Bytes(99));
 }
 
 // Eviction mechanics, without the admission filter (which would keep the first blocks).
@@ -168,54 +179,51 @@ NvmeTierOptions FifoOptions(const std::string& dir, uint64_t capacity) {
 TEST(NvmeTier, StaysWithinItsBoundAfterWritingFiveTimesCapacity) {
   TempDir dir;
   const uint64_t capacity = 32 << 20;
-  auto t = NvmeTier::Open(FifoOptions(dir.path(), capacity));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
+  auto t = OpenStarted(FifoOptions(dir.path(), capacity));
+  ASSERT_TRUE(t);
   const uint64_t n = 5 * capacity / kBlock;
   for (uint64_t i = 0; i < n; ++i) {
-    (*t)->Put(Key(i), MakeBlock(Bytes(i)));
-    if (i % 64 == 0) (*t)->Flush();
+    t->Put(Key(i), MakeBlock(Bytes(i)));
+    if (i % 64 == 0) t->Flush();
   }
-  (*t)->Flush();
+  t->Flush();
   EXPECT_LE(DirBytes(dir.path()), capacity + 8192);  // + the LAYOUT file
-  EXPECT_GT((*t)->Stats().evictions, 0u);
-  EXPECT_LE((*t)->Stats().used_bytes, capacity);
+  EXPECT_GT(t->Stats().evictions, 0u);
+  EXPECT_LE(t->Stats().used_bytes, capacity);
   // The newest blocks are there and correct.
-  for (uint64_t i = n - 10; i < n; ++i) EXPECT_EQ(Get(**t, i), Bytes(i)) << i;
+  for (uint64_t i = n - 10; i < n; ++i) EXPECT_EQ(Get(*t, i), Bytes(i)) << i;
 }
 
 TEST(NvmeTier, HundredThousandSmallBlocksUseAHandfulOfFiles) {
   TempDir dir;
-  auto t = NvmeTier::Open(FifoOptions(dir.path(), 256 << 20));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
+  auto t = OpenStarted(FifoOptions(dir.path(), 256 << 20));
+  ASSERT_TRUE(t);
   for (uint64_t i = 0; i < 100000; ++i) {
-    (*t)->Put(Key(i), MakeBlock(Pattern(100 + i % 900, i)));
-    if (i % 4096 == 0) (*t)->Flush();
+    t->Put(Key(i), MakeBlock(Pattern(100 + i % 900, i)));
+    if (i % 4096 == 0) t->Flush();
   }
-  (*t)->Flush();
+  t->Flush();
   size_t files = 0;
   for (auto& e : fs::directory_iterator(dir.path())) (void)e, ++files;
   EXPECT_LE(files, 20u);
-  EXPECT_GE((*t)->Stats().blocks, 50000u);
-  EXPECT_EQ(Get(**t, 99999), Pattern(100 + 99999 % 900, 99999));
+  EXPECT_GE(t->Stats().blocks, 50000u);
+  EXPECT_EQ(Get(*t, 99999), Pattern(100 + 99999 % 900, 99999));
 }
 
 TEST(NvmeTier, BlocksReadAgainSurviveAScan) {
   TempDir dir;
   const uint64_t capacity = 32 << 20;
-  auto t = NvmeTier::Open(Options(dir.path(), capacity));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
-  for (uint64_t i = 0; i < 8; ++i) (*t)->Put(Key(i), MakeBlock(Bytes(i)));
-  (*t)->Flush();
+  auto t = OpenStarted(Options(dir.path(), capacity));
+  ASSERT_TRUE(t);
+  for (uint64_t i = 0; i < 8; ++i) t->Put(Key(i), MakeBlock(Bytes(i)));
+  t->Flush();
   const uint64_t scan = 3 * capacity / kBlock;
   for (uint64_t i = 1000; i < 1000 + scan; ++i) {
     if (i % 32 == 0) {
-      (*t)->Flush();
-      for (uint64_t h = 0; h < 8; ++h) ASSERT_EQ(Get(**t, h), Bytes(h)) << "hot " << h << " at " << i;
+      t->Flush();
+      for (uint64_t h = 0; h < 8; ++h) ASSERT_EQ(Get(*t, h), Bytes(h)) << "hot " << h << " at " << i;
     }
-    (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+    t->Put(Key(i), MakeBlock(Bytes(i)));
   }
 }
 
@@ -230,11 +238,12 @@ TEST(NvmeTier, SurvivesKillNineAtRandomPoints) {
     if (pid == 0) {
       auto t = NvmeTier::Open(Options(dir.path(), 16 << 20));
       if (!t.ok()) ::_exit(3);
-      (*t)->Start();
+      NvmeTier& tier = **t;
+      tier.Start();
       for (uint64_t i = 0;; ++i) {
         uint64_t k = (round * 100000 + i) % 3000;
-        (*t)->Put(Key(k), MakeBlock(Bytes(k)));
-        if (i % 16 == 0) (*t)->Flush();
+        tier.Put(Key(k), MakeBlock(Bytes(k)));
+        if (i % 16 == 0) tier.Flush();
       }
     }
     ::usleep(50000 + rng() % 300000);
@@ -242,16 +251,16 @@ TEST(NvmeTier, SurvivesKillNineAtRandomPoints) {
     int status;
     ::waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
-    auto t = NvmeTier::Open(Options(dir.path(), 16 << 20));
-    ASSERT_TRUE(t.ok()) << t.status().message();
+    auto t = OpenTier(Options(dir.path(), 16 << 20));
+    ASSERT_TRUE(t);
     int hits = 0;
     for (uint64_t k = 0; k < 3000; ++k) {
-      std::string got = Get(**t, k);
+      std::string got = Get(*t, k);
       if (got.empty()) continue;
       ASSERT_EQ(got, Bytes(k)) << "round " << round << " block " << k;
       ++hits;
     }
-    EXPECT_EQ((*t)->Stats().checksum_failures, 0u);
+    EXPECT_EQ(t->Stats().checksum_failures, 0u);
     EXPECT_GT(hits, 0) << "round " << round;
   }
 }
@@ -261,12 +270,11 @@ TEST(BlockCacheWithNvme, SecondReadIsServedFromDiskWithRamDisabled) {
   FakeStore store;
   const std::string data = Pattern(20 * kBlock + 17, 11);
   store.AddFile("f", data);
-  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
-  BlockCache cache(store, {t->get()}, kBlock);
+  auto t = OpenStarted(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t);
+  BlockCache cache(store, {t.get()}, kBlock);
   ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size()).ok());
-  (*t)->Flush();
+  t->Flush();
   const uint64_t calls = store.read_calls();
   auto r = cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, data.size());
   ASSERT_TRUE(r.ok());
@@ -274,7 +282,7 @@ TEST(BlockCacheWithNvme, SecondReadIsServedFromDiskWithRamDisabled) {
   r->CopyTo(got.data());
   EXPECT_EQ(got, data);
   EXPECT_EQ(store.read_calls(), calls);
-  EXPECT_EQ((*t)->Stats().hits, 21u);
+  EXPECT_EQ(t->Stats().hits, 21u);
 }
 
 TEST(BlockCacheWithNvme, AReadOverManyBlocksReadsTheDiskInOneBatch) {
@@ -282,10 +290,9 @@ TEST(BlockCacheWithNvme, AReadOverManyBlocksReadsTheDiskInOneBatch) {
   FakeStore store;
   const std::string data = Pattern(40 * kBlock + 17, 12);  // 41 blocks: more than one ring-full
   store.AddFile("f", data);
-  auto t = NvmeTier::Open(Options(dir.path(), 64 << 20));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
-  BlockCache cache(store, {t->get()}, kBlock);
+  auto t = OpenStarted(Options(dir.path(), 64 << 20));
+  ASSERT_TRUE(t);
+  BlockCache cache(store, {t.get()}, kBlock);
   const ObjectRef ref{"f", "v1"};
   auto read_all = [&](uint64_t offset, size_t length) {
     auto r = cache.Read(ref, data.size(), offset, length);
@@ -297,27 +304,27 @@ TEST(BlockCacheWithNvme, AReadOverManyBlocksReadsTheDiskInOneBatch) {
   // Blocks 5..9 cached; then one read of everything: those five come from disk in one
   // batch, the other 36 from the store.
   ASSERT_EQ(read_all(5 * kBlock, 5 * kBlock), data.substr(5 * kBlock, 5 * kBlock));
-  (*t)->Flush();
-  uint64_t batches = (*t)->read_batches(), calls = store.read_calls();
+  t->Flush();
+  uint64_t batches = t->read_batches(), calls = store.read_calls();
   EXPECT_EQ(read_all(0, data.size()), data);
-  EXPECT_EQ((*t)->read_batches() - batches, 1u);
+  EXPECT_EQ(t->read_batches() - batches, 1u);
   EXPECT_EQ(store.read_calls() - calls, 36u);
   // All 41 cached: one batch, no store read, the same bytes (also from an odd offset).
-  (*t)->Flush();
-  batches = (*t)->read_batches();
+  t->Flush();
+  batches = t->read_batches();
   calls = store.read_calls();
   EXPECT_EQ(read_all(0, data.size()), data);
   EXPECT_EQ(read_all(kBlock / 2 + 3, 3 * kBlock), data.substr(kBlock / 2 + 3, 3 * kBlock));
-  EXPECT_EQ((*t)->read_batches() - batches, 2u);
+  EXPECT_EQ(t->read_batches() - batches, 2u);
   EXPECT_EQ(store.read_calls(), calls);
-  EXPECT_EQ((*t)->Stats().hits, 5u + 41u + 4u);
+  EXPECT_EQ(t->Stats().hits, 5u + 41u + 4u);
 }
 
 TEST(NvmeTier, TooSmallACacheIsAClearError) {
   TempDir dir;
-  auto t = NvmeTier::Open(Options(dir.path(), 1 << 20, 16 << 20));
-  ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find("too small"), std::string::npos);
+  auto opened = NvmeTier::Open(Options(dir.path(), 1 << 20, 16 << 20));
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find("too small"), std::string::npos);
 }
 
 }  // namespace
@@ -333,9 +340,8 @@ double EpochHitRatio(bool epoch_aware) {
   const uint64_t capacity = 32 << 20;
   NvmeTierOptions o = Options(dir.path(), capacity);
   o.epoch_aware = epoch_aware;
-  auto t = NvmeTier::Open(o);
-  EXPECT_TRUE(t.ok());
-  (*t)->Start();
+  auto t = OpenStarted(o);
+  if (!t) return 0;
   const uint64_t n = 2 * capacity / (kBlock + 4096);
   std::vector<uint64_t> order(n);
   for (uint64_t i = 0; i < n; ++i) order[i] = i;
@@ -345,15 +351,15 @@ double EpochHitRatio(bool epoch_aware) {
     std::shuffle(order.begin(), order.end(), rng);
     for (uint64_t k = 0; k < n; ++k) {
       uint64_t i = order[k];
-      std::string got = Get(**t, i);
+      std::string got = Get(*t, i);
       if (epoch > 1) ++lookups;
       if (!got.empty()) {
         EXPECT_EQ(got, Bytes(i));
         if (epoch > 1) ++hits;
       } else {
-        (*t)->Put(Key(i), MakeBlock(Bytes(i)));
+        t->Put(Key(i), MakeBlock(Bytes(i)));
       }
-      if (k % 16 == 0) (*t)->Flush();
+      if (k % 16 == 0) t->Flush();
     }
   }
   return static_cast<double>(hits) / static_cast<double>(lookups);
@@ -382,43 +388,41 @@ bool ReadThrough(NvmeTier& t, uint64_t i) {
 TEST(NvmeTier, AOneTimeScanEvictsNothing) {
   TempDir dir;
   const uint64_t capacity = 32 << 20;
-  auto t = NvmeTier::Open(Options(dir.path(), capacity));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
+  auto t = OpenStarted(Options(dir.path(), capacity));
+  ASSERT_TRUE(t);
   const uint64_t resident = capacity / (kBlock + 4096) * 3 / 4;
-  for (uint64_t i = 0; i < resident; ++i) ReadThrough(**t, i);
-  (*t)->Flush();
+  for (uint64_t i = 0; i < resident; ++i) ReadThrough(*t, i);
+  t->Flush();
   // A scan of four times the cache, every block new: fills the free quarter, then stops.
   for (uint64_t i = 100000; i < 100000 + 4 * resident; ++i) {
-    ReadThrough(**t, i);
-    if (i % 16 == 0) (*t)->Flush();
+    ReadThrough(*t, i);
+    if (i % 16 == 0) t->Flush();
   }
-  (*t)->Flush();
-  EXPECT_EQ((*t)->Stats().evictions, 0u);
-  EXPECT_GT((*t)->admission_refused(), 0u);
-  for (uint64_t i = 0; i < resident; ++i) ASSERT_TRUE(Get(**t, i) == Bytes(i)) << i;
-  EXPECT_LE((*t)->Stats().used_bytes, capacity);
+  t->Flush();
+  EXPECT_EQ(t->Stats().evictions, 0u);
+  EXPECT_GT(t->admission_refused(), 0u);
+  for (uint64_t i = 0; i < resident; ++i) ASSERT_TRUE(Get(*t, i) == Bytes(i)) << i;
+  EXPECT_LE(t->Stats().used_bytes, capacity);
 }
 
 TEST(NvmeTier, DataReadAgainReplacesAResidentSetThatStoppedHitting) {
   TempDir dir;
   const uint64_t capacity = 32 << 20;
-  auto t = NvmeTier::Open(Options(dir.path(), capacity));
-  ASSERT_TRUE(t.ok());
-  (*t)->Start();
+  auto t = OpenStarted(Options(dir.path(), capacity));
+  ASSERT_TRUE(t);
   const uint64_t blocks = capacity / (kBlock + 4096);
-  for (uint64_t i = 0; i < blocks; ++i) ReadThrough(**t, i);  // data set A fills the cache
-  (*t)->Flush();
+  for (uint64_t i = 0; i < blocks; ++i) ReadThrough(*t, i);  // data set A fills the cache
+  t->Flush();
   // The job moves to data set B (half the cache), read in passes: the first pass is a
   // scan and evicts nothing, the second replaces A, the third hits.
   const uint64_t b0 = 50000, b = blocks / 2;
   uint64_t hits[3] = {0, 0, 0};
   for (int pass = 0; pass < 3; ++pass) {
     for (uint64_t i = b0; i < b0 + b; ++i) {
-      hits[pass] += ReadThrough(**t, i);
-      if (i % 16 == 0) (*t)->Flush();
+      hits[pass] += ReadThrough(*t, i);
+      if (i % 16 == 0) t->Flush();
     }
-    (*t)->Flush();
+    t->Flush();
   }
   EXPECT_EQ(hits[0], 0u);
   // All of B but the first re-references of pass 2, which are refused until a sample of
