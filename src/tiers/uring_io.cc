@@ -68,22 +68,13 @@ class ThreadRing {
       res[i] = -EINPROGRESS;
       ++queued;
     }
-    int rc = io_uring_submit(&ring_);
-    if (rc < 0) {
-      // Nothing was submitted: the ring is unusable for this batch; fall back to pread.
-      for (size_t i = 0; i < ops.size(); ++i) {
-        if (res[i] == -EINPROGRESS) {
-          res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
-        }
-      }
-      // The prepared entries stay queued in the ring; drop the ring and start afresh.
-      io_uring_queue_exit(&ring_);
-      Init();
-      return;
-    }
-    for (size_t done = 0; done < queued;) {
+    // The kernel may take only part of the batch (or none, on error): what it did not
+    // take is read with pread below, once the ring, which still holds it, is replaced.
+    int submitted = io_uring_submit(&ring_);
+    if (submitted < 0) submitted = 0;
+    for (int done = 0; done < submitted;) {
       io_uring_cqe* cqe = nullptr;
-      rc = io_uring_wait_cqe(&ring_, &cqe);
+      int rc = io_uring_wait_cqe(&ring_, &cqe);
       if (rc == -EINTR) continue;
       if (rc < 0) {
         // Cannot reap: tear the ring down (its outstanding reads are cancelled) rather
@@ -98,6 +89,15 @@ class ThreadRing {
       res[io_uring_cqe_get_data64(cqe)] = cqe->res;
       io_uring_cqe_seen(&ring_, cqe);
       ++done;
+    }
+    if (static_cast<size_t>(submitted) < queued) {
+      io_uring_queue_exit(&ring_);
+      Init();
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (res[i] == -EINPROGRESS) {
+          res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
+        }
+      }
     }
   }
 

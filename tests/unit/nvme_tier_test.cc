@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "tiers/block_cache.h"
 #include "tiers/recent_keys.h"
+#include "tiers/uring_io.h"
 #include "ufs/fake_store.h"
 
 namespace tierfs {
@@ -444,6 +445,53 @@ TEST(RecentKeys, RemembersItsHorizonAndForgetsBeyondIt) {
   uint64_t still = 0;
   for (uint64_t i = 1; i < horizon; ++i) still += keys.Insert(key(i));
   EXPECT_EQ(still, 0u);
+}
+
+TEST(UringReadBatch, ReadsEveryOpAndReportsEachOnesOutcome) {
+  TempDir dir;
+  const std::string data = Pattern(1 << 20, 3);
+  const std::string path = dir / "f";
+  {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  // 70 ops (more than one ring-full): whole reads at scattered offsets, one crossing the
+  // end of the file (short), one past it (0 bytes), one on a closed descriptor (EBADF).
+  constexpr size_t kOps = 70;
+  std::vector<std::string> bufs(kOps, std::string(4096, '\0'));
+  std::vector<ReadOp> ops(kOps);
+  for (size_t i = 0; i < kOps; ++i) {
+    ops[i].fd = fd;
+    ops[i].buf = bufs[i].data();
+    ops[i].len = 4096;
+    ops[i].offset = (i * 7919 * 13) % (data.size() - 4096);
+  }
+  ops[10].offset = data.size() - 1000;
+  ops[11].offset = data.size() + 5;
+  ops[12].fd = 1 << 20;
+  UringReadBatch(ops);
+  for (size_t i = 0; i < kOps; ++i) {
+    if (i == 10) {
+      ASSERT_TRUE(ops[i].result.ok());
+      EXPECT_EQ(*ops[i].result, 1000u);
+      EXPECT_EQ(bufs[i].substr(0, 1000), data.substr(data.size() - 1000));
+    } else if (i == 11) {
+      ASSERT_TRUE(ops[i].result.ok());
+      EXPECT_EQ(*ops[i].result, 0u);
+    } else if (i == 12) {
+      ASSERT_FALSE(ops[i].result.ok());
+      EXPECT_EQ(ops[i].result.status().error(), EBADF);
+    } else {
+      ASSERT_TRUE(ops[i].result.ok()) << i << ": " << ops[i].result.status().message();
+      EXPECT_EQ(*ops[i].result, 4096u);
+      EXPECT_EQ(bufs[i], data.substr(ops[i].offset, 4096)) << "op " << i;
+    }
+  }
+  ::close(fd);
 }
 
 }  // namespace
