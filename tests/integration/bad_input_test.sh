@@ -22,9 +22,9 @@ expect_error() {
   [ $rc -ne 124 ] || fail "tierfs $* hung"
   [ $rc -lt 128 ] || fail "tierfs $* crashed (exit $rc)"
   local lines
-  lines=$(printf '%s\n' "$err" | grep -c . || true)
+  lines=$(grep -c . <<<"$err" || true)
   [ "$lines" = 1 ] || fail "tierfs $* printed $lines lines: $err"
-  printf '%s\n' "$err" | grep -qE "$pattern" || fail "tierfs $*: '$err' does not match /$pattern/"
+  grep -qE "$pattern" <<<"$err" || fail "tierfs $*: '$err' does not match /$pattern/"
   if grep -q " $WORK/mnt fuse" /proc/mounts; then fail "tierfs $* left a mount behind"; fi
   pass "$* -> $err"
 }
@@ -62,7 +62,7 @@ expect_error_mounted() {
   local err rc=0
   err=$(timeout 20 "$TIERFS" "$@" 2>&1 >/dev/null) || rc=$?
   [ $rc -ne 0 ] && [ $rc -lt 124 ] || fail "tierfs $* exit $rc"
-  printf '%s\n' "$err" | grep -qE "$pattern" || fail "tierfs $*: '$err' does not match /$pattern/"
+  grep -qE "$pattern" <<<"$err" || fail "tierfs $*: '$err' does not match /$pattern/"
   pass "$* -> $err"
 }
 expect_error_mounted "already a tierfs mount" mount "$SRC" "$WORK/mnt" --cache-dir "$WORK/c2"

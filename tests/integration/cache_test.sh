@@ -37,7 +37,7 @@ hits=$(stat_field "$MNT" "['tiers']['nvme']['hits']")
 [ "$hits" -gt 0 ] || fail "no nvme hits"
 pass "remount with the source gone: identical bytes, $hits nvme hits, 0 remote reads"
 out=$(cat "$MNT/uncached.txt" 2>&1) && fail "uncached read succeeded with the source gone"
-echo "$out" | grep -q "Input/output error" || fail "uncached read said: $out"
+grep -q "Input/output error" <<<"$out" || fail "uncached read said: $out"
 check_sums "after an EIO"
 pass "uncached file: EIO; the mount keeps serving"
 mv "$WORK/src.away" "$SRC"
@@ -78,7 +78,7 @@ wait $reader 2>/dev/null || true
 # fails with ECONNABORTED, one made after it with ENOTCONN; both mean a dead mount.
 for _ in $(seq 50); do pgrep -f "tierfs mount $SRC $MNT" > /dev/null || break; sleep 0.1; done
 out=$(ls "$MNT" 2>&1) && fail "a dead daemon's mount still answered"
-echo "$out" | grep -Eq "Transport endpoint is not connected|Software caused connection abort" ||
+grep -Eq "Transport endpoint is not connected|Software caused connection abort" <<<"$out" ||
   fail "dead mount said: $out"
 # A plain remount (what a supervisor or Restart=on-failure does) detaches the dead mount.
 "$TIERFS" mount "$SRC" "$MNT" "${OPTS[@]}" --ram-size 0 2> "$WORK/remount.err" ||

@@ -8,7 +8,7 @@ need_fuse
 K8S=$(cd "$(dirname "$0")/../../packaging/k8s" && pwd)
 
 out=$("$K8S/validate" --tierfs "$TIERFS") || fail "manifests: $out"
-echo "$out" | grep -q "^10 objects in 5 files: 0 problems$" || fail "validate said: $out"
+grep -q "^10 objects in 5 files: 0 problems$" <<<"$out" || fail "validate said: $out"
 if command -v yamllint > /dev/null; then
   yamllint -d "{extends: relaxed, rules: {line-length: {max: 120}}}" "$K8S" || fail "yamllint"
 fi
@@ -20,7 +20,7 @@ broken() {  # broken NAME SED-EXPR FILE EXPECTED
   sed "$2" "$K8S/$3" > "$WORK/k8s/$1.yaml"
   cmp -s "$K8S/$3" "$WORK/k8s/$1.yaml" && fail "mutation $1 changed nothing"
   got=$("$K8S/validate" --tierfs "$TIERFS" "$WORK/k8s/$1.yaml") && fail "$1 passed: $got"
-  echo "$got" | grep -q "$4" || fail "$1: expected '$4', got: $got"
+  grep -q "$4" <<<"$got" || fail "$1: expected '$4', got: $got"
 }
 broken typo 's/imagePullPolicy: IfNotPresent/imagePulPolicy: IfNotPresent/' sidecar-pod.yaml "unknown field 'imagePulPolicy'"
 broken option 's/--cache-size 40G/--cache-sise 40G/' sidecar-pod.yaml "has no option --cache-sise"
@@ -42,7 +42,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
     if d and d["kind"] == "ConfigMap": open(sys.argv[2], "w").write(d["data"]["imagenet.toml"])
 ' "$K8S/daemonset.yaml" "$WORK/imagenet.toml"
 err=$("$TIERFS" mount --config "$WORK/imagenet.toml" 2>&1) && fail "mount from the ConfigMap succeeded?"
-echo "$err" | grep -q "mountpoint '/mnt/tierfs/imagenet'" || fail "ConfigMap config did not parse: $err"
+grep -q "mountpoint '/mnt/tierfs/imagenet'" <<<"$err" || fail "ConfigMap config did not parse: $err"
 pass "DaemonSet ConfigMap parses as a tierfs --config file"
 
 # Fluid: config.json as the ThinRuntime controller writes it (one line), an encrypted
@@ -56,9 +56,9 @@ cat > "$WORK/config.json" <<EOF
 {"mounts":[{"mountPoint":"local://$DATA","name":"demo","options":{"cache-size":"256M","aws-access-key-id":"$WORK/secrets/s3/access-key"},"path":"/"}],"targetPath":"$TARGET","runtimeOptions":{"cache-dir":"$WORK/fluid-cache","ram-size":"32M","cache-size":"1G"},"accessModes":["ReadOnlyMany"]}
 EOF
 dry=$("$TIERFS" fluid-mount "$WORK/config.json" --dry-run) || fail "dry run failed: $dry"
-echo "$dry" | grep -q "^tierfs mount $DATA $TARGET -f -o allow_other,cache_dir=$WORK/fluid-cache,cache_size=256M,ram_size=32M$" ||
+grep -q "^tierfs mount $DATA $TARGET -f -o allow_other,cache_dir=$WORK/fluid-cache,cache_size=256M,ram_size=32M$" <<<"$dry" ||
   fail "dry run said: $dry"
-echo "$dry" | grep -q "AKIDSECRETVALUE" && fail "dry run printed the secret"
+grep -q "AKIDSECRETVALUE" <<<"$dry" && fail "dry run printed the secret"
 MOUNTS+=("$TARGET")
 "$TIERFS" fluid-mount "$WORK/config.json" 2> "$WORK/fluid.log" &
 fluid=$!
@@ -88,11 +88,11 @@ contents=$(dpkg-deb -c "$DEB" | awk '{print $6}')
 for f in ./usr/bin/tierfs ./usr/sbin/mount.fuse.tierfs ./usr/sbin/mount.tierfs \
   ./lib/systemd/system/tierfs@.service ./usr/share/man/man1/tierfs.1.gz \
   ./usr/share/doc/tierfs/examples/example.conf ./usr/share/doc/tierfs/copyright; do
-  echo "$contents" | grep -qx "$f" || fail "package lacks $f"
+  grep -qx "$f" <<<"$contents" || fail "package lacks $f"
 done
 depends=$(dpkg-deb -f "$DEB" Depends)
 for d in libfuse3-3 librocksdb libcurl4 liburing2 libnfs fuse3; do
-  echo "$depends" | grep -q "$d" || fail "Depends lacks $d: $depends"
+  grep -q "$d" <<<"$depends" || fail "Depends lacks $d: $depends"
 done
 dpkg-deb -x "$DEB" "$WORK/deb-root"
 grep -q "^ExecStart=/usr/bin/tierfs mount -f" "$WORK/deb-root/lib/systemd/system/tierfs@.service" ||
@@ -106,7 +106,7 @@ man_text=$(zcat "$WORK/deb-root/usr/share/man/man1/tierfs.1.gz" | sed 's/\\-/-/g
 for cmd in mount "index build" "index stat" stats warm unmount fluid-mount; do
   for opt in $("$TIERFS" $cmd --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
     [ "$opt" = --help ] && continue
-    echo "$man_text" | grep -q -- "$opt" || fail "man page does not document '$cmd $opt'"
+    grep -q -- "$opt" <<<"$man_text" || fail "man page does not document '$cmd $opt'"
   done
 done
 pass "man page documents every option of every command"

@@ -55,7 +55,7 @@ pass "a read stalled at the server does not hold up other files"
 next_file; arm "mode=503&count=1000&path=$f"
 start=$(date +%s)
 out=$(cat "$MNT/$f" 2>&1 >/dev/null) && fail "persistent 503: read succeeded"
-echo "$out" | grep -q "Input/output error" || fail "persistent 503 said: $out"
+grep -q "Input/output error" <<<"$out" || fail "persistent 503 said: $out"
 took=$(( $(date +%s) - start ))
 [ $took -lt 30 ] || fail "persistent 503: EIO took $took s"
 arm "mode=none&count=0"
@@ -74,7 +74,7 @@ pass "30 s stalls: EIO after ${took}s (timeouts x retries), no hang"
 next_file; changed=$f
 head -c 300000 /dev/urandom > "$DATA/$changed.new" && mv "$DATA/$changed.new" "$DATA/$changed"
 out=$(cat "$MNT/$changed" 2>&1 >/dev/null) && fail "changed file read succeeded"
-echo "$out" | grep -q "Input/output error" || fail "changed file said: $out"
+grep -q "Input/output error" <<<"$out" || fail "changed file said: $out"
 next_file; cmp "$DATA/$f" "$MNT/$f" || fail "mount stopped serving after a changed file"
 pass "file changed after indexing: EIO; other files fine"
 
@@ -83,7 +83,7 @@ next_file; deleted=$f
 rm "$DATA/$deleted"
 [ -e "$MNT/$deleted" ] || fail "deleted file vanished from the listing"
 out=$(cat "$MNT/$deleted" 2>&1 >/dev/null) && fail "deleted file read succeeded"
-echo "$out" | grep -q "Input/output error" || fail "deleted file said: $out"
+grep -q "Input/output error" <<<"$out" || fail "deleted file said: $out"
 next_file; cmp "$DATA/$f" "$MNT/$f" || fail "mount stopped serving after a deleted file"
 pass "file deleted after indexing: EIO; other files fine"
 

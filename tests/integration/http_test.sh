@@ -77,7 +77,7 @@ PY
 SERVER_PIDS+=($!)
 for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$TPORT/" && break; sleep 0.05; done
 err=$("$TIERFS" index build "https://127.0.0.1:$TPORT/" --index "$WORK/tls-idx" 2>&1) && fail "an unverifiable certificate was accepted"
-[ "$(echo "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -qi "certificate" || fail "untrusted certificate said: $err"
+[ "$(echo "$err" | wc -l)" -eq 1 ] && grep -qi "certificate" <<<"$err" || fail "untrusted certificate said: $err"
 "$TIERFS" index build "https://127.0.0.1:$TPORT/" --index "$WORK/tls-idx" --ca-file "$WORK/cert.pem" > /dev/null 2>&1 ||
   fail "--ca-file did not trust the certificate"
 mount_tierfs "https://127.0.0.1:$TPORT/" "$WORK/mnt-tls" --index "$WORK/tls-idx" --cache-dir "$WORK/cache-tls" --ca-file "$WORK/cert.pem"

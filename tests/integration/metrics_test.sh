@@ -27,7 +27,7 @@ sleep 1
 kill -0 $reader 2>/dev/null || fail "the stalled read finished before the scrape"
 headers=$(curl -s -D - -o "$WORK/scrape1" --max-time 2 "http://127.0.0.1:$MPORT/metrics") ||
   fail "scrape during a read failed"
-echo "$headers" | grep -qi "content-type: text/plain; version=0.0.4" || fail "content type: $headers"
+grep -qi "content-type: text/plain; version=0.0.4" <<<"$headers" || fail "content type: $headers"
 grep -q '^tierfs_fuse_ops_total{op="read"} [1-9]' "$WORK/scrape1" || fail "no FUSE reads counted mid-read"
 for family in tierfs_cache_hits_total tierfs_cache_misses_total tierfs_cache_bytes \
   tierfs_cache_capacity_bytes tierfs_remote_requests_total tierfs_remote_bytes_total \
@@ -112,13 +112,13 @@ is_mounted "$MNT" || fail "--config mount not mounted"
   fail "command line --ram-size did not win over the config file"
 [ "$(stat_field "$MNT" '["block_size"]')" -eq 65536 ] || fail "block-size from the config not used"
 scrape=$(curl -sS --max-time 10 "http://127.0.0.1:$CPORT/metrics" 2>&1) || true
-echo "$scrape" | grep -q '^tierfs_dataset_files 61$' ||
-  fail "metrics address from the config not served: $(echo "$scrape" | grep -v '^#' | head -3)"
+grep -q '^tierfs_dataset_files 61$' <<<"$scrape" ||
+  fail "metrics address from the config not served: $(grep -v '^#' <<<"$scrape" | head -3)"
 cmp "$DATA/big.bin" "$MNT/big.bin" || fail "--config mount: wrong bytes"
 "$TIERFS" unmount "$MNT"
 echo 'cache-sise = "1G"' >> "$WORK/tierfs.toml"
 err=$("$TIERFS" mount --config "$WORK/tierfs.toml" 2>&1) && fail "unknown config key accepted"
-[ "$(echo "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -q "unknown key 'cache-sise'" || fail "said: $err"
+[ "$(echo "$err" | wc -l)" -eq 1 ] && grep -q "unknown key 'cache-sise'" <<<"$err" || fail "said: $err"
 is_mounted "$MNT" && fail "mounted despite a bad config"
 pass "--config: keys as long options, command line wins, unknown key refused: $err"
 
@@ -127,7 +127,7 @@ mount_tierfs "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache" -o "me
 # (Scrapes are read whole before grep: `curl | grep -q` fails under pipefail when grep
 # stops reading early.)
 scrape=$(curl -sS --max-time 10 "http://127.0.0.1:$OPORT/metrics" 2>&1) || true
-echo "$scrape" | grep -q "^tierfs_build_info" || fail "-o metrics= not served: $(echo "$scrape" | head -2)"
+grep -q "^tierfs_build_info" <<<"$scrape" || fail "-o metrics= not served: $(echo "$scrape" | head -2)"
 # A second mount cannot take a port in use: one line, nothing mounted.
 mkdir -p "$WORK/mnt2"
 err=$("$TIERFS" mount "$URL/" "$WORK/mnt2" --index "$WORK/idx" --cache-dir "$WORK/cache2" \

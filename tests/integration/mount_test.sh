@@ -53,7 +53,7 @@ pass "8 parallel readers got correct bytes"
 for cmd in "touch $MNT/new" "rm $MNT/tricky/empty" "mkdir $MNT/d" "sh -c 'echo x > $MNT/tricky/empty'" \
            "mv $MNT/tricky/empty $MNT/tricky/moved" "ln -s x $MNT/l" "chmod 777 $MNT/tricky/empty"; do
   out=$(eval "$cmd" 2>&1) && fail "'$cmd' succeeded on a read-only mount"
-  echo "$out" | grep -q "Read-only file system" || fail "'$cmd' said: $out"
+  grep -q "Read-only file system" <<<"$out" || fail "'$cmd' said: $out"
 done
 pass "writes fail with Read-only file system"
 

@@ -30,7 +30,7 @@ pass "mount + diff -r clean (nested dirs, unicode names, ${NFS_BIG_MIB:-1024} Mi
 # Server stopped mid-read: EIO (not a hang, not wrong bytes); restarted: reads resume.
 stop_ganesha "$GAN"
 out=$(cat "$MNT/late/file1" 2>&1 >/dev/null) && fail "read with the server down succeeded"
-echo "$out" | grep -q "Input/output error" || fail "server down said: $out"
+grep -q "Input/output error" <<<"$out" || fail "server down said: $out"
 pass "server down: EIO"
 start_ganesha "$DATA" "$GAN" || fail "ganesha did not restart"
 for i in 1 2 3; do cmp "$DATA/late/file$i" "$MNT/late/file$i" || fail "after restart: late/file$i differs"; done
@@ -39,7 +39,7 @@ unmount_tierfs "$MNT"
 
 # Clear errors at index build.
 err=$("$TIERFS" index build "nfs://127.0.0.1/no-such-export?version=4" --index "$WORK/idx2" 2>&1) && fail "missing export indexed"
-echo "$err" | grep -qi "does not exist\|no such\|cannot mount" || fail "missing export said: $err"
+grep -qi "does not exist\|no such\|cannot mount" <<<"$err" || fail "missing export said: $err"
 pass "missing export: $err"
 stop_ganesha "$GAN"
 err=$("$TIERFS" index build "$URL" --index "$WORK/idx3" --timeout 2000 2>&1) && fail "down server indexed"

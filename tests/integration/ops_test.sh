@@ -8,7 +8,7 @@ SRC=$WORK/src MNT=$WORK/mnt
 "$TOOLS/gen-dataset" "$SRC" --files 200 --file-size 40000 --per-dir 50 --big 16
 mount_tierfs "$SRC" "$MNT" --cache-dir "$WORK/cache" --cache-size 256M --ram-size 32M 2>/dev/null
 out=$("$TIERFS" stats "$MNT")
-echo "$out" | grep -q "CACHED%" || fail "stats: $out"
+grep -q "CACHED%" <<<"$out" || fail "stats: $out"
 echo "$out" | sed -n 2p | grep -q "0.0%" || fail "fresh mount not at 0%: $out"
 "$TIERFS" warm "$MNT" --threads 4 > "$WORK/warm.out" 2>/dev/null || fail "warm failed: $(cat "$WORK/warm.out")"
 grep -q "warmed 201 files" "$WORK/warm.out" || fail "warm said: $(cat "$WORK/warm.out")"

@@ -43,9 +43,9 @@ pass "a prefix can be the root"
 mkdir -p "$WORK/mnt2"
 err=$(AWS_ACCESS_KEY_ID=NOT-A-KEY AWS_SECRET_ACCESS_KEY=PLANTED-SECRET-123 "$TIERFS" mount s3://data "$WORK/mnt2" \
       --cache-dir "$WORK/cache2" "${S3OPTS[@]}" 2>&1) && fail "mount with wrong credentials succeeded"
-echo "$err" | grep -q "access denied" || fail "wrong credentials said: $err"
+grep -q "access denied" <<<"$err" || fail "wrong credentials said: $err"
 [ "$(echo "$err" | wc -l)" = 1 ] || fail "wrong credentials printed more than one line: $err"
-echo "$err" | grep -q "PLANTED-SECRET" && fail "the secret appeared in the error"
+grep -q "PLANTED-SECRET" <<<"$err" && fail "the secret appeared in the error"
 is_mounted "$WORK/mnt2" && fail "wrong credentials left a mount"
 pass "wrong credentials: $err"
 
