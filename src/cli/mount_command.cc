@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <limits>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "cli/daemon.h"

@@ -26,7 +26,8 @@ struct MountConfig {
   bool debug = false;
   bool rebuild_index = false;
   unsigned threads = 0;      // 0: 4 per core; at most kMaxThreads
-  unsigned spin_us = 200;    // at most kMaxSpinUs  // FUSE workers poll this long for the next request before sleeping
+  unsigned spin_us = 200;    // FUSE workers poll this long for the next request before
+                             // sleeping; at most kMaxSpinUs
   std::string log_level = "info";
   std::string fuse_options;  // passed to libfuse (allow_other, ...)
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none
