@@ -24,6 +24,7 @@
 #include "fuse/filesystem.h"
 #include "fuse/lowlevel.h"
 #include "metadata/index.h"
+#include "tiers/block.h"
 #include "tiers/block_cache.h"
 #include "tiers/nvme_tier.h"
 #include "tiers/ram_tier.h"
@@ -360,7 +361,9 @@ int RunMount(MountConfig config) {
     if (Status s = Detach(); !s.ok()) return Fail(s);
   }
   WritePid(*lock_fd);
-  HeapTrimmer heap_trimmer(std::max<uint64_t>(16 << 20, config.ram_size / 32));
+  const uint64_t heap_slack = std::max<uint64_t>(16 << 20, config.ram_size / 32);
+  HeapTrimmer heap_trimmer(heap_slack);
+  BlockPool::Global().Configure(config.block_size, heap_slack);
 
   auto index = OpenOrBuildIndex(config, *source, offline);
   if (!index.ok()) return Fail(index.status());

@@ -1,5 +1,7 @@
 #include "tiers/block.h"
 
+#include <sanitizer/asan_interface.h>
+
 #include <cstdlib>
 #include <new>
 
@@ -7,15 +9,94 @@ namespace tierfs {
 
 std::shared_ptr<Block> Block::Allocate(size_t capacity) { return AllocateWithOffset(capacity, 0); }
 
+namespace {
+
+char* AlignedAlloc(size_t size) {
+  void* p = std::aligned_alloc(kBlockAlign, size);
+  if (p == nullptr) throw std::bad_alloc();
+  return static_cast<char*>(p);
+}
+
+}  // namespace
+
+BlockPool& BlockPool::Global() {
+  static BlockPool* pool = new BlockPool;  // never destroyed: blocks may outlive statics
+  return *pool;
+}
+
+BlockPool::~BlockPool() {
+  std::lock_guard lock(mu_);
+  DropIdle();
+}
+
+void BlockPool::Configure(size_t block_size, uint64_t max_idle_bytes) {
+  std::lock_guard lock(mu_);
+  DropIdle();
+  slot_ = block_size == 0 ? 0 : block_size + kBlockAlign;
+  max_idle_ = max_idle_bytes;
+}
+
+void BlockPool::DropIdle() {
+  for (char* p : idle_) {
+    ASAN_UNPOISON_MEMORY_REGION(p, slot_);
+    std::free(p);
+  }
+  idle_.clear();
+}
+
+BlockPool::Memory BlockPool::Take(size_t size) {
+  size_t slot;
+  {
+    std::lock_guard lock(mu_);
+    slot = slot_;
+    if (size > slot || size <= slot / 2) return {AlignedAlloc(size), size};
+    if (!idle_.empty()) {
+      char* p = idle_.back();
+      idle_.pop_back();
+      ++reuses_;
+      ASAN_UNPOISON_MEMORY_REGION(p, slot);
+      return {p, slot};
+    }
+  }
+  return {AlignedAlloc(slot), slot};
+}
+
+void BlockPool::Give(Memory memory) {
+  {
+    std::lock_guard lock(mu_);
+    if (memory.capacity == slot_ && (idle_.size() + 1) * slot_ <= max_idle_) {
+      // Poisoned while idle: under ASan a use after free of a pooled block still fails.
+      ASAN_POISON_MEMORY_REGION(memory.data, slot_);
+      idle_.push_back(memory.data);
+      return;
+    }
+  }
+  std::free(memory.data);
+}
+
+uint64_t BlockPool::idle_bytes() const {
+  std::lock_guard lock(mu_);
+  return idle_.size() * slot_;
+}
+
+uint64_t BlockPool::reuses() const {
+  std::lock_guard lock(mu_);
+  return reuses_;
+}
+
 std::shared_ptr<Block> Block::AllocateWithOffset(size_t capacity, size_t offset) {
   size_t rounded = (capacity + kBlockAlign - 1) / kBlockAlign * kBlockAlign;
   if (rounded == 0) rounded = kBlockAlign;
-  void* p = std::aligned_alloc(kBlockAlign, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return std::shared_ptr<Block>(new Block(static_cast<char*>(p), rounded, offset));
+  BlockPool::Memory memory = BlockPool::Global().Take(rounded);
+  try {
+    return std::shared_ptr<Block>(new Block(memory, offset));
+  } catch (...) {
+    BlockPool::Global().Give(memory);
+    throw;
+  }
 }
 
-Block::~Block() { std::free(storage_); }
+Block::~Block() { BlockPool::Global().Give({storage_, capacity_}); }
 
 BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index) {
   BlockKey k{ref.key, ref.version, index, {}};

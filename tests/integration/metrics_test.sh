@@ -68,6 +68,21 @@ arm "mode=none"
 pass "failures: counted by errno (EIO) and HTTP status (503)"
 "$TIERFS" unmount "$MNT"
 
+# Block memory is reused: with no RAM tier every block is freed once served, and the next
+# one (a fetch or an NVMe read) takes the freed memory instead of new pages.
+mount_tierfs "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache-pool" --cache-size 64M \
+  --ram-size 0 --block-size 64K --metrics "127.0.0.1:$MPORT"
+for pass_no in 1 2; do
+  echo 3 > /proc/sys/vm/drop_caches
+  cmp "$DATA/big.bin" "$MNT/big.bin" || fail "big.bin through reused block memory: wrong bytes (pass $pass_no)"
+done
+reuses=$(metric tierfs_block_pool_reuses_total)
+idle=$(metric tierfs_block_pool_idle_bytes)
+[ "$reuses" -ge "$blocks" ] || fail "block memory reused $reuses times in 2 x $blocks blocks"
+[ "$idle" -le $((16 << 20)) ] || fail "idle block memory $idle over its 16 MiB bound"
+"$TIERFS" unmount "$MNT"
+pass "no RAM tier, 2 x $blocks blocks: block memory reused $reuses times, $idle bytes idle, bytes exact"
+
 # Remote failures are logged one line each, at most 10 per 10 s, then a count of the rest.
 "$TIERFS" mount "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache" --cache-size 0 \
   --block-size 64K --retries 1 -f 2> "$WORK/fg.log" &
