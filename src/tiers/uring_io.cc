@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 namespace tierfs {
 namespace {
@@ -51,9 +53,8 @@ class ThreadRing {
   void SubmitReads(std::span<ReadOp> ops, ssize_t* res) {
     if (pid_ != ::getpid()) Init();
     if (!ok_) {
-      for (size_t i = 0; i < ops.size(); ++i) {
-        res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
-      }
+      std::fill(res, res + ops.size(), -EINPROGRESS);
+      PreadPending(ops, res);
       return;
     }
     size_t queued = 0;
@@ -79,11 +80,8 @@ class ThreadRing {
       if (rc < 0) {
         // Cannot reap: tear the ring down (its outstanding reads are cancelled) rather
         // than leave completions for buffers the caller is about to give back.
-        io_uring_queue_exit(&ring_);
-        Init();
-        for (size_t i = 0; i < ops.size(); ++i) {
-          if (res[i] == -EINPROGRESS) res[i] = rc;
-        }
+        Reset();
+        std::replace(res, res + ops.size(), ssize_t{-EINPROGRESS}, ssize_t{rc});
         return;
       }
       res[io_uring_cqe_get_data64(cqe)] = cqe->res;
@@ -91,20 +89,30 @@ class ThreadRing {
       ++done;
     }
     if (static_cast<size_t>(submitted) < queued) {
-      io_uring_queue_exit(&ring_);
-      Init();
-      for (size_t i = 0; i < ops.size(); ++i) {
-        if (res[i] == -EINPROGRESS) {
-          res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
-        }
-      }
+      Reset();
+      PreadPending(ops, res);
     }
   }
 
  private:
   void Init() {
     pid_ = ::getpid();
-    ok_ = io_uring_queue_init(kDepth, &ring_, 0) == 0;
+    // TIERFS_IO_URING=0 keeps to pread/pwrite (where io_uring is present but unwanted).
+    const char* env = std::getenv("TIERFS_IO_URING");
+    ok_ = !(env != nullptr && std::string_view(env) == "0") &&
+          io_uring_queue_init(kDepth, &ring_, 0) == 0;
+  }
+  // A new ring; whatever the old one still held is cancelled.
+  void Reset() {
+    io_uring_queue_exit(&ring_);
+    Init();
+  }
+  // Reads each op still marked -EINPROGRESS with pread.
+  static void PreadPending(std::span<ReadOp> ops, ssize_t* res) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (res[i] != -EINPROGRESS) continue;
+      res[i] = Check(::pread(ops[i].fd, ops[i].buf, ops[i].len, static_cast<off_t>(ops[i].offset)));
+    }
   }
   static ssize_t Check(ssize_t n) { return n < 0 ? -errno : n; }
   io_uring ring_;

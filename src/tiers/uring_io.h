@@ -1,7 +1,8 @@
 // Positional file I/O through io_uring, one small ring per calling thread (created on first
 // use, so no thread shares a submission queue and no lock is needed). Falls back to
-// pread/pwrite where io_uring is unavailable. Short transfers are retried to completion;
-// the result is less than `len` only at end of file.
+// pread/pwrite where io_uring is unavailable, or with TIERFS_IO_URING=0 in the
+// environment. Short transfers are retried to completion; the result is less than `len`
+// only at end of file.
 #pragma once
 
 #include <cstddef>

@@ -6,10 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <algorithm>
 #include <random>
+#include <thread>
 
 #include "test_util.h"
 #include "tiers/block_cache.h"
@@ -447,7 +448,7 @@ TEST(RecentKeys, RemembersItsHorizonAndForgetsBeyondIt) {
   EXPECT_EQ(still, 0u);
 }
 
-TEST(UringReadBatch, ReadsEveryOpAndReportsEachOnesOutcome) {
+void ReadBatchAndCheckEachOutcome() {
   TempDir dir;
   const std::string data = Pattern(1 << 20, 3);
   const std::string path = dir / "f";
@@ -492,6 +493,17 @@ TEST(UringReadBatch, ReadsEveryOpAndReportsEachOnesOutcome) {
     }
   }
   ::close(fd);
+}
+
+TEST(UringReadBatch, ReadsEveryOpAndReportsEachOnesOutcome) { ReadBatchAndCheckEachOutcome(); }
+
+// The same batch where io_uring is not used (unavailable, or TIERFS_IO_URING=0): a thread
+// sets its ring up on first use, so a new thread sees the setting.
+TEST(UringReadBatch, WithoutIoUringPreadGivesTheSameOutcomes) {
+  ASSERT_EQ(::setenv("TIERFS_IO_URING", "0", 1), 0);
+  std::thread t(ReadBatchAndCheckEachOutcome);
+  t.join();
+  ::unsetenv("TIERFS_IO_URING");
 }
 
 }  // namespace
