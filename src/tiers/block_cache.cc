@@ -63,7 +63,7 @@ void BlockCache::PrefetchLoop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    (void)GetBlock(job.ref, job.object_size, job.index);  // errors surface to the reader later
+    (void)GetBlock(job.ref, job.object_size, MakeBlockKey(job.ref, job.index));  // errors surface to the reader later
     ++prefetched_;
     std::lock_guard lock(job_mu_);
     inflight_bytes_ -= block_size_;
@@ -117,22 +117,23 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
   // A read over several blocks looks them all up first, so the NVMe tier reads its hits
   // in one batch rather than one round trip per block.
+  const bool batched = last > first && !tiers_.empty();
+  std::vector<BlockKey> keys;
   std::vector<std::shared_ptr<const Block>> cached;
-  if (last > first && tiers_.size() > 0) {
-    std::vector<BlockKey> keys;
+  if (batched) {
     keys.reserve(last - first + 1);
     for (uint64_t i = first; i <= last; ++i) keys.push_back(MakeBlockKey(ref, i));
     cached.resize(keys.size());
     FromTiersBatch(keys, cached);
   }
+  auto get = [&](uint64_t i) -> BlockResult {
+    if (!batched) return GetBlock(ref, object_size, MakeBlockKey(ref, i));
+    if (cached[i - first] == nullptr) return GetBlock(ref, object_size, keys[i - first], true);
+    ++hits_;
+    return std::move(cached[i - first]);
+  };
   for (uint64_t i = first; i <= last; ++i) {
-    BlockResult block = Status::Io("unread");
-    if (!cached.empty() && cached[i - first] != nullptr) {
-      ++hits_;
-      block = std::move(cached[i - first]);
-    } else {
-      block = GetBlock(ref, object_size, i, /*tiers_checked=*/!cached.empty());
-    }
+    BlockResult block = get(i);
     if (!block.ok()) return block.status();
     const uint64_t block_start = i * block_size_;
     const uint64_t from = std::max(offset, block_start) - block_start;
@@ -183,8 +184,7 @@ void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
 }
 
 BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t object_size,
-                                             uint64_t index, bool tiers_checked) {
-  BlockKey key = MakeBlockKey(ref, index);
+                                             const BlockKey& key, bool tiers_checked) {
   if (!tiers_checked) {
     if (auto block = FromTiers(key)) {
       ++hits_;

@@ -92,8 +92,9 @@ class BlockCache {
  private:
   using BlockResult = Result<std::shared_ptr<const Block>>;
   struct Flight;
+  // The block `key` (of `ref`) from a tier, another reader's fetch, or the store.
   // `tiers_checked`: the caller has just looked in the tiers (skip the first look).
-  BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, uint64_t index,
+  BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, const BlockKey& key,
                        bool tiers_checked = false);
   std::shared_ptr<const Block> FromTiers(const BlockKey& key);
   // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch).
