@@ -32,25 +32,25 @@ BlockPool::~BlockPool() {
 void BlockPool::Configure(size_t block_size, uint64_t max_idle_bytes) {
   std::lock_guard lock(mu_);
   DropIdle();
-  slot_ = block_size == 0 ? 0 : block_size + kBlockAlign;
+  slot_.store(block_size == 0 ? 0 : block_size + kBlockAlign, std::memory_order_relaxed);
   max_idle_ = max_idle_bytes;
 }
 
 void BlockPool::DropIdle() {
+  const size_t slot = slot_.load(std::memory_order_relaxed);
   for (char* p : idle_) {
-    ASAN_UNPOISON_MEMORY_REGION(p, slot_);
+    ASAN_UNPOISON_MEMORY_REGION(p, slot);
     std::free(p);
   }
   idle_.clear();
 }
 
 BlockPool::Memory BlockPool::Take(size_t size) {
-  size_t slot;
+  const size_t slot = slot_.load(std::memory_order_relaxed);
+  if (size > slot || size <= slot / 2) return {AlignedAlloc(size), size};  // not the class
   {
     std::lock_guard lock(mu_);
-    slot = slot_;
-    if (size > slot || size <= slot / 2) return {AlignedAlloc(size), size};
-    if (!idle_.empty()) {
+    if (!idle_.empty() && slot == slot_.load(std::memory_order_relaxed)) {
       char* p = idle_.back();
       idle_.pop_back();
       ++reuses_;
@@ -62,11 +62,12 @@ BlockPool::Memory BlockPool::Take(size_t size) {
 }
 
 void BlockPool::Give(Memory memory) {
-  {
+  if (memory.capacity == slot_.load(std::memory_order_relaxed)) {
     std::lock_guard lock(mu_);
-    if (memory.capacity == slot_ && (idle_.size() + 1) * slot_ <= max_idle_) {
+    const size_t slot = slot_.load(std::memory_order_relaxed);  // Configure may have run
+    if (memory.capacity == slot && (idle_.size() + 1) * slot <= max_idle_) {
       // Poisoned while idle: under ASan a use after free of a pooled block still fails.
-      ASAN_POISON_MEMORY_REGION(memory.data, slot_);
+      ASAN_POISON_MEMORY_REGION(memory.data, slot);
       idle_.push_back(memory.data);
       return;
     }
@@ -76,7 +77,7 @@ void BlockPool::Give(Memory memory) {
 
 uint64_t BlockPool::idle_bytes() const {
   std::lock_guard lock(mu_);
-  return idle_.size() * slot_;
+  return idle_.size() * slot_.load(std::memory_order_relaxed);
 }
 
 uint64_t BlockPool::reuses() const {

@@ -3,6 +3,7 @@
 // reader ever mixes bytes of two versions.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -52,8 +53,10 @@ class BlockPool {
 
  private:
   void DropIdle();  // requires mu_
+  // The class's buffer size (0: off). Written under mu_; read without it to send other
+  // sizes to malloc without taking the lock.
+  std::atomic<size_t> slot_{0};
   mutable std::mutex mu_;  // protects all below
-  size_t slot_ = 0;        // the class's buffer size; 0: off
   uint64_t max_idle_ = 0;
   std::vector<char*> idle_;
   uint64_t reuses_ = 0;
