@@ -361,9 +361,10 @@ int RunMount(MountConfig config) {
     if (Status s = Detach(); !s.ok()) return Fail(s);
   }
   WritePid(*lock_fd);
+  // Free heap and idle pooled block memory share one slack above what the tiers hold.
   const uint64_t heap_slack = std::max<uint64_t>(16 << 20, config.ram_size / 32);
-  HeapTrimmer heap_trimmer(heap_slack);
   BlockPool::Global().Configure(config.block_size, heap_slack);
+  HeapTrimmer heap_trimmer(heap_slack, [] { return BlockPool::Global().idle_bytes(); });
 
   auto index = OpenOrBuildIndex(config, *source, offline);
   if (!index.ok()) return Fail(index.status());

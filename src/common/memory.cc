@@ -3,8 +3,10 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <utility>
 
 #include "common/log.h"
 
@@ -28,7 +30,8 @@ ResidentMemory ReadResidentMemory() {
   return ResidentMemory{resident * page, (resident - shared) * page};
 }
 
-HeapTrimmer::HeapTrimmer(uint64_t slack) : slack_(slack), thread_([this] {
+HeapTrimmer::HeapTrimmer(uint64_t slack, std::function<uint64_t()> idle)
+    : slack_(slack), idle_(std::move(idle)), thread_([this] {
   SetThreadName("tierfs-trim");
   Run();
 }) {}
@@ -53,8 +56,9 @@ void HeapTrimmer::Run() {
     lock.unlock();
     bool trimmed = false;
     // Nothing to trim when malloc is not glibc's (in use reads 0).
-    const uint64_t in_use = MallocInUse();
-    if (in_use > 0 && ReadResidentMemory().anon > in_use + slack_) {
+    uint64_t in_use = MallocInUse();
+    const uint64_t idle = in_use > 0 && idle_ ? std::min(idle_(), in_use) : 0;
+    if (in_use > 0 && ReadResidentMemory().anon > in_use - idle + slack_) {
       ::malloc_trim(0);
       trimmed = true;
     }

@@ -10,11 +10,13 @@
 //  - LimitMallocArenas() caps the arenas (call before any thread starts).
 //  - HeapTrimmer checks once a second and returns free heap pages to the system
 //    (malloc_trim) when the process's anonymous memory exceeds what malloc has handed out
-//    by more than `slack` bytes.
+//    by more than `slack` bytes. Memory handed out but kept idle for reuse (the block
+//    pool) counts as free here, so free heap and idle buffers together stay near `slack`.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -35,7 +37,8 @@ ResidentMemory ReadResidentMemory();
 
 class HeapTrimmer {
  public:
-  explicit HeapTrimmer(uint64_t slack);
+  // `idle`: bytes malloc handed out that are only held for reuse (0 if not given).
+  explicit HeapTrimmer(uint64_t slack, std::function<uint64_t()> idle = nullptr);
   ~HeapTrimmer();
   HeapTrimmer(const HeapTrimmer&) = delete;
   HeapTrimmer& operator=(const HeapTrimmer&) = delete;
@@ -45,6 +48,7 @@ class HeapTrimmer {
  private:
   void Run();
   const uint64_t slack_;
+  const std::function<uint64_t()> idle_;
   mutable std::mutex mu_;  // protects stop_, trims_
   std::condition_variable cv_;
   bool stop_ = false;
