@@ -64,10 +64,13 @@ void PrintStats(const nlohmann::json& j) {
   cached = std::min(cached, total);
   std::printf("%-14s %-14s %-16s %-8s\n", "TOTAL SIZE", "CACHED", "CACHE CAPACITY", "CACHED%");
   std::printf("%-14s %-14s %-16s %-8s\n\n", FormatSize(total).c_str(), FormatSize(cached).c_str(),
-              FormatSize(capacity).c_str(), Percent(static_cast<double>(cached), static_cast<double>(total)).c_str());
-  const uint64_t hits = j.value("block_hits", uint64_t{0}), misses = j.value("block_misses", uint64_t{0});
+              FormatSize(capacity).c_str(),
+              Percent(static_cast<double>(cached), static_cast<double>(total)).c_str());
+  const uint64_t hits = j.value("block_hits", uint64_t{0}),
+                 misses = j.value("block_misses", uint64_t{0});
   std::printf("source           %s\n", j.value("source", "").c_str());
-  std::printf("files            %llu in %llu dirs\n", static_cast<unsigned long long>(j.value("files", 0ULL)),
+  std::printf("files            %llu in %llu dirs\n",
+              static_cast<unsigned long long>(j.value("files", 0ULL)),
               static_cast<unsigned long long>(j.value("dirs", 0ULL)));
   std::printf("block hit ratio  %s (%llu hits, %llu misses)\n",
               Percent(static_cast<double>(hits), static_cast<double>(hits + misses)).c_str(),
@@ -75,13 +78,15 @@ void PrintStats(const nlohmann::json& j) {
   if (j.contains("tiers")) {
     for (const auto& [name, t] : j["tiers"].items()) {
       uint64_t th = t.value("hits", uint64_t{0}), tm = t.value("misses", uint64_t{0});
-      std::printf("%-5s tier       %s of %s, hit ratio %s, %llu evictions, %llu checksum failures, %llu errors\n",
-                  name.c_str(), FormatSize(t.value("used_bytes", uint64_t{0})).c_str(),
-                  FormatSize(t.value("capacity_bytes", uint64_t{0})).c_str(),
-                  Percent(static_cast<double>(th), static_cast<double>(th + tm)).c_str(),
-                  static_cast<unsigned long long>(t.value("evictions", 0ULL)),
-                  static_cast<unsigned long long>(t.value("checksum_failures", 0ULL)),
-                  static_cast<unsigned long long>(t.value("errors", 0ULL)));
+      std::printf(
+          "%-5s tier       %s of %s, hit ratio %s, %llu evictions, %llu checksum failures, %llu "
+          "errors\n",
+          name.c_str(), FormatSize(t.value("used_bytes", uint64_t{0})).c_str(),
+          FormatSize(t.value("capacity_bytes", uint64_t{0})).c_str(),
+          Percent(static_cast<double>(th), static_cast<double>(th + tm)).c_str(),
+          static_cast<unsigned long long>(t.value("evictions", 0ULL)),
+          static_cast<unsigned long long>(t.value("checksum_failures", 0ULL)),
+          static_cast<unsigned long long>(t.value("errors", 0ULL)));
     }
   }
   std::printf("remote           %llu requests, %s, %llu errors\n",
@@ -127,7 +132,8 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
       return true;
     }
     if (!fs::is_directory(fs::symlink_status(p, e))) return false;
-    for (auto it = fs::recursive_directory_iterator(p, e); !e && it != fs::recursive_directory_iterator(); it.increment(e)) {
+    for (auto it = fs::recursive_directory_iterator(p, e);
+         !e && it != fs::recursive_directory_iterator(); it.increment(e)) {
       if (it->is_regular_file(e) && !it->is_symlink(e)) files.push_back(it->path().string());
     }
     return !e;
@@ -161,11 +167,12 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       size_t d = done;
       double rate = secs > 0 ? static_cast<double>(bytes) / secs : 0;
-      double eta = d > 0 ? secs * static_cast<double>(files.size() - d) / static_cast<double>(d) : 0;
+      double eta =
+          d > 0 ? secs * static_cast<double>(files.size() - d) / static_cast<double>(d) : 0;
       if (finished) break;
       int width = 30, filled = files.empty() ? width : static_cast<int>(width * d / files.size());
-      std::fprintf(stderr, "%s[%.*s%*s] %zu/%zu files, %s, %s/s, ETA %.0fs%s", tty ? "\r" : "", filled,
-                   "##############################", width - filled, "", d, files.size(),
+      std::fprintf(stderr, "%s[%.*s%*s] %zu/%zu files, %s, %s/s, ETA %.0fs%s", tty ? "\r" : "",
+                   filled, "##############################", width - filled, "", d, files.size(),
                    FormatSize(bytes).c_str(), FormatSize(static_cast<uint64_t>(rate)).c_str(), eta,
                    tty ? "   " : "\n");
     }
@@ -192,8 +199,10 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   progress.join();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (tty) std::fprintf(stderr, "\n");
-  std::printf("warmed %zu files, %s in %.1fs (%s/s)", files.size() - failed.size(), FormatSize(bytes).c_str(),
-              secs, FormatSize(static_cast<uint64_t>(secs > 0 ? static_cast<double>(bytes) / secs : 0)).c_str());
+  std::printf(
+      "warmed %zu files, %s in %.1fs (%s/s)", files.size() - failed.size(),
+      FormatSize(bytes).c_str(), secs,
+      FormatSize(static_cast<uint64_t>(secs > 0 ? static_cast<double>(bytes) / secs : 0)).c_str());
   if (!failed.empty()) {
     std::printf(", %zu failed:\n", failed.size());
     for (const auto& f : failed) std::printf("  %s\n", f.c_str());
@@ -228,7 +237,8 @@ int RunUnmount(const std::string& mountpoint) {
   for (int i = 0; i < 600 && ProcessRunning(pid); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (ProcessRunning(pid)) return Fail("daemon " + std::to_string(pid) + " did not exit within 60 s");
+  if (ProcessRunning(pid))
+    return Fail("daemon " + std::to_string(pid) + " did not exit within 60 s");
   return 0;
 }
 

@@ -22,13 +22,15 @@ const std::map<std::string, std::string>& SecretOptions() {
 
 Result<std::string> ReadSecretFile(const std::string& key, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::FromErrno(errno, "option " + key + ": cannot read secret file '" + path + "'");
+  if (!in)
+    return Status::FromErrno(errno, "option " + key + ": cannot read secret file '" + path + "'");
   // A secret is short; a path to something endless (/dev/zero) must not eat the memory.
   constexpr size_t kMaxSecret = 64 << 10;
   std::string v(kMaxSecret + 1, '\0');
   in.read(v.data(), static_cast<std::streamsize>(v.size()));
   v.resize(static_cast<size_t>(in.gcount()));
-  if (v.size() > kMaxSecret) return Status::Invalid("option " + key + ": secret file '" + path + "' is over 64 KiB");
+  if (v.size() > kMaxSecret)
+    return Status::Invalid("option " + key + ": secret file '" + path + "' is over 64 KiB");
   while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.pop_back();
   if (v.empty()) return Status::Invalid("option " + key + ": secret file '" + path + "' is empty");
   return v;
@@ -79,7 +81,8 @@ Status CollectOptions(const nlohmann::json& obj, const std::string& where,
 
 Result<FluidMount> FluidMountFromConfig(const std::string& json_text) {
   nlohmann::json j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Status::Invalid("config.json is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::Invalid("config.json is not a JSON object");
   if (!j.contains("targetPath") || !j["targetPath"].is_string() ||
       j["targetPath"].get<std::string>().empty() || j["targetPath"].get<std::string>()[0] != '/') {
     return Status::Invalid("config.json: targetPath must be an absolute path");
@@ -117,8 +120,10 @@ Result<FluidMount> FluidMountFromConfig(const std::string& json_text) {
   c.foreground = true;
 
   std::map<std::string, std::string> options;
-  TIERFS_RETURN_IF_ERROR(CollectOptions(j.value("runtimeOptions", nlohmann::json()), "runtimeOptions", &options));
-  TIERFS_RETURN_IF_ERROR(CollectOptions(m.value("options", nlohmann::json()), "mounts[0].options", &options));
+  TIERFS_RETURN_IF_ERROR(
+      CollectOptions(j.value("runtimeOptions", nlohmann::json()), "runtimeOptions", &options));
+  TIERFS_RETURN_IF_ERROR(
+      CollectOptions(m.value("options", nlohmann::json()), "mounts[0].options", &options));
   // Fluid mounts for other pods' containers: they must be able to read it.
   options.emplace("allow_other", "true");
 
@@ -158,7 +163,8 @@ int RunFluidMount(const std::string& path, bool dry_run) {
   }
   if (dry_run) {
     std::printf("%s\n", fm->command_line.c_str());
-    for (const auto& [name, value] : fm->env) std::printf("# %s is set from a secret file\n", name.c_str());
+    for (const auto& [name, value] : fm->env)
+      std::printf("# %s is set from a secret file\n", name.c_str());
     return 0;
   }
   for (const auto& [name, value] : fm->env) ::setenv(name.c_str(), value.c_str(), 1);

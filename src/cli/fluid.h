@@ -3,7 +3,8 @@
 // mount into /etc/fluid/config/config.json:
 //
 //   {"mounts": [{"mountPoint": "https://data.example.org/imagenet/", "name": "imagenet",
-//                "options": {"cache-size": "200G", "aws-access-key-id": "/etc/fluid/secrets/s3/id"}}],
+//                "options": {"cache-size": "200G", "aws-access-key-id":
+//                "/etc/fluid/secrets/s3/id"}}],
 //    "targetPath": "/runtime-mnt/thin/default/imagenet/thin-fuse",
 //    "runtimeOptions": {"ram-size": "4G"}, "accessModes": ["ReadOnlyMany"]}
 //

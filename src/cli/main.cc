@@ -65,19 +65,26 @@ std::string FormatTime(int64_t unix_seconds) {
 
 // Options every command that talks to a source takes.
 void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
-  cmd->add_option("--manifest", o->manifest, "file or URL listing 'path size [etag]' per line (or JSON): no crawl");
+  cmd->add_option("--manifest", o->manifest,
+                  "file or URL listing 'path size [etag]' per line (or JSON): no crawl");
   cmd->add_option("--s3-endpoint", o->s3_endpoint, "S3 endpoint URL (default: AWS for the region)");
-  cmd->add_option("--s3-region", o->s3_region, "S3 region (default: $AWS_REGION, ~/.aws/config, us-east-1)");
+  cmd->add_option("--s3-region", o->s3_region,
+                  "S3 region (default: $AWS_REGION, ~/.aws/config, us-east-1)");
   cmd->add_flag("--s3-path-style", o->s3_path_style, "address buckets as ENDPOINT/BUCKET");
   cmd->add_flag("--no-sign-request", o->s3_no_sign, "anonymous S3 requests");
   cmd->add_option("--s3-credentials-file", o->s3_credentials_file, "AWS credentials file");
   cmd->add_option("--ca-file", o->http.ca_file, "CA bundle for TLS verification");
   cmd->add_flag("--insecure", o->http.insecure, "do not verify TLS certificates");
-  cmd->add_option("--timeout", o->http.request_timeout_ms, "per-request timeout, ms")->check(CLI::Range(100, 3600000));
-  cmd->add_option("--connect-timeout", o->http.connect_timeout_ms, "connect timeout, ms")->check(CLI::Range(10, 600000));
-  cmd->add_option("--retries", o->http.max_attempts, "attempts per request")->check(CLI::Range(1, 20));
-  cmd->add_option("--nfs-uid", o->nfs_uid, "uid presented to an NFS server")->check(CLI::Range(0, 2147483647));
-  cmd->add_option("--nfs-gid", o->nfs_gid, "gid presented to an NFS server")->check(CLI::Range(0, 2147483647));
+  cmd->add_option("--timeout", o->http.request_timeout_ms, "per-request timeout, ms")
+      ->check(CLI::Range(100, 3600000));
+  cmd->add_option("--connect-timeout", o->http.connect_timeout_ms, "connect timeout, ms")
+      ->check(CLI::Range(10, 600000));
+  cmd->add_option("--retries", o->http.max_attempts, "attempts per request")
+      ->check(CLI::Range(1, 20));
+  cmd->add_option("--nfs-uid", o->nfs_uid, "uid presented to an NFS server")
+      ->check(CLI::Range(0, 2147483647));
+  cmd->add_option("--nfs-gid", o->nfs_gid, "gid presented to an NFS server")
+      ->check(CLI::Range(0, 2147483647));
 }
 
 // Writes the files of an index as a manifest (the inverse of --manifest).
@@ -90,11 +97,12 @@ Status WriteManifestFile(const std::string& index_path, const std::string& out_p
   while (!dirs.empty()) {
     uint64_t dir = dirs.back();
     dirs.pop_back();
-    TIERFS_RETURN_IF_ERROR((*index)->ReadDir(dir, 0, [&](std::string_view, const Entry& e, uint64_t) {
-      if (e.is_dir()) dirs.push_back(e.ino);
-      if (e.type == ObjectType::kFile) WriteManifestLine(out, e.key, e.size, e.version);
-      return true;
-    }));
+    TIERFS_RETURN_IF_ERROR(
+        (*index)->ReadDir(dir, 0, [&](std::string_view, const Entry& e, uint64_t) {
+          if (e.is_dir()) dirs.push_back(e.ino);
+          if (e.type == ObjectType::kFile) WriteManifestLine(out, e.key, e.size, e.version);
+          return true;
+        }));
   }
   out.close();
   if (!out) return Status::Io("error writing '" + out_path + "'");
@@ -117,12 +125,12 @@ int RunIndexBuild(const std::string& source, const std::string& index_path, cons
   if (tty) std::fprintf(stderr, "\n");
   if (!meta.ok()) return Fail(meta.status());
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("indexed %s: %llu files, %llu dirs, %llu symlinks, %s in %.2fs",
-              meta->source.c_str(), static_cast<unsigned long long>(meta->files),
-              static_cast<unsigned long long>(meta->dirs),
-              static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(),
-              secs);
-  if (meta->skipped) std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
+  std::printf(
+      "indexed %s: %llu files, %llu dirs, %llu symlinks, %s in %.2fs", meta->source.c_str(),
+      static_cast<unsigned long long>(meta->files), static_cast<unsigned long long>(meta->dirs),
+      static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(), secs);
+  if (meta->skipped)
+    std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
   std::printf("\n");
   if (!write_manifest.empty()) {
     if (Status s = WriteManifestFile(index_path, write_manifest); !s.ok()) return Fail(s);
@@ -136,8 +144,9 @@ int RunIndexStat(const std::string& index_path, bool json) {
   if (!index.ok()) return Fail(index.status());
   const IndexMeta& m = (*index)->Meta();
   if (json) {
-    nlohmann::json j = {{"source", m.source},     {"built_at", m.built_at}, {"files", m.files},
-                        {"dirs", m.dirs},         {"symlinks", m.symlinks}, {"bytes", m.bytes},
+    nlohmann::json j = {{"source", m.source},     {"built_at", m.built_at},
+                        {"files", m.files},       {"dirs", m.dirs},
+                        {"symlinks", m.symlinks}, {"bytes", m.bytes},
                         {"skipped", m.skipped},   {"format_version", m.format_version}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -164,25 +173,32 @@ int Main(int argc, char** argv) {
   MountConfig mc;
   std::string mount_opts;
   auto* mount = app.add_subcommand("mount", "Mount SOURCE read-only at MOUNTPOINT");
-  mount->add_option("source", mc.source, "path, file://, http(s)://, s3:// or nfs:// URL")->required();
+  mount->add_option("source", mc.source, "path, file://, http(s)://, s3:// or nfs:// URL")
+      ->required();
   mount->add_option("mountpoint", mc.mountpoint, "an existing directory")->required();
-  mount->add_option("--index", mc.index_path, "prebuilt index (default: built under the cache dir)");
+  mount->add_option("--index", mc.index_path,
+                    "prebuilt index (default: built under the cache dir)");
   mount->add_option("--cache-dir", mc.cache_dir, "cache directory (created 0700)");
-  mount->add_option("--cache-size", mc.cache_size, "NVMe cache bound, e.g. 50G")->transform(size_validator);
-  mount->add_option("--ram-size", mc.ram_size, "RAM cache bound, e.g. 4G (0 disables)")->transform(size_validator);
-  mount->add_option("--block-size", mc.block_size, "cache block size, 64K..16M")->transform(size_validator);
+  mount->add_option("--cache-size", mc.cache_size, "NVMe cache bound, e.g. 50G")
+      ->transform(size_validator);
+  mount->add_option("--ram-size", mc.ram_size, "RAM cache bound, e.g. 4G (0 disables)")
+      ->transform(size_validator);
+  mount->add_option("--block-size", mc.block_size, "cache block size, 64K..16M")
+      ->transform(size_validator);
   mount->add_option("--threads", mc.threads, "FUSE worker threads (default: 4 per core)")
       ->check(CLI::Range(0u, kMaxThreads));
-  mount->add_option("--spin-us", mc.spin_us,
-                    "microseconds an idle FUSE worker polls for the next request before it "
-                    "sleeps (default: 200; 0: sleep at once)")
+  mount
+      ->add_option("--spin-us", mc.spin_us,
+                   "microseconds an idle FUSE worker polls for the next request before it "
+                   "sleeps (default: 200; 0: sleep at once)")
       ->check(CLI::Range(0u, kMaxSpinUs));
   mount->add_option("--log-level", mc.log_level, "trace|debug|info|warn|error");
   mount->add_flag("--rebuild-index", mc.rebuild_index, "rebuild the index under the cache dir");
   mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");
   mount->add_flag("-d,--debug", mc.debug, "log every FUSE request (implies -f)");
   mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");
-  mount->add_option("--metrics", mc.metrics_address, "serve Prometheus /metrics at HOST:PORT (e.g. 127.0.0.1:9567)");
+  mount->add_option("--metrics", mc.metrics_address,
+                    "serve Prometheus /metrics at HOST:PORT (e.g. 127.0.0.1:9567)");
   // --config belongs to the top-level app (that is where CLI11 reads config files); mount
   // lets it fall through so `tierfs mount --config FILE` works.
   mount->fallthrough();
@@ -225,7 +241,8 @@ int Main(int argc, char** argv) {
   warm->add_option("--threads", warm_threads, "parallel files")->check(CLI::Range(1, 256));
   std::string fluid_config = kFluidConfigPath;
   bool fluid_dry_run = false;
-  auto* fluid = app.add_subcommand("fluid-mount", "Entrypoint for a Fluid ThinRuntime FUSE container");
+  auto* fluid =
+      app.add_subcommand("fluid-mount", "Entrypoint for a Fluid ThinRuntime FUSE container");
   fluid->add_option("config", fluid_config, "Fluid's config.json")->capture_default_str();
   fluid->add_flag("--dry-run", fluid_dry_run, "print the tierfs mount command instead of mounting");
   auto* unmount = app.add_subcommand("unmount", "Unmount and wait for the daemon to exit");

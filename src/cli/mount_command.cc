@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -68,7 +68,8 @@ void WritePid(int fd) {
 Status PrepareCacheDir(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) return Status(ENOTDIR, "cache dir '" + dir + "' is not a directory");
+    if (!fs::is_directory(dir, ec))
+      return Status(ENOTDIR, "cache dir '" + dir + "' is not a directory");
   } else {
     fs::create_directories(dir, ec);
     if (ec) return Status(ec.value(), "cannot create cache dir '" + dir + "': " + ec.message());
@@ -100,7 +101,8 @@ bool ClearDeadTierfsMount(const std::string& mountpoint) {
   // Not canonicalized: resolving a dead mount's path fails with ENOTCONN.
   const std::string abs = fs::absolute(mountpoint).lexically_normal().string();
   if (!ListedAsTierfsMount(abs)) return false;
-  std::fprintf(stderr, "tierfs: %s is the mount of a tierfs daemon that died; detaching it\n", abs.c_str());
+  std::fprintf(stderr, "tierfs: %s is the mount of a tierfs daemon that died; detaching it\n",
+               abs.c_str());
   // Not root: the setuid helper may detach it.
   return ::umount2(abs.c_str(), MNT_DETACH) == 0 || RunFusermount3("-uz", abs);
 }
@@ -114,12 +116,13 @@ Status CheckMountpoint(const std::string& mountpoint) {
   if (rc != 0) {
     return Status::FromErrno(errno, "mountpoint '" + mountpoint + "'");
   }
-  if (!S_ISDIR(st.st_mode)) return Status(ENOTDIR, "mountpoint '" + mountpoint + "' is not a directory");
+  if (!S_ISDIR(st.st_mode))
+    return Status(ENOTDIR, "mountpoint '" + mountpoint + "' is not a directory");
   if (IsTierfsMount(mountpoint)) {
     // The kernel may still answer stat from its cache; a dead daemon shows on a request
     // that must reach it.
-    const bool dead =
-        ::getxattr(mountpoint.c_str(), "user.tierfs.stats", nullptr, 0) < 0 && DeadConnection(errno);
+    const bool dead = ::getxattr(mountpoint.c_str(), "user.tierfs.stats", nullptr, 0) < 0 &&
+                      DeadConnection(errno);
     if (!dead || !ClearDeadTierfsMount(mountpoint)) {
       return Status(EBUSY, "mountpoint '" + mountpoint + "' is already a tierfs mount");
     }
@@ -141,7 +144,8 @@ Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config) {
   }
   if (used >= config.cache_size) {
     return Status::Invalid("--cache-size " + FormatSize(config.cache_size) +
-                           " leaves no room for blocks (the index alone takes " + FormatSize(used) + ")");
+                           " leaves no room for blocks (the index alone takes " + FormatSize(used) +
+                           ")");
   }
   NvmeTierOptions o;
   o.dir = config.cache_dir + "/blocks";
@@ -174,7 +178,8 @@ Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store
     }
     TLOG_INFO("index at '{}' is unusable; rebuilding it", path);
   }
-  if (offline) return Status(EHOSTUNREACH, "the source is unreachable and there is no usable index");
+  if (offline)
+    return Status(EHOSTUNREACH, "the source is unreachable and there is no usable index");
   std::fprintf(stderr, "tierfs: building index of %s ...\n", store.Url().c_str());
   auto meta = BuildIndex(store, path, BuildOptions{});
   if (!meta.ok()) return meta.status();
@@ -214,8 +219,7 @@ bool RunFusermount3(const char* flag, const std::string& mountpoint) {
 
 std::string DefaultCacheDir(const std::string& source_url) {
   char hash[17];
-  std::snprintf(hash, sizeof hash, "%016llx",
-                static_cast<unsigned long long>(Xxh3(source_url)));
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(Xxh3(source_url)));
   if (::geteuid() == 0) return std::string("/var/cache/tierfs/") + hash;
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");
@@ -288,8 +292,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
                key == "user" || key == "users" || key == "nouser" || key == "defaults" ||
                key == "rw" || key == "ro" || key == "dev" || key == "nodev" || key == "suid" ||
                key == "nosuid" || key == "exec" || key == "noexec" || key == "async" ||
-               key == "atime" || key == "noatime" || key == "relatime" ||
-               key.rfind("x-", 0) == 0 || key.rfind("comment", 0) == 0) {
+               key == "atime" || key == "noatime" || key == "relatime" || key.rfind("x-", 0) == 0 ||
+               key.rfind("comment", 0) == 0) {
       // Options for mount(8)/systemd, or ones a read-only FUSE mount sets itself.
     } else {
       if (!passthrough.empty()) passthrough += ",";
@@ -310,7 +314,8 @@ int RunMount(MountConfig config) {
     return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
   }
   if (config.threads > kMaxThreads) {
-    return Fail(Status::Invalid("threads must be at most " + std::to_string(kMaxThreads) + " (0: 4 per core)"));
+    return Fail(Status::Invalid("threads must be at most " + std::to_string(kMaxThreads) +
+                                " (0: 4 per core)"));
   }
   if (config.spin_us > kMaxSpinUs) {
     return Fail(Status::Invalid("spin_us must be at most " + std::to_string(kMaxSpinUs)));

@@ -25,20 +25,20 @@ struct MountConfig {
   bool foreground = false;
   bool debug = false;
   bool rebuild_index = false;
-  unsigned threads = 0;      // 0: 4 per core; at most kMaxThreads
-  unsigned spin_us = 200;    // FUSE workers poll this long for the next request before
-                             // sleeping; at most kMaxSpinUs
+  unsigned threads = 0;    // 0: 4 per core; at most kMaxThreads
+  unsigned spin_us = 200;  // FUSE workers poll this long for the next request before
+                           // sleeping; at most kMaxSpinUs
   std::string log_level = "info";
-  std::string fuse_options;  // passed to libfuse (allow_other, ...)
+  std::string fuse_options;     // passed to libfuse (allow_other, ...)
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none
-  StoreOptions store;        // remote access: TLS, timeouts, S3 endpoint and credentials
+  StoreOptions store;           // remote access: TLS, timeouts, S3 endpoint and credentials
 };
 
 // Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
 // ram_size=, block_size=, index=, log_level=, threads=, spin_us=, s3_endpoint=, s3_region=,
-// s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure, metrics=) set fields; the options mount(8)
-// and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are dropped;
-// everything else is kept for libfuse.
+// s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure, metrics=) set fields;
+// the options mount(8) and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are
+// dropped; everything else is kept for libfuse.
 Status ApplyMountOptions(const std::string& options, MountConfig* config);
 
 // Runs the mount. Returns the process exit code; errors are printed as one line.

@@ -9,7 +9,9 @@
 namespace tierfs {
 
 uint64_t Xxh3(const void* data, size_t size, uint64_t seed = 0);
-inline uint64_t Xxh3(std::string_view s, uint64_t seed = 0) { return Xxh3(s.data(), s.size(), seed); }
+inline uint64_t Xxh3(std::string_view s, uint64_t seed = 0) {
+  return Xxh3(s.data(), s.size(), seed);
+}
 
 struct Hash128 {
   uint64_t lo = 0;

@@ -1,8 +1,8 @@
 #include "common/log.h"
 
+#include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
-#include <pthread.h>
 #include <syslog.h>
 
 namespace tierfs {
@@ -16,7 +16,8 @@ void InitLogging() {
 Status SetLogLevel(const std::string& level) {
   auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
-    return Status::Invalid("unknown log level '" + level + "' (trace, debug, info, warn, error, off)");
+    return Status::Invalid("unknown log level '" + level +
+                           "' (trace, debug, info, warn, error, off)");
   }
   spdlog::set_level(lvl);
   return Status::Ok();

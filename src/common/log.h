@@ -47,22 +47,22 @@ class LogLimiter {
 
 // Checked at run time (--log-level debug works in release builds). A debug line's
 // arguments are not even evaluated when the level is off: some build strings on hot paths.
-#define TLOG_DEBUG(...)                                                      \
-  do {                                                                       \
+#define TLOG_DEBUG(...)                                                       \
+  do {                                                                        \
     if (spdlog::should_log(spdlog::level::debug)) spdlog::debug(__VA_ARGS__); \
   } while (0)
 #define TLOG_INFO(...) spdlog::info(__VA_ARGS__)
 #define TLOG_WARN(...) spdlog::warn(__VA_ARGS__)
 #define TLOG_ERROR(...) spdlog::error(__VA_ARGS__)
 // A warning through a LogLimiter; `format` must be a string literal.
-#define TLOG_WARN_LIMITED(limiter, format, ...)                                          \
-  do {                                                                                   \
-    uint64_t tlog_suppressed_ = 0;                                                       \
-    if ((limiter).Admit(&tlog_suppressed_)) {                                            \
-      if (tlog_suppressed_) {                                                            \
+#define TLOG_WARN_LIMITED(limiter, format, ...)                                               \
+  do {                                                                                        \
+    uint64_t tlog_suppressed_ = 0;                                                            \
+    if ((limiter).Admit(&tlog_suppressed_)) {                                                 \
+      if (tlog_suppressed_) {                                                                 \
         spdlog::warn(format " ({} similar lines suppressed)", __VA_ARGS__, tlog_suppressed_); \
-      } else {                                                                           \
-        spdlog::warn(format, __VA_ARGS__);                                               \
-      }                                                                                  \
-    }                                                                                    \
+      } else {                                                                                \
+        spdlog::warn(format, __VA_ARGS__);                                                    \
+      }                                                                                       \
+    }                                                                                         \
   } while (0)

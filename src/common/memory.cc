@@ -32,9 +32,9 @@ ResidentMemory ReadResidentMemory() {
 
 HeapTrimmer::HeapTrimmer(uint64_t slack, std::function<uint64_t()> idle)
     : slack_(slack), idle_(std::move(idle)), thread_([this] {
-  SetThreadName("tierfs-trim");
-  Run();
-}) {}
+        SetThreadName("tierfs-trim");
+        Run();
+      }) {}
 
 HeapTrimmer::~HeapTrimmer() {
   {
@@ -56,7 +56,7 @@ void HeapTrimmer::Run() {
     lock.unlock();
     bool trimmed = false;
     // Nothing to trim when malloc is not glibc's (in use reads 0).
-    uint64_t in_use = MallocInUse();
+    const uint64_t in_use = MallocInUse();
     const uint64_t idle = in_use > 0 && idle_ ? std::min(idle_(), in_use) : 0;
     if (in_use > 0 && ReadResidentMemory().anon > in_use - idle + slack_) {
       ::malloc_trim(0);

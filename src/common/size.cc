@@ -8,7 +8,9 @@ namespace tierfs {
 
 Result<uint64_t> ParseSize(std::string_view text) {
   const std::string original(text);
-  auto bad = [&] { return Status::Invalid("invalid size '" + original + "' (use e.g. 512M, 4G, 2Gi)"); };
+  auto bad = [&] {
+    return Status::Invalid("invalid size '" + original + "' (use e.g. 512M, 4G, 2Gi)");
+  };
   if (text.empty() || text.size() > 32) return bad();
   size_t i = 0;
   uint64_t whole = 0;
@@ -35,13 +37,26 @@ Result<uint64_t> ParseSize(std::string_view text) {
   int shift = 0;
   if (!suffix.empty()) {
     switch (std::toupper(static_cast<unsigned char>(suffix[0]))) {
-      case 'K': shift = 10; break;
-      case 'M': shift = 20; break;
-      case 'G': shift = 30; break;
-      case 'T': shift = 40; break;
-      case 'P': shift = 50; break;
-      case 'B': shift = 0; break;
-      default: return bad();
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      case 'P':
+        shift = 50;
+        break;
+      case 'B':
+        shift = 0;
+        break;
+      default:
+        return bad();
     }
     std::string_view rest = suffix.substr(1);
     if (shift == 0 && !rest.empty()) return bad();

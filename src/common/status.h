@@ -41,7 +41,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const { return v_.index() == 0; }
@@ -64,8 +64,8 @@ class [[nodiscard]] Result {
 }  // namespace tierfs
 
 // Propagates a non-OK Status from an expression returning Status.
-#define TIERFS_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    ::tierfs::Status _st = (expr);          \
-    if (!_st.ok()) return _st;              \
+#define TIERFS_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::tierfs::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)

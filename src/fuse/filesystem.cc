@@ -41,9 +41,15 @@ struct stat Filesystem::ToStat(const Entry& e) const {
   struct stat st = {};
   st.st_ino = e.ino;
   switch (e.type) {
-    case ObjectType::kDirectory: st.st_mode = S_IFDIR; break;
-    case ObjectType::kSymlink: st.st_mode = S_IFLNK; break;
-    case ObjectType::kFile: st.st_mode = S_IFREG; break;
+    case ObjectType::kDirectory:
+      st.st_mode = S_IFDIR;
+      break;
+    case ObjectType::kSymlink:
+      st.st_mode = S_IFLNK;
+      break;
+    case ObjectType::kFile:
+      st.st_mode = S_IFREG;
+      break;
   }
   st.st_mode |= e.mode & 07777;
   st.st_nlink = 1;  // like btrfs: tells find(1) not to count subdirectories by link count
@@ -93,11 +99,11 @@ Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
     if (!sink("..", parent_st, 2)) return Status::Ok();
     offset = 2;
   }
-  return Counted(counters_.errors,
-                 index_.ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e,
-                                                     uint64_t pos) {
-                   return sink(name, ToStat(e), pos + 3);
-                 }));
+  return Counted(
+      counters_.errors,
+      index_.ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e, uint64_t pos) {
+        return sink(name, ToStat(e), pos + 3);
+      }));
 }
 
 Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) {
@@ -166,7 +172,8 @@ Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name) {
 Result<std::string> Filesystem::Warm(const Entry& e) {
   const uint64_t step = 16 * cache_.block_size();
   for (uint64_t off = 0; off < e.size; off += step) {
-    auto r = cache_.Read(e.ref(), e.size, off, static_cast<size_t>(std::min<uint64_t>(step, e.size - off)));
+    auto r = cache_.Read(e.ref(), e.size, off,
+                         static_cast<size_t>(std::min<uint64_t>(step, e.size - off)));
     if (!r.ok()) {
       ++counters_.errors;
       return Status(EIO, r.status().message());
@@ -212,15 +219,24 @@ std::string Filesystem::StatsJson() const {
   j["prefetch_dropped"] = cs.prefetch_dropped;
   j["prefetch_inflight_peak"] = cs.prefetch_inflight_peak;
   for (const auto& [name, t] : cs.tiers) {
-    j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes}, {"used_bytes", t.used_bytes},
-                        {"blocks", t.blocks}, {"hits", t.hits}, {"misses", t.misses},
-                        {"inserts", t.inserts}, {"evictions", t.evictions},
-                        {"errors", t.errors}, {"checksum_failures", t.checksum_failures}};
+    j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes},
+                        {"used_bytes", t.used_bytes},
+                        {"blocks", t.blocks},
+                        {"hits", t.hits},
+                        {"misses", t.misses},
+                        {"inserts", t.inserts},
+                        {"evictions", t.evictions},
+                        {"errors", t.errors},
+                        {"checksum_failures", t.checksum_failures}};
   }
-  j["fuse_ops"] = {{"lookup", counters_.lookup.load()},   {"getattr", counters_.getattr.load()},
-                   {"readdir", counters_.readdir.load()}, {"read", counters_.read.load()},
-                   {"readlink", counters_.readlink.load()}, {"statfs", counters_.statfs.load()},
-                   {"xattr", counters_.xattr.load()},     {"open", counters_.open.load()},
+  j["fuse_ops"] = {{"lookup", counters_.lookup.load()},
+                   {"getattr", counters_.getattr.load()},
+                   {"readdir", counters_.readdir.load()},
+                   {"read", counters_.read.load()},
+                   {"readlink", counters_.readlink.load()},
+                   {"statfs", counters_.statfs.load()},
+                   {"xattr", counters_.xattr.load()},
+                   {"open", counters_.open.load()},
                    {"rejected_writes", counters_.rejected_writes.load()},
                    {"errors", counters_.errors.load()}};
   return j.dump();
@@ -237,8 +253,8 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
           d(ReadResidentMemory().total));
   w.Gauge("tierfs_block_pool_idle_bytes", "freed block memory kept for the next block", {},
           d(BlockPool::Global().idle_bytes()));
-  w.Counter("tierfs_block_pool_reuses_total", "blocks that reused freed memory (no new pages)",
-            {}, d(BlockPool::Global().reuses()));
+  w.Counter("tierfs_block_pool_reuses_total", "blocks that reused freed memory (no new pages)", {},
+            d(BlockPool::Global().reuses()));
   // Per-tier families; each is written whole (all tiers) before the next one starts.
   struct TierFamily {
     const char* name;
@@ -277,13 +293,13 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
             d(cs.prefetched_blocks));
   w.Counter("tierfs_prefetch_dropped_total", "read-ahead not issued: memory budget full", {},
             d(cs.prefetch_dropped));
-  w.Counter("tierfs_singleflight_waits_total", "reads that waited for a fetch already running",
-            {}, d(cs.singleflight_waits));
+  w.Counter("tierfs_singleflight_waits_total", "reads that waited for a fetch already running", {},
+            d(cs.singleflight_waits));
   const std::pair<const char*, const std::atomic<uint64_t>*> ops[] = {
-      {"lookup", &counters_.lookup},   {"getattr", &counters_.getattr},
-      {"readdir", &counters_.readdir}, {"read", &counters_.read},
-      {"readlink", &counters_.readlink}, {"statfs", &counters_.statfs},
-      {"xattr", &counters_.xattr},     {"open", &counters_.open},
+      {"lookup", &counters_.lookup},        {"getattr", &counters_.getattr},
+      {"readdir", &counters_.readdir},      {"read", &counters_.read},
+      {"readlink", &counters_.readlink},    {"statfs", &counters_.statfs},
+      {"xattr", &counters_.xattr},          {"open", &counters_.open},
       {"write", &counters_.rejected_writes}};
   for (const auto& [op, value] : ops) {
     w.Counter("tierfs_fuse_ops_total", "FUSE requests by operation (write: refused, EROFS)",

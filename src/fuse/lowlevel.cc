@@ -1,8 +1,8 @@
 #define FUSE_USE_VERSION 314
 #include "fuse/lowlevel.h"
 
-#include <fuse_lowlevel.h>
 #include <fcntl.h>
+#include <fuse_lowlevel.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -250,14 +250,17 @@ fuse_lowlevel_ops MakeOps() {
   ops.statfs = OpStatFs;
   ops.getxattr = OpGetXattr;
   ops.listxattr = OpListXattr;
-  ops.setattr = [](fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { RejectWrite(req); };
+  ops.setattr = [](fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+    RejectWrite(req);
+  };
   ops.mknod = [](fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { RejectWrite(req); };
   ops.mkdir = [](fuse_req_t req, fuse_ino_t, const char*, mode_t) { RejectWrite(req); };
   ops.unlink = [](fuse_req_t req, fuse_ino_t, const char*) { RejectWrite(req); };
   ops.rmdir = [](fuse_req_t req, fuse_ino_t, const char*) { RejectWrite(req); };
   ops.symlink = [](fuse_req_t req, const char*, fuse_ino_t, const char*) { RejectWrite(req); };
-  ops.rename = [](fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*,
-                  unsigned) { RejectWrite(req); };
+  ops.rename = [](fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+    RejectWrite(req);
+  };
   ops.link = [](fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { RejectWrite(req); };
   ops.write = [](fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
     RejectWrite(req);

@@ -21,7 +21,7 @@ namespace tierfs {
 // The index's own record: where it came from and what it holds.
 struct IndexMeta {
   int format_version = 0;
-  std::string source;  // Store::Url() of the source it was built from
+  std::string source;    // Store::Url() of the source it was built from
   int64_t built_at = 0;  // unix seconds
   uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0, skipped = 0;
 };

@@ -27,7 +27,8 @@ Status CheckReplaceable(const std::string& path) {
     return Status(EEXIST, "index path '" + path + "' exists and is not a directory");
   }
   if (fs::is_empty(path, ec) || fs::exists(fs::path(path) / "CURRENT", ec)) return Status::Ok();
-  return Status(EEXIST, "index path '" + path + "' exists and is not a tierfs index; refusing to replace it");
+  return Status(
+      EEXIST, "index path '" + path + "' exists and is not a tierfs index; refusing to replace it");
 }
 
 struct PendingDir {
@@ -97,9 +98,15 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
       e.version = std::move(info.version);
       e.link_target = std::move(info.link_target);
       switch (info.type) {
-        case ObjectType::kDirectory: e.mode = info.mode ? info.mode : 0555; break;
-        case ObjectType::kSymlink: e.mode = 0777; break;
-        case ObjectType::kFile: e.mode = info.mode ? info.mode : 0444; break;
+        case ObjectType::kDirectory:
+          e.mode = info.mode ? info.mode : 0555;
+          break;
+        case ObjectType::kSymlink:
+          e.mode = 0777;
+          break;
+        case ObjectType::kFile:
+          e.mode = info.mode ? info.mode : 0444;
+          break;
       }
       // Probe on the (astronomically rare) hash collision; 0 and 1 are reserved.
       uint64_t ino = InodeForKey(key);
@@ -119,7 +126,9 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
           ++meta.dirs;
           stack.push_back({std::move(key), e.ino, dir.depth + 1});
           break;
-        case ObjectType::kSymlink: ++meta.symlinks; break;
+        case ObjectType::kSymlink:
+          ++meta.symlinks;
+          break;
         case ObjectType::kFile:
           ++meta.files;
           meta.bytes += e.size;

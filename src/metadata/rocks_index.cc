@@ -10,7 +10,6 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -90,8 +89,13 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 }
 
 nlohmann::json MetaToJson(const IndexMeta& m) {
-  return {{"format_version", m.format_version}, {"source", m.source}, {"built_at", m.built_at},
-          {"files", m.files}, {"dirs", m.dirs}, {"symlinks", m.symlinks}, {"bytes", m.bytes},
+  return {{"format_version", m.format_version},
+          {"source", m.source},
+          {"built_at", m.built_at},
+          {"files", m.files},
+          {"dirs", m.dirs},
+          {"symlinks", m.symlinks},
+          {"bytes", m.bytes},
           {"skipped", m.skipped}};
 }
 
@@ -126,8 +130,8 @@ class RocksIndex : public Index {
 
   Result<Entry> Lookup(uint64_t parent, std::string_view name) override {
     rocksdb::PinnableSlice value;
-    auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), DirKey(parent, name),
-                      &value);
+    auto s =
+        db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), DirKey(parent, name), &value);
     if (s.IsNotFound()) return Status::NotFound(std::string(name));
     if (!s.ok() || value.size() < 8) return Status::Io("index lookup: " + s.ToString());
     return DecodeEntry(GetBe64(value.data()), std::string_view(value.data() + 8, value.size() - 8));
@@ -152,8 +156,8 @@ class RocksIndex : public Index {
       const uint32_t name_len = GetBe32(v.data() + 8);
       if (name_len > v.size() - 12) return Status::Io("corrupt directory record");
       std::string_view name(v.data() + 12, name_len);
-      auto entry = DecodeEntry(GetBe64(v.data()),
-                               std::string_view(v.data() + 12 + name_len, v.size() - 12 - name_len));
+      auto entry = DecodeEntry(
+          GetBe64(v.data()), std::string_view(v.data() + 12 + name_len, v.size() - 12 - name_len));
       if (!entry.ok()) return entry.status();
       if (!sink(name, *entry, GetBe64(k.data() + 9))) return Status::Ok();
     }
@@ -212,8 +216,8 @@ class RocksIndexWriter : public IndexWriter {
       }
       std::string value(v.data(), 8);  // ino
       PutBe32(&value, static_cast<uint32_t>(k.size() - 9));
-      value.append(k.data() + 9, k.size() - 9);    // name
-      value.append(v.data() + 8, v.size() - 8);    // attributes
+      value.append(k.data() + 9, k.size() - 9);  // name
+      value.append(v.data() + 8, v.size() - 8);  // attributes
       batch_.Put(PosKey(p, pos++), value);
       if (batch_.Count() >= 20000) TIERFS_RETURN_IF_ERROR(Flush());
     }

@@ -35,10 +35,11 @@ void BlockCache::Start() {
   std::lock_guard lock(job_mu_);
   if (!workers_.empty()) return;
   stopping_ = false;
-  for (unsigned i = 0; i < prefetch_.workers; ++i) workers_.emplace_back([this] {
-    SetThreadName("tierfs-prefetch");
-    PrefetchLoop();
-  });
+  for (unsigned i = 0; i < prefetch_.workers; ++i)
+    workers_.emplace_back([this] {
+      SetThreadName("tierfs-prefetch");
+      PrefetchLoop();
+    });
 }
 
 void BlockCache::Stop() {
@@ -63,7 +64,8 @@ void BlockCache::PrefetchLoop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    (void)GetBlock(job.ref, job.object_size, MakeBlockKey(job.ref, job.index));  // errors surface to the reader later
+    // Errors surface to the reader that asks for the block later.
+    (void)GetBlock(job.ref, job.object_size, MakeBlockKey(job.ref, job.index));
     ++prefetched_;
     std::lock_guard lock(job_mu_);
     inflight_bytes_ -= block_size_;
@@ -244,13 +246,15 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
   Result<size_t> n = store_.ReadRange(ref, start, expected, block->mutable_data());
   if (!n.ok()) {
     ++remote_errors_;
-    TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {} failed: {}", ref.key, key.index, n.status().message());
+    TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {} failed: {}", ref.key,
+                      key.index, n.status().message());
     return n.status();
   }
   if (*n != expected) {
     ++remote_errors_;
-    TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {}: got {} bytes, expected {} (object changed?)", ref.key,
-              key.index, *n, expected);
+    TLOG_WARN_LIMITED(remote_failure_log_,
+                      "remote read of '{}' block {}: got {} bytes, expected {} (object changed?)",
+                      ref.key, key.index, *n, expected);
     return Status::Io("short read of '" + ref.key + "'");
   }
   remote_bytes_ += *n;

@@ -22,11 +22,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <thread>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -58,16 +58,16 @@ struct CacheStats {
   uint64_t remote_errors = 0;
   uint64_t singleflight_waits = 0;
   uint64_t prefetched_blocks = 0;
-  uint64_t prefetch_dropped = 0;  // not issued: budget full
+  uint64_t prefetch_dropped = 0;        // not issued: budget full
   uint64_t prefetch_inflight_peak = 0;  // most bytes ever being prefetched at once
-  uint64_t hits = 0;              // blocks served by some tier
-  uint64_t misses = 0;            // blocks that needed the store
+  uint64_t hits = 0;                    // blocks served by some tier
+  uint64_t misses = 0;                  // blocks that needed the store
 };
 
 struct PrefetchOptions {
-  unsigned workers = 8;               // concurrent background fetches
-  unsigned max_window = 16;           // blocks ahead of a sequential reader
-  uint64_t budget = 128ULL << 20;     // bytes in flight for prefetch, all readers together
+  unsigned workers = 8;            // concurrent background fetches
+  unsigned max_window = 16;        // blocks ahead of a sequential reader
+  uint64_t budget = 128ULL << 20;  // bytes in flight for prefetch, all readers together
 };
 
 class BlockCache {

@@ -53,7 +53,9 @@ std::string LayoutLine(uint64_t segment_size, size_t segments, size_t block_size
 }
 
 // Directory area of a segment of `seg` bytes: room for an entry per 4 KiB unit.
-uint64_t DirectoryBytes(uint64_t seg) { return RoundUp(kUnit + seg / kUnit * sizeof(DirEntry), kUnit); }
+uint64_t DirectoryBytes(uint64_t seg) {
+  return RoundUp(kUnit + seg / kUnit * sizeof(DirEntry), kUnit);
+}
 
 // The smallest segment whose data area holds `records` records of `record_bytes`.
 uint64_t SegmentForRecords(uint64_t records, uint64_t record_bytes) {
@@ -159,11 +161,12 @@ Status NvmeTier::Init() {
   });
   sealed_fifo_.assign(sealed.begin(), sealed.end());
 
-  staging_size_ = std::min<uint64_t>(data_bytes_, std::max<uint64_t>(RecordBytes(options_.block_size), 4 << 20));
+  staging_size_ = std::min<uint64_t>(data_bytes_,
+                                     std::max<uint64_t>(RecordBytes(options_.block_size), 4 << 20));
   staging_ = static_cast<char*>(std::aligned_alloc(kUnit, staging_size_));
   if (staging_ == nullptr) return Status(ENOMEM, "nvme cache staging buffer");
   TLOG_DEBUG("nvme cache: up to {} segments of {} MiB in {} ({} blocks recovered)",
-            segments_.size(), seg >> 20, options_.dir, blocks_.load());
+             segments_.size(), seg >> 20, options_.dir, blocks_.load());
   return Status::Ok();
 }
 
@@ -190,8 +193,7 @@ Status NvmeTier::Recover(uint32_t i) {
   AlignedBuffer head(kUnit);
   auto n = UringRead(s.fd, head.data, kUnit, data_bytes_);
   DirHeader h;
-  if (!n.ok() || *n != kUnit || !DecodeDirHeader(head.data, &h) ||
-      h.count > data_bytes_ / kUnit) {
+  if (!n.ok() || *n != kUnit || !DecodeDirHeader(head.data, &h) || h.count > data_bytes_ / kUnit) {
     RecoverByScan(i);
     return Status::Ok();
   }
@@ -242,7 +244,8 @@ void NvmeTier::RecoverByScan(uint32_t i) {
       n = UringRead(s.fd, buf.data + kUnit, rec - kUnit, offset + kUnit);
       if (!n.ok() || *n != rec - kUnit) break;
     }
-    if (!RecordValid(h, Hash128{h.key_lo, h.key_hi}, h.index, buf.data + kRecordHeaderSize, rec)) break;
+    if (!RecordValid(h, Hash128{h.key_lo, h.key_hi}, h.index, buf.data + kRecordHeaderSize, rec))
+      break;
     DirEntry e{h.key_lo, h.key_hi, h.index, static_cast<uint32_t>(offset / kUnit), h.length};
     Publish(i, e, generation);
     s.entries.push_back(e);
@@ -339,7 +342,8 @@ std::shared_ptr<const Block> NvmeTier::Verified(const BlockKey& key, const Loc& 
   if (!n.ok() || *n != rec) {
     ++errors_;
     ++misses_;
-    TLOG_WARN_LIMITED(io_error_log_, "nvme cache: read failed: {}", n.ok() ? "short read" : n.status().message());
+    TLOG_WARN_LIMITED(io_error_log_, "nvme cache: read failed: {}",
+                      n.ok() ? "short read" : n.status().message());
     Drop(key.hash, loc);
     return nullptr;
   }
@@ -351,7 +355,8 @@ std::shared_ptr<const Block> NvmeTier::Verified(const BlockKey& key, const Loc& 
     if (segments_[loc.segment]->generation.load() == loc.generation) {
       // Not a segment being rewritten under us: the bytes on disk are bad.
       ++checksum_failures_;
-      TLOG_WARN_LIMITED(io_error_log_, "nvme cache: a block in segment {} failed verification; dropped",
+      TLOG_WARN_LIMITED(io_error_log_,
+                        "nvme cache: a block in segment {} failed verification; dropped",
                         loc.segment);
     }
     Drop(key.hash, loc);
@@ -422,7 +427,8 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
   space_cv_.wait_for(lock, std::chrono::seconds(2), [&] {
     return stopping_ || queued_bytes_ + block->size() <= options_.max_queue_bytes;
   });
-  if (stopping_ || !writer_.joinable() || queued_bytes_ + block->size() > options_.max_queue_bytes) {
+  if (stopping_ || !writer_.joinable() ||
+      queued_bytes_ + block->size() > options_.max_queue_bytes) {
     ++dropped_;
     return;
   }
@@ -618,7 +624,8 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
         Shard& shard = ShardFor(key);
         std::lock_guard lock(shard.mu);
         auto it = shard.map.find(key);
-        if (it == shard.map.end() || it->second.segment != i || it->second.generation != gen) continue;
+        if (it == shard.map.end() || it->second.segment != i || it->second.generation != gen)
+          continue;
         accessed = it->second.accessed;
         used_bytes_ -= RecordBytes(it->second.length);
         --blocks_;
@@ -629,10 +636,12 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
       // Second chance for blocks read since they were written, up to half a segment.
       if (!accessed || keep_bytes + rec > data_bytes_ / 2) continue;
       auto block = Block::AllocateWithOffset(rec, kRecordHeaderSize);
-      auto n = UringRead(victim.fd, block->storage(), rec, static_cast<uint64_t>(e.offset_units) * kUnit);
+      auto n = UringRead(victim.fd, block->storage(), rec,
+                         static_cast<uint64_t>(e.offset_units) * kUnit);
       RecordHeader h;
       std::memcpy(&h, block->storage(), sizeof h);
-      if (!n.ok() || *n != rec || !RecordValid(h, key, e.index, block->data(), rec - kRecordHeaderSize)) {
+      if (!n.ok() || *n != rec ||
+          !RecordValid(h, key, e.index, block->data(), rec - kRecordHeaderSize)) {
         continue;
       }
       block->set_size(h.length);

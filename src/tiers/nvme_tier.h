@@ -43,12 +43,12 @@
 namespace tierfs {
 
 struct NvmeTierOptions {
-  std::string dir;             // created if missing
-  uint64_t capacity = 0;       // bytes this tier may occupy on disk
+  std::string dir;        // created if missing
+  uint64_t capacity = 0;  // bytes this tier may occupy on disk
   size_t block_size = 1 << 20;
-  uint64_t segment_size = 0;   // 0: about capacity/16, a whole number of full blocks (<= 256 MiB)
+  uint64_t segment_size = 0;  // 0: about capacity/16, a whole number of full blocks (<= 256 MiB)
   uint64_t max_queue_bytes = 64 << 20;  // pending writes held in memory
-  bool direct_io = true;       // O_DIRECT where supported
+  bool direct_io = true;                // O_DIRECT where supported
   // Epoch-aware admission. Until the cache is full every block is admitted. Once full, a
   // block evicts others only if (1) it has been fetched before (RecentKeys remembers
   // recent fetches: a one-time scan, or the first epoch, evicts nothing) and
@@ -102,9 +102,9 @@ class NvmeTier : public Tier {
   struct Segment {
     int fd = -1;
     std::atomic<uint32_t> generation{0};
-    uint64_t write_offset = 0;         // writer thread only
-    std::vector<DirEntry> entries;     // writer thread only: what the segment holds
-    bool sealed = false;               // writer thread only
+    uint64_t write_offset = 0;      // writer thread only
+    std::vector<DirEntry> entries;  // writer thread only: what the segment holds
+    bool sealed = false;            // writer thread only
   };
   struct Pending {
     BlockKey key;
@@ -150,7 +150,7 @@ class NvmeTier : public Tier {
 
   // Writer state (writer thread only, or before Start()).
   int active_ = -1;
-  bool active_by_eviction_ = false;  // the active segment was taken from the sealed FIFO
+  bool active_by_eviction_ = false;   // the active segment was taken from the sealed FIFO
   std::deque<uint32_t> sealed_fifo_;  // oldest first
   std::deque<uint32_t> free_;
   uint32_t next_generation_ = 1;

@@ -9,8 +9,7 @@ namespace tierfs {
 
 class RamTier::Shard {
  public:
-  explicit Shard(uint64_t capacity)
-      : capacity_(capacity), protected_cap_(capacity / 10 * 8) {}
+  explicit Shard(uint64_t capacity) : capacity_(capacity), protected_cap_(capacity / 10 * 8) {}
 
   std::shared_ptr<const Block> Get(const Hash128& h) {
     std::lock_guard lock(mu_);
@@ -83,7 +82,7 @@ class RamTier::Shard {
   uint64_t used() const { return probation_bytes_ + protected_bytes_; }
 
   const uint64_t capacity_, protected_cap_;
-  mutable std::mutex mu_;  // protects everything below
+  mutable std::mutex mu_;                  // protects everything below
   std::list<Node> probation_, protected_;  // front = most recently used
   std::unordered_map<Hash128, std::list<Node>::iterator, Hash128Hasher> map_;
   uint64_t probation_bytes_ = 0, protected_bytes_ = 0;
@@ -103,7 +102,9 @@ RamTier::Shard& RamTier::ShardFor(const BlockKey& key) {
   return *shards_[key.hash.hi % shards_.size()];
 }
 
-std::shared_ptr<const Block> RamTier::Get(const BlockKey& key) { return ShardFor(key).Get(key.hash); }
+std::shared_ptr<const Block> RamTier::Get(const BlockKey& key) {
+  return ShardFor(key).Get(key.hash);
+}
 
 void RamTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& block) {
   ShardFor(key).Put(key.hash, block);

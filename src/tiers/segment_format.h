@@ -29,7 +29,7 @@ struct RecordHeader {
   uint32_t generation;      // the segment's write generation
   uint64_t data_xxh3;
   uint64_t reserved;
-  uint64_t header_xxh3;     // of the 56 bytes above
+  uint64_t header_xxh3;  // of the 56 bytes above
 };
 static_assert(sizeof(RecordHeader) == kRecordHeaderSize);
 

@@ -64,7 +64,8 @@ class ThreadRing {
         res[i] = -EBUSY;
         continue;
       }
-      io_uring_prep_read(sqe, ops[i].fd, ops[i].buf, static_cast<unsigned>(ops[i].len), ops[i].offset);
+      io_uring_prep_read(sqe, ops[i].fd, ops[i].buf, static_cast<unsigned>(ops[i].len),
+                         ops[i].offset);
       io_uring_sqe_set_data64(sqe, i);
       res[i] = -EINPROGRESS;
       ++queued;
@@ -142,7 +143,8 @@ Result<size_t> Transfer(bool write, int fd, char* buf, size_t len, uint64_t offs
 void UringReadBatch(std::span<ReadOp> ops) {
   ssize_t res[ThreadRing::kDepth];
   for (size_t first = 0; first < ops.size(); first += ThreadRing::kDepth) {
-    std::span<ReadOp> part = ops.subspan(first, std::min<size_t>(ThreadRing::kDepth, ops.size() - first));
+    std::span<ReadOp> part =
+        ops.subspan(first, std::min<size_t>(ThreadRing::kDepth, ops.size() - first));
     Ring().SubmitReads(part, res);
     for (size_t i = 0; i < part.size(); ++i) {
       ReadOp& op = part[i];
@@ -157,9 +159,10 @@ void UringReadBatch(std::span<ReadOp> ops) {
         op.result = size_t{0};
       } else {
         // EINTR/EAGAIN/EBUSY: try it alone, which retries those.
-        op.result = res[i] == -EINTR || res[i] == -EAGAIN || res[i] == -EBUSY
-                        ? Transfer(false, op.fd, static_cast<char*>(op.buf), op.len, op.offset)
-                        : Result<size_t>(Status::FromErrno(static_cast<int>(-res[i]), "cache read"));
+        op.result =
+            res[i] == -EINTR || res[i] == -EAGAIN || res[i] == -EBUSY
+                ? Transfer(false, op.fd, static_cast<char*>(op.buf), op.len, op.offset)
+                : Result<size_t>(Status::FromErrno(static_cast<int>(-res[i]), "cache read"));
       }
     }
   }

@@ -3,8 +3,8 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <bit>
 #include <atomic>
+#include <bit>
 #include <cctype>
 #include <chrono>
 #include <cstring>
@@ -25,8 +25,8 @@ struct Transfer {
   CURL* easy;
   HttpResponse* response;
   bool status_checked = false;
-  uint64_t skip = 0;      // bytes to drop first (server ignored Range)
-  uint64_t remaining = 0; // bytes still wanted into the sink
+  uint64_t skip = 0;       // bytes to drop first (server ignored Range)
+  uint64_t remaining = 0;  // bytes still wanted into the sink
   bool overflow = false;
 };
 
@@ -37,10 +37,13 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
     std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() &&
+           (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
       value.remove_suffix(1);
     }
     t->response->headers[name] = std::string(value);
@@ -106,8 +109,8 @@ struct HttpClient::Impl {
   HttpOptions options;
   CURLSH* share = nullptr;
   std::mutex share_mu[CURL_LOCK_DATA_LAST];  // one per kind of shared data (curl's contract)
-  std::mutex pool_mu;                         // protects pool
-  std::vector<CURL*> pool;                    // idle handles, each keeping its connections
+  std::mutex pool_mu;                        // protects pool
+  std::vector<CURL*> pool;                   // idle handles, each keeping its connections
   std::atomic<uint64_t> requests{0}, failures{0};
 
   CURL* Take() {
@@ -138,13 +141,15 @@ HttpClient::HttpClient(HttpOptions options) : impl_(std::make_unique<Impl>()) {
   curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   curl_share_setopt(impl_->share, CURLSHOPT_USERDATA, impl_.get());
-  curl_share_setopt(impl_->share, CURLSHOPT_LOCKFUNC,
-                    +[](CURL*, curl_lock_data data, curl_lock_access, void* user) {
-                      static_cast<Impl*>(user)->share_mu[data].lock();
-                    });
-  curl_share_setopt(impl_->share, CURLSHOPT_UNLOCKFUNC, +[](CURL*, curl_lock_data data, void* user) {
-    static_cast<Impl*>(user)->share_mu[data].unlock();
-  });
+  curl_share_setopt(
+      impl_->share, CURLSHOPT_LOCKFUNC,
+      +[](CURL*, curl_lock_data data, curl_lock_access, void* user) {
+        static_cast<Impl*>(user)->share_mu[data].lock();
+      });
+  curl_share_setopt(
+      impl_->share, CURLSHOPT_UNLOCKFUNC, +[](CURL*, curl_lock_data data, void* user) {
+        static_cast<Impl*>(user)->share_mu[data].unlock();
+      });
 }
 
 HttpClient::~HttpClient() {
@@ -219,7 +224,8 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     response.status = code;
     impl_->Give(e);
     // A write callback that stopped a full (Range-ignoring) body early is a success.
-    bool early_stop = rc == CURLE_WRITE_ERROR && request.sink && code == 200 && t.remaining == 0 && !t.overflow;
+    bool early_stop =
+        rc == CURLE_WRITE_ERROR && request.sink && code == 200 && t.remaining == 0 && !t.overflow;
     const bool answered = rc == CURLE_OK || early_stop;
     const char* method = request.head ? "HEAD" : "GET";
     MetricsRegistry::Global()
@@ -254,7 +260,10 @@ Result<size_t> BytesFromRangedRead(const Result<HttpResponse>& response, const s
   if (!response.ok()) return response.status();
   const long status = response->status;
   if (status == 412) {
-    TLOG_WARN("'{}' changed at the source since it was indexed; its reads fail until the index is rebuilt", key);
+    TLOG_WARN(
+        "'{}' changed at the source since it was indexed; its reads fail until the index is "
+        "rebuilt",
+        key);
     return Status::Io("'" + key + "' changed since it was indexed");
   }
   if (status == 416) return size_t{0};
@@ -278,11 +287,15 @@ std::string RedactUrl(const std::string& url) {
 int ErrnoForHttpStatus(long status) {
   switch (status) {
     case 404:
-    case 410: return ENOENT;
+    case 410:
+      return ENOENT;
     case 401:
-    case 403: return EACCES;
-    case 412: return ESTALE;
-    default: return EIO;
+    case 403:
+      return EACCES;
+    case 412:
+      return ESTALE;
+    default:
+      return EIO;
   }
 }
 
@@ -291,7 +304,8 @@ std::string PercentEncode(std::string_view s, bool keep_slash) {
   std::string out;
   out.reserve(s.size() * 3);
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');

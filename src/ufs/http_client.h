@@ -25,7 +25,7 @@ struct HttpOptions {
   long backoff_base_ms = 100;
   long backoff_max_ms = 2000;
   std::string ca_file;
-  bool insecure = false;            // skip TLS verification (explicit opt-in only)
+  bool insecure = false;  // skip TLS verification (explicit opt-in only)
   // SigV4 signing (S3): "aws:amz:REGION:s3" and "ACCESS:SECRET"; empty = unsigned.
   std::string aws_sigv4;
   std::string aws_credentials;
@@ -34,7 +34,7 @@ struct HttpOptions {
 struct HttpRequest {
   bool head = false;
   std::string url;
-  std::vector<std::string> headers;                  // "Name: value"
+  std::vector<std::string> headers;                    // "Name: value"
   std::optional<std::pair<uint64_t, uint64_t>> range;  // [first, last], inclusive
   // Ranged reads write the body straight into this buffer (up to `capacity` bytes); a
   // server that ignores Range is handled by skipping to the range's start.

@@ -36,7 +36,8 @@ std::string HttpVersion(const std::string& etag, const std::string& last_modifie
 HttpStore::HttpStore(std::string base, HttpOptions http, int head_parallelism)
     : base_(std::move(base)), http_(std::move(http)), head_parallelism_(head_parallelism) {}
 
-Result<std::unique_ptr<Store>> HttpStore::Open(const std::string& url, const StoreOptions& options) {
+Result<std::unique_ptr<Store>> HttpStore::Open(const std::string& url,
+                                               const StoreOptions& options) {
   std::string base = url;
   if (size_t q = base.find_first_of("?#"); q != std::string::npos) base.resize(q);
   size_t scheme = base.find("://");
@@ -45,7 +46,8 @@ Result<std::unique_ptr<Store>> HttpStore::Open(const std::string& url, const Sto
   }
   if (base.find('@', scheme) != std::string::npos &&
       base.find('@', scheme) < base.find('/', scheme + 3)) {
-    return Status::Invalid("credentials in the URL are not supported (they would show in ps and /proc/mounts)");
+    return Status::Invalid(
+        "credentials in the URL are not supported (they would show in ps and /proc/mounts)");
   }
   if (base.find('/', scheme + 3) == std::string::npos) base += "/";
   if (base.back() != '/') base += "/";
@@ -77,7 +79,8 @@ Result<uint64_t> HttpStore::SizeByRangeProbe(const std::string& key) {
     }
   }
   if (resp->status == 200) return static_cast<uint64_t>(resp->body.size());
-  return Status::Io("cannot tell the size of '" + key + "' (HTTP " + std::to_string(resp->status) + ")");
+  return Status::Io("cannot tell the size of '" + key + "' (HTTP " + std::to_string(resp->status) +
+                    ")");
 }
 
 Result<ObjectInfo> HttpStore::Head(const std::string& key, const std::string& name) {
@@ -87,7 +90,8 @@ Result<ObjectInfo> HttpStore::Head(const std::string& key, const std::string& na
   auto resp = http_.Send(req);
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
-    return Status(ErrnoForHttpStatus(resp->status), "HEAD " + key + ": HTTP " + std::to_string(resp->status));
+    return Status(ErrnoForHttpStatus(resp->status),
+                  "HEAD " + key + ": HTTP " + std::to_string(resp->status));
   }
   ObjectInfo info;
   info.name = name;
@@ -119,7 +123,8 @@ Result<ObjectInfo> HttpStore::Stat(const std::string& key) {
     auto resp = http_.Send(req);
     if (!resp.ok()) return resp.status();
     if (resp->status != 200) {
-      return Status(ErrnoForHttpStatus(resp->status), base_ + ": HTTP " + std::to_string(resp->status));
+      return Status(ErrnoForHttpStatus(resp->status),
+                    base_ + ": HTTP " + std::to_string(resp->status));
     }
     ObjectInfo root;
     root.type = ObjectType::kDirectory;
@@ -187,7 +192,8 @@ Status HttpStore::List(const std::string& key, const ListSink& sink) {
       // A listed name that cannot be HEADed (e.g. a link the server does not serve) is
       // skipped; an unreachable server fails the listing.
       if (results[i].status().error() == ENOENT || results[i].status().error() == EACCES) {
-        TLOG_WARN("index: skipping '{}': {}", JoinKey(key, need_head[i]->name), results[i].status().message());
+        TLOG_WARN("index: skipping '{}': {}", JoinKey(key, need_head[i]->name),
+                  results[i].status().message());
         continue;
       }
       return results[i].status();
@@ -197,7 +203,8 @@ Status HttpStore::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
-Result<size_t> HttpStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf) {
+Result<size_t> HttpStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
+                                    char* buf) {
   if (length == 0) return size_t{0};
   HttpRequest req;
   req.url = UrlFor(ref.key, false);

@@ -73,11 +73,13 @@ void CollectLinks(xmlNode* node, std::vector<std::string>* hrefs) {
 
 }  // namespace
 
-Result<std::vector<ListingEntry>> ParseHtmlListing(std::string_view html, const std::string& dir_url) {
+Result<std::vector<ListingEntry>> ParseHtmlListing(std::string_view html,
+                                                   const std::string& dir_url) {
   if (html.size() > (64u << 20)) return Status::Invalid("listing larger than 64 MiB");
-  htmlDocPtr doc = htmlReadMemory(html.data(), static_cast<int>(html.size()), dir_url.c_str(), nullptr,
-                                  HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                                      HTML_PARSE_NONET | HTML_PARSE_NOBLANKS);
+  htmlDocPtr doc =
+      htmlReadMemory(html.data(), static_cast<int>(html.size()), dir_url.c_str(), nullptr,
+                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                         HTML_PARSE_NONET | HTML_PARSE_NOBLANKS);
   if (doc == nullptr) return Status::Invalid("listing at " + dir_url + " is not HTML");
   std::vector<std::string> hrefs;
   CollectLinks(xmlDocGetRootElement(doc), &hrefs);

@@ -22,7 +22,8 @@ struct ListingEntry {
 };
 
 // `dir_url` is the listed directory's URL, ending in '/'.
-Result<std::vector<ListingEntry>> ParseHtmlListing(std::string_view html, const std::string& dir_url);
+Result<std::vector<ListingEntry>> ParseHtmlListing(std::string_view html,
+                                                   const std::string& dir_url);
 Result<std::vector<ListingEntry>> ParseNginxJsonListing(std::string_view json);
 
 // Parses an HTTP date (RFC 7231 IMF-fixdate, also RFC 850/asctime) to Unix nanoseconds.

@@ -32,7 +32,8 @@ std::string PathProblem(const std::string& path) {
   size_t start = 0;
   while (true) {
     size_t slash = path.find('/', start);
-    std::string_view part(path.data() + start, (slash == std::string::npos ? path.size() : slash) - start);
+    std::string_view part(path.data() + start,
+                          (slash == std::string::npos ? path.size() : slash) - start);
     if (part.empty()) return "has an empty component";
     if (part == "." || part == "..") return "has a '" + std::string(part) + "' component";
     if (part.size() > 255) return "has a component over 255 bytes";
@@ -45,13 +46,16 @@ std::string PathProblem(const std::string& path) {
 Status CheckTree(const std::vector<ManifestFile>& files) {
   std::set<std::string> file_paths, dir_paths;
   for (const auto& f : files) {
-    if (!file_paths.insert(f.path).second) return Status::Invalid("manifest: '" + f.path + "' is listed twice");
-    for (size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
+    if (!file_paths.insert(f.path).second)
+      return Status::Invalid("manifest: '" + f.path + "' is listed twice");
+    for (size_t slash = f.path.find('/'); slash != std::string::npos;
+         slash = f.path.find('/', slash + 1)) {
       dir_paths.insert(f.path.substr(0, slash));
     }
   }
   for (const auto& d : dir_paths) {
-    if (file_paths.count(d)) return Status::Invalid("manifest: '" + d + "' is both a file and a directory");
+    if (file_paths.count(d))
+      return Status::Invalid("manifest: '" + d + "' is both a file and a directory");
   }
   return Status::Ok();
 }
@@ -66,14 +70,17 @@ Result<std::vector<ManifestFile>> Parse(const std::string& text) {
       const auto& item = j[i];
       if (!item.is_object() || !item.contains("path") || !item["path"].is_string() ||
           !item.contains("size") || !item["size"].is_number_unsigned()) {
-        return Status::Invalid("manifest: entry " + std::to_string(i) + " needs \"path\" and \"size\"");
+        return Status::Invalid("manifest: entry " + std::to_string(i) +
+                               " needs \"path\" and \"size\"");
       }
       std::string path = CleanPath(item["path"].get<std::string>());
       if (std::string problem = PathProblem(path); !problem.empty()) {
-        return Status::Invalid("manifest: entry " + std::to_string(i) + ": path '" + path + "' " + problem);
+        return Status::Invalid("manifest: entry " + std::to_string(i) + ": path '" + path + "' " +
+                               problem);
       }
       const auto& etag = item.contains("etag") ? item["etag"] : nlohmann::json("");
-      if (!etag.is_string()) return Status::Invalid("manifest: entry " + std::to_string(i) + ": etag must be a string");
+      if (!etag.is_string())
+        return Status::Invalid("manifest: entry " + std::to_string(i) + ": etag must be a string");
       files.push_back({std::move(path), item["size"].get<uint64_t>(), etag.get<std::string>()});
     }
     TIERFS_RETURN_IF_ERROR(CheckTree(files));
@@ -96,14 +103,17 @@ Result<std::vector<ManifestFile>> Parse(const std::string& text) {
       bytes = std::stoull(size, &used);
       if (used != size.size()) throw std::invalid_argument(size);
     } catch (...) {
-      return Status::Invalid("manifest line " + std::to_string(n) + ": expected 'path size [etag]'");
+      return Status::Invalid("manifest line " + std::to_string(n) +
+                             ": expected 'path size [etag]'");
     }
     if (!extra.empty() || !PercentDecode(raw, &path)) {
-      return Status::Invalid("manifest line " + std::to_string(n) + ": expected 'path size [etag]'");
+      return Status::Invalid("manifest line " + std::to_string(n) +
+                             ": expected 'path size [etag]'");
     }
     path = CleanPath(path);
     if (std::string problem = PathProblem(path); !problem.empty()) {
-      return Status::Invalid("manifest line " + std::to_string(n) + ": path '" + path + "' " + problem);
+      return Status::Invalid("manifest line " + std::to_string(n) + ": path '" + path + "' " +
+                             problem);
     }
     files.push_back({std::move(path), bytes, etag});
   }
@@ -113,7 +123,8 @@ Result<std::vector<ManifestFile>> Parse(const std::string& text) {
 
 class ManifestStore : public Store {
  public:
-  ManifestStore(std::unique_ptr<Store> base, const std::vector<ManifestFile>& files) : base_(std::move(base)) {
+  ManifestStore(std::unique_ptr<Store> base, const std::vector<ManifestFile>& files)
+      : base_(std::move(base)) {
     dirs_.insert("");
     for (const auto& f : files) {
       if (f.path.empty()) continue;
@@ -154,14 +165,16 @@ class ManifestStore : public Store {
   }
 
   Status List(const std::string& key, const ListSink& sink) override {
-    if (!dirs_.count(key)) return Status::NotFound("'" + key + "' is not a directory in the manifest");
+    if (!dirs_.count(key))
+      return Status::NotFound("'" + key + "' is not a directory in the manifest");
     auto it = children_.find(key);
     if (it == children_.end()) return Status::Ok();
     for (ObjectInfo info : it->second) TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
     return Status::Ok();
   }
 
-  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf) override {
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
+                           char* buf) override {
     return base_->ReadRange(ref, offset, length, buf);
   }
 
@@ -174,7 +187,8 @@ class ManifestStore : public Store {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenManifestStore(std::unique_ptr<Store> base, const std::string& manifest) {
+Result<std::unique_ptr<Store>> OpenManifestStore(std::unique_ptr<Store> base,
+                                                 const std::string& manifest) {
   auto files = Parse(manifest);
   if (!files.ok()) return files.status();
   return std::unique_ptr<Store>(new ManifestStore(std::move(base), *files));
@@ -189,7 +203,8 @@ Result<std::string> LoadManifest(const std::string& file_or_url, const StoreOpti
     auto resp = http.Send(req);
     if (!resp.ok()) return resp.status();
     if (resp->status != 200) {
-      return Status(ErrnoForHttpStatus(resp->status), "manifest " + file_or_url + ": HTTP " + std::to_string(resp->status));
+      return Status(ErrnoForHttpStatus(resp->status),
+                    "manifest " + file_or_url + ": HTTP " + std::to_string(resp->status));
     }
     return std::move(resp->body);
   }
@@ -200,7 +215,8 @@ Result<std::string> LoadManifest(const std::string& file_or_url, const StoreOpti
   return ss.str();
 }
 
-void WriteManifestLine(std::ostream& out, const std::string& key, uint64_t size, const std::string& version) {
+void WriteManifestLine(std::ostream& out, const std::string& key, uint64_t size,
+                       const std::string& version) {
   std::string path;
   for (unsigned char c : key) {
     if (c <= ' ' || c == '%' || c == 0x7f) {

@@ -4,7 +4,6 @@
 #include <nfsc/libnfs-raw-nfs.h>
 #include <nfsc/libnfs.h>
 #include <sys/stat.h>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -74,9 +73,12 @@ class NfsStore::Session {
       int err = -rc;
       std::string msg = nfs_get_error(s->ctx_);
       if (err == ENOENT) return Status(ENOENT, "nfs: export " + where + " does not exist");
-      if (err == EACCES || err == EPERM) return Status(EACCES, "nfs: permission denied mounting " + where);
-      if (msg.find("nfs_service") != std::string::npos || msg.find("connect") != std::string::npos) {
-        return Status(EHOSTUNREACH, "nfs: cannot reach the server for " + where + " (is it running?)");
+      if (err == EACCES || err == EPERM)
+        return Status(EACCES, "nfs: permission denied mounting " + where);
+      if (msg.find("nfs_service") != std::string::npos ||
+          msg.find("connect") != std::string::npos) {
+        return Status(EHOSTUNREACH,
+                      "nfs: cannot reach the server for " + where + " (is it running?)");
       }
       return Status(err ? err : EIO, "nfs: cannot mount " + where + ": " + msg);
     }
@@ -264,7 +266,8 @@ Status NfsStore::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
-Result<size_t> NfsStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf) {
+Result<size_t> NfsStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
+                                   char* buf) {
   // A session broken by a server restart fails once; a fresh one is tried right away.
   Result<size_t> r = ReadOnce(ref, offset, length, buf);
   if (!r.ok() && SessionBroken(r.status().error())) r = ReadOnce(ref, offset, length, buf);

@@ -74,9 +74,10 @@ Result<AwsCredentials> LoadAwsCredentials(const std::string& file) {
   c.secret_key = IniValue(path, profile, "aws_secret_access_key");
   c.session_token = IniValue(path, profile, "aws_session_token");
   if (c.access_key.empty() || c.secret_key.empty()) {
-    return Status(EACCES,
-                  "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                  "AWS_PROFILE with ~/.aws/credentials, --s3-credentials-file, or --no-sign-request)");
+    return Status(
+        EACCES,
+        "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "AWS_PROFILE with ~/.aws/credentials, --s3-credentials-file, or --no-sign-request)");
   }
   return c;
 }
@@ -133,11 +134,13 @@ Result<std::unique_ptr<Store>> S3Store::Open(const std::string& url, const Store
     if (!creds.ok()) return creds.status();
     http.aws_sigv4 = "aws:amz:" + region + ":s3";
     http.aws_credentials = creds->access_key + ":" + creds->secret_key;
-    if (!creds->session_token.empty()) headers.push_back("x-amz-security-token: " + creds->session_token);
+    if (!creds->session_token.empty())
+      headers.push_back("x-amz-security-token: " + creds->session_token);
   }
   std::string clean_url = "s3://" + bucket + (prefix.empty() ? "" : "/" + prefix);
-  return std::unique_ptr<Store>(new S3Store(clean_url, bucket_url, prefix.empty() ? "" : prefix + "/",
-                                            std::move(http), std::move(headers)));
+  return std::unique_ptr<Store>(new S3Store(clean_url, bucket_url,
+                                            prefix.empty() ? "" : prefix + "/", std::move(http),
+                                            std::move(headers)));
 }
 
 std::string S3Store::FullKey(const std::string& key) const { return prefix_ + key; }
@@ -159,7 +162,8 @@ Result<ObjectInfo> S3Store::Stat(const std::string& key) {
                                 "); check the credentials and region");
     }
     if (resp->status != 200) {
-      return Status(ErrnoForHttpStatus(resp->status), url_ + ": HTTP " + std::to_string(resp->status));
+      return Status(ErrnoForHttpStatus(resp->status),
+                    url_ + ": HTTP " + std::to_string(resp->status));
     }
     ObjectInfo root;
     root.type = ObjectType::kDirectory;
@@ -172,7 +176,8 @@ Result<ObjectInfo> S3Store::Stat(const std::string& key) {
   auto resp = http_.Send(req);
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
-    return Status(ErrnoForHttpStatus(resp->status), "HEAD " + key + ": HTTP " + std::to_string(resp->status));
+    return Status(ErrnoForHttpStatus(resp->status),
+                  "HEAD " + key + ": HTTP " + std::to_string(resp->status));
   }
   ObjectInfo info;
   size_t slash = key.rfind('/');
@@ -243,8 +248,8 @@ Status S3Store::List(const std::string& key, const ListSink& sink) {
     auto resp = http_.Send(req);
     if (!resp.ok()) return resp.status();
     if (resp->status != 200) {
-      return Status(ErrnoForHttpStatus(resp->status), "list " + url_ + "/" + key + ": HTTP " +
-                                                          std::to_string(resp->status));
+      return Status(ErrnoForHttpStatus(resp->status),
+                    "list " + url_ + "/" + key + ": HTTP " + std::to_string(resp->status));
     }
     auto page = ParseListObjectsV2(resp->body, list_prefix);
     if (!page.ok()) return Status::Io("list " + url_ + ": " + page.status().message());

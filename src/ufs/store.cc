@@ -49,8 +49,9 @@ Result<std::unique_ptr<Store>> OpenBaseStore(const std::string& url, const Store
     if (scheme == "http" || scheme == "https") return HttpStore::Open(url, options);
     if (scheme == "s3") return S3Store::Open(url, options);
     if (scheme == "nfs") return NfsStore::Open(url, options);
-    return Status(EPROTONOSUPPORT, "unknown source scheme '" + scheme +
-                                       "://' (use a path, file://, http://, https://, s3://, nfs://)");
+    return Status(EPROTONOSUPPORT,
+                  "unknown source scheme '" + scheme +
+                      "://' (use a path, file://, http://, https://, s3://, nfs://)");
   }
   return PosixStore::Open(path, options.allow_offline);
 }

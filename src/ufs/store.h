@@ -63,7 +63,7 @@ struct StoreOptions {
   // Open even if the source cannot be reached now (a mount with an index and a warm
   // cache serves what it has); calls fail until the source is back.
   bool allow_offline = false;
-  HttpOptions http;  // timeouts, retries, TLS (http://, https://, s3://)
+  HttpOptions http;      // timeouts, retries, TLS (http://, https://, s3://)
   std::string manifest;  // file or URL listing the data set: no crawl (see manifest_store.h)
   // s3:// only.
   std::string s3_endpoint;          // e.g. http://127.0.0.1:4568; default AWS for the region

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dirs.pop_back();
     (void)(*store)->List(dir, [&](tierfs::ObjectInfo&& info) {
       if (info.name.empty() || info.name.find('/') != std::string::npos) std::abort();
-      if (info.type == tierfs::ObjectType::kDirectory) dirs.push_back(tierfs::JoinKey(dir, info.name));
+      if (info.type == tierfs::ObjectType::kDirectory)
+        dirs.push_back(tierfs::JoinKey(dir, info.name));
       return tierfs::Status::Ok();
     });
     (void)(*store)->Stat(dir);

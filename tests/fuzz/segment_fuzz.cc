@@ -56,9 +56,11 @@ Fixture& Setup() {
     f->work = base + "/work";
     for (int i = 0; i < kBlocks; ++i) {
       std::string d(kBlock - static_cast<size_t>(i) * 1000, '\0');
-      for (size_t j = 0; j < d.size(); ++j) d[j] = static_cast<char>((j * 131 + static_cast<size_t>(i) * 7) >> 3);
+      for (size_t j = 0; j < d.size(); ++j)
+        d[j] = static_cast<char>((j * 131 + static_cast<size_t>(i) * 7) >> 3);
       f->data.push_back(d);
-      f->keys.push_back(MakeBlockKey(ObjectRef{"file" + std::to_string(i % 3), "v1"}, static_cast<uint64_t>(i)));
+      f->keys.push_back(
+          MakeBlockKey(ObjectRef{"file" + std::to_string(i % 3), "v1"}, static_cast<uint64_t>(i)));
     }
     {
       auto t = NvmeTier::Open(Options(f->pristine));
@@ -77,7 +79,8 @@ Fixture& Setup() {
     int fd = ::open((f->pristine + "/seg-00000").c_str(), O_RDONLY);
     std::vector<char> buf(kUnit);
     for (uint64_t off = 0; off + kUnit <= f->segment_size; off += kUnit) {
-      if (::pread(fd, buf.data(), kUnit, static_cast<off_t>(off)) != static_cast<ssize_t>(kUnit)) break;
+      if (::pread(fd, buf.data(), kUnit, static_cast<off_t>(off)) != static_cast<ssize_t>(kUnit))
+        break;
       DirHeader h;
       if (DecodeDirHeader(buf.data(), &h)) {
         f->dir_offset = off;
@@ -111,13 +114,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   data += 5;
   size -= 5;
   if (mode == 0) {
-    Write(seg, where % f.segment_size, data, std::min<size_t>(size, f.segment_size - where % f.segment_size));
+    Write(seg, where % f.segment_size, data,
+          std::min<size_t>(size, f.segment_size - where % f.segment_size));
   } else if (mode == 1) {
     std::vector<DirEntry> entries(size / sizeof(DirEntry));
     if (!entries.empty()) std::memcpy(entries.data(), data, entries.size() * sizeof(DirEntry));
     std::vector<char> dir;
     EncodeDirectory(where, entries, &dir);
-    if (f.dir_offset + dir.size() <= f.segment_size) Write(seg, f.dir_offset, dir.data(), dir.size());
+    if (f.dir_offset + dir.size() <= f.segment_size)
+      Write(seg, f.dir_offset, dir.data(), dir.size());
   } else {
     RecordHeader h;
     std::memset(&h, 0, sizeof h);
@@ -133,7 +138,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!t.ok()) std::abort();  // a damaged cache is a smaller cache, never an error
   for (int i = 0; i < kBlocks; ++i) {
     auto b = (*t)->Get(f.keys[i]);
-    if (b && (b->size() != f.data[i].size() || std::memcmp(b->data(), f.data[i].data(), b->size()) != 0)) {
+    if (b && (b->size() != f.data[i].size() ||
+              std::memcmp(b->data(), f.data[i].data(), b->size()) != 0)) {
       std::abort();  // wrong bytes served
     }
   }

@@ -66,7 +66,9 @@ TEST(BlockCache, SingleFlightWorksWithoutAnyTier) {
   BlockCache cache(store, {}, kBlock);
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] { ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, 10).ok()); });
+    threads.emplace_back([&] {
+      ASSERT_TRUE(cache.Read(ObjectRef{"f", "v1"}, data.size(), 0, 10).ok());
+    });
   }
   for (auto& t : threads) t.join();
   EXPECT_LE(store.read_calls(), 8u);
@@ -209,7 +211,8 @@ TEST(BlockCachePrefetch, FiveHundredSequentialReadersStayWithinTheBudget) {
           if (!r.ok() || Flat(*r) != d.substr(off, 128 << 10)) ++wrong;
           offsets[static_cast<size_t>(k)] += 128 << 10;
           uint64_t used = ram.Stats().used_bytes;
-          for (uint64_t seen = ram_peak; used > seen && !ram_peak.compare_exchange_weak(seen, used);) {
+          for (uint64_t seen = ram_peak;
+               used > seen && !ram_peak.compare_exchange_weak(seen, used);) {
           }
         }
       }

@@ -24,7 +24,8 @@ std::string ReadText(const std::string& path) {
 // mounted secret files); SECRETDIR stands for where the test puts those files.
 std::string SampleConfig(const std::string& secret_dir) {
   std::string text = ReadText(TIERFS_TEST_DATA "/fluid/config.json");
-  for (size_t at; (at = text.find("SECRETDIR")) != std::string::npos;) text.replace(at, 9, secret_dir);
+  for (size_t at; (at = text.find("SECRETDIR")) != std::string::npos;)
+    text.replace(at, 9, secret_dir);
   return text;
 }
 

@@ -86,7 +86,8 @@ TEST(Metrics, RendersCountersHistogramsAndCollectorsInTextFormat) {
   });
   std::string text = r.Render();
   EXPECT_NE(text.find("# HELP t_requests_total requests\n# TYPE t_requests_total counter\n"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("t_requests_total{op=\"read\",code=\"ok\"} 5\n"), std::string::npos);
   EXPECT_NE(text.find("t_requests_total{op=\"read\",code=\"EIO\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE t_seconds histogram\n"), std::string::npos);
@@ -169,7 +170,8 @@ TEST(HeapTrimmer, ReturnsFreedMemoryInTheMiddleOfTheHeap) {
     EXPECT_GE(trimmer.trims(), 1u);
     after = ReadResidentMemory().anon;
   }
-  EXPECT_LE(after + (16 << 20), before) << "anon RSS " << (before >> 20) << " -> " << (after >> 20) << " MiB";
+  EXPECT_LE(after + (16 << 20), before)
+      << "anon RSS " << (before >> 20) << " -> " << (after >> 20) << " MiB";
   for (size_t i = 1; i < chunks.size(); i += 2) std::free(chunks[i]);
 }
 

@@ -65,10 +65,12 @@ TEST_F(FilesystemTest, MetadataOperationsNeverTouchTheStore) {
   EXPECT_EQ(fs_->Lookup(d->st_ino, "nope").status().error(), ENOENT);
   EXPECT_TRUE(fs_->GetAttr(f->st_ino).ok());
   std::vector<std::string> names;
-  ASSERT_TRUE(fs_->ReadDir(d->st_ino, 0, [&](std::string_view n, const struct stat&, uint64_t) {
-                   names.emplace_back(n);
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(fs_->ReadDir(d->st_ino, 0,
+                           [&](std::string_view n, const struct stat&, uint64_t) {
+                             names.emplace_back(n);
+                             return true;
+                           })
+                  .ok());
   EXPECT_EQ(names, (std::vector<std::string>{".", "..", "big.bin", "link", "small.txt"}));
   auto link = fs_->Lookup(d->st_ino, "link");
   ASSERT_TRUE(link.ok());
@@ -86,12 +88,14 @@ TEST_F(FilesystemTest, ReadDirResumesAtAnyOffset) {
   for (uint64_t start = 0; start <= 5; ++start) {
     std::vector<std::string> names;
     uint64_t last_next = start;
-    ASSERT_TRUE(fs_->ReadDir(d->st_ino, start, [&](std::string_view n, const struct stat&, uint64_t next) {
-                     names.emplace_back(n);
-                     EXPECT_EQ(next, last_next + 1);
-                     last_next = next;
-                     return true;
-                   }).ok());
+    ASSERT_TRUE(fs_->ReadDir(d->st_ino, start,
+                             [&](std::string_view n, const struct stat&, uint64_t next) {
+                               names.emplace_back(n);
+                               EXPECT_EQ(next, last_next + 1);
+                               last_next = next;
+                               return true;
+                             })
+                    .ok());
     EXPECT_EQ(names.size(), 5 - start) << "from offset " << start;
   }
 }

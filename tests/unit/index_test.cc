@@ -1,10 +1,11 @@
+#include "metadata/index.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <set>
 #include <thread>
 
-#include "metadata/index.h"
 #include "test_util.h"
 #include "ufs/fake_store.h"
 #include "ufs/posix_store.h"
@@ -111,7 +112,8 @@ TEST(Index, ReadDirIsOrderedAndResumableOver10000Entries) {
 
 TEST(Index, WarmupLoadsTheIndexIntoMemoryAndCanBeCutShort) {
   FakeStore store;
-  for (int i = 0; i < 20000; ++i) store.AddFile("d" + std::to_string(i % 20) + "/f" + std::to_string(i), "x");
+  for (int i = 0; i < 20000; ++i)
+    store.AddFile("d" + std::to_string(i % 20) + "/f" + std::to_string(i), "x");
   TempDir dir;
   ASSERT_TRUE(BuildIndex(store, dir / "idx", BuildOptions{}).ok());
   {
@@ -176,9 +178,9 @@ TEST(Index, UnsafeNamesAndEscapingSymlinksAreSkipped) {
   FakeStore store;
   store.AddFile("ok", "1");
   store.AddFile("d/fine", "1");
-  store.AddSymlink("d/up-one", "../ok");         // stays inside: kept
-  store.AddSymlink("d/escape", "../../etc");      // leaves the tree: skipped
-  store.AddSymlink("abs", "/etc/passwd");         // absolute: skipped
+  store.AddSymlink("d/up-one", "../ok");      // stays inside: kept
+  store.AddSymlink("d/escape", "../../etc");  // leaves the tree: skipped
+  store.AddSymlink("abs", "/etc/passwd");     // absolute: skipped
   TempDir dir;
   auto index = BuildAndOpen(store, dir / "idx");
   ASSERT_NE(index, nullptr);
@@ -195,9 +197,9 @@ class HostileStore : public FakeStore {
  public:
   Status List(const std::string& key, const ListSink& sink) override {
     if (!key.empty()) return FakeStore::List(key, sink);
-    for (std::string name : {std::string(".."), std::string("."), std::string("a/b"),
-                             std::string("nul\0byte", 8), std::string(""), std::string(300, 'n'),
-                             std::string("good")}) {
+    for (std::string name :
+         {std::string(".."), std::string("."), std::string("a/b"), std::string("nul\0byte", 8),
+          std::string(""), std::string(300, 'n'), std::string("good")}) {
       ObjectInfo info;
       info.name = name;
       info.type = ObjectType::kFile;

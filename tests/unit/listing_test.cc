@@ -23,9 +23,14 @@ std::map<std::string, bool> Names(const std::vector<ListingEntry>& entries) {
 }
 
 // The tree every captured listing shows (captured from the real servers).
-const std::map<std::string, bool> kExpected = {
-    {"100%", false},  {"amp&and", false}, {"empty", false},           {"sub dir", true},
-    {"with space.txt", false}, {"\xc3\xbcn\xc3\xaf#c\xc3\xb6" "d\xc3\xa9?.txt", false}};
+const std::map<std::string, bool> kExpected = {{"100%", false},
+                                               {"amp&and", false},
+                                               {"empty", false},
+                                               {"sub dir", true},
+                                               {"with space.txt", false},
+                                               {"\xc3\xbcn\xc3\xaf#c\xc3\xb6"
+                                                "d\xc3\xa9?.txt",
+                                                false}};
 
 TEST(Listing, ApacheAutoindex) {
   auto r = ParseHtmlListing(Load("apache.html"), "http://127.0.0.1:18731/");

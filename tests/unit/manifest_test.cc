@@ -1,11 +1,10 @@
-#include "ufs/manifest_store.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
 #include <sstream>
 
 #include "ufs/fake_store.h"
+#include "ufs/manifest_store.h"
 
 namespace tierfs {
 namespace {
@@ -48,8 +47,9 @@ TEST(Manifest, TextListsWithoutTouchingTheSource) {
 }
 
 TEST(Manifest, Json) {
-  auto s = OpenManifestStore(std::make_unique<FakeStore>(),
-                             R"([{"path": "x/y.bin", "size": 5, "etag": "abc"}, {"path": "z", "size": 0}])");
+  auto s = OpenManifestStore(
+      std::make_unique<FakeStore>(),
+      R"([{"path": "x/y.bin", "size": 5, "etag": "abc"}, {"path": "z", "size": 0}])");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(List(**s, "x")["y.bin"].size, 5u);
   EXPECT_EQ(List(**s, "")["z"].version, "");
@@ -94,7 +94,8 @@ TEST(Manifest, PathsThatLeaveOrBreakTheTreeAreRefused) {
   for (const auto& [text, want] : cases) {
     auto s = OpenManifestStore(std::make_unique<FakeStore>(), text);
     ASSERT_FALSE(s.ok()) << text;
-    EXPECT_NE(s.status().message().find(want), std::string::npos) << text << " -> " << s.status().message();
+    EXPECT_NE(s.status().message().find(want), std::string::npos)
+        << text << " -> " << s.status().message();
   }
   // Leading "./" and "/" are the tree's root, not an escape.
   auto s = OpenManifestStore(std::make_unique<FakeStore>(), "./a/b 1\n/c 2\n");

@@ -50,7 +50,9 @@ std::unique_ptr<NvmeTier> OpenStarted(const NvmeTierOptions& o) {
   return t;
 }
 
-BlockKey Key(uint64_t i) { return MakeBlockKey(ObjectRef{"obj" + std::to_string(i / 8), "v"}, i % 8); }
+BlockKey Key(uint64_t i) {
+  return MakeBlockKey(ObjectRef{"obj" + std::to_string(i / 8), "v"}, i % 8);
+}
 
 std::string Bytes(uint64_t i, size_t size = kBlock) { return Pattern(size - (i % 3) * 1000, i); }
 
@@ -223,7 +225,8 @@ TEST(NvmeTier, BlocksReadAgainSurviveAScan) {
   for (uint64_t i = 1000; i < 1000 + scan; ++i) {
     if (i % 32 == 0) {
       t->Flush();
-      for (uint64_t h = 0; h < 8; ++h) ASSERT_EQ(Get(*t, h), Bytes(h)) << "hot " << h << " at " << i;
+      for (uint64_t h = 0; h < 8; ++h)
+        ASSERT_EQ(Get(*t, h), Bytes(h)) << "hot " << h << " at " << i;
     }
     t->Put(Key(i), MakeBlock(Bytes(i)));
   }
@@ -434,7 +437,9 @@ TEST(NvmeTier, DataReadAgainReplacesAResidentSetThatStoppedHitting) {
 
 TEST(RecentKeys, RemembersItsHorizonAndForgetsBeyondIt) {
   RecentKeys keys(4096);
-  auto key = [](uint64_t i) { return Hash128{i * 0x9E3779B97F4A7C15ULL, i * 0xC2B2AE3D27D4EB4FULL}; };
+  auto key = [](uint64_t i) {
+    return Hash128{i * 0x9E3779B97F4A7C15ULL, i * 0xC2B2AE3D27D4EB4FULL};
+  };
   EXPECT_FALSE(keys.Insert(key(1)));
   EXPECT_TRUE(keys.Insert(key(1)));
   // Everything within the horizon is remembered, with no false positives among new keys.

@@ -58,7 +58,8 @@ TEST(RamTier, OnePassScanDoesNotFlushTheHotSet) {
   for (int round = 0; round < 2; ++round) {
     // A one-pass scan of 10x the quota, with the hot set re-read between scans.
     for (int i = 0; i < 8; ++i) ASSERT_NE(ram.Get(Key("hot", i)), nullptr) << "round " << round;
-    for (int i = 0; i < 640; ++i) ram.Put(Key("scan" + std::to_string(round), i), MakeBlock(kBlock, 's'));
+    for (int i = 0; i < 640; ++i)
+      ram.Put(Key("scan" + std::to_string(round), i), MakeBlock(kBlock, 's'));
   }
   for (int i = 0; i < 8; ++i) EXPECT_NE(ram.Get(Key("hot", i)), nullptr) << i;
 }

@@ -114,13 +114,15 @@ TEST(FakeStore, CountsCallsAndInjectsFaults) {
 
 TEST(S3Listing, ParsesAPageAndRefusesHostileValues) {
   const std::string page =
-      "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken>"
+      "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>tok</"
+      "NextContinuationToken>"
       "<CommonPrefixes><Prefix>train/sub/</Prefix></CommonPrefixes>"
       "<CommonPrefixes><Prefix>other/x/</Prefix></CommonPrefixes>"
       "<Contents><Key>train/a.jpg</Key><Size>51200</Size><ETag>\"e\"</ETag>"
       "<LastModified>2024-01-02T03:04:05.000Z</LastModified></Contents>"
       "<Contents><Key>train/</Key><Size>0</Size></Contents>"
-      "<Contents><Key>train/far.jpg</Key><Size>1</Size><LastModified>99999-01-01T00:00:00Z</LastModified></Contents>"
+      "<Contents><Key>train/far.jpg</Key><Size>1</Size><LastModified>99999-01-01T00:00:00Z</"
+      "LastModified></Contents>"
       "</ListBucketResult>";
   auto p = ParseListObjectsV2(page, "train/");
   ASSERT_TRUE(p.ok()) << p.status().message();
@@ -137,7 +139,9 @@ TEST(S3Listing, ParsesAPageAndRefusesHostileValues) {
                       "</Size></Contents></ListBucketResult>";
     EXPECT_FALSE(ParseListObjectsV2(bad, "").ok()) << size;
   }
-  EXPECT_FALSE(ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "").ok());
+  EXPECT_FALSE(
+      ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", "")
+          .ok());
   EXPECT_FALSE(ParseListObjectsV2("not xml <", "").ok());
 }
 
@@ -169,7 +173,8 @@ TEST(MeteredStore, CountsCallsByOperationAndOutcomeWithoutChangingResults) {
   EXPECT_EQ(registry.GetCounter("tierfs_remote_bytes_total", "").value(), 5u);
   std::string text = registry.Render();
   EXPECT_NE(text.find("tierfs_remote_request_duration_seconds_count{op=\"read\"} 2"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
 }
 
 }  // namespace
