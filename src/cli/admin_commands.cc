@@ -93,6 +93,29 @@ void PrintStats(const nlohmann::json& j) {
               static_cast<unsigned long long>(j.value("remote_reads", 0ULL)),
               FormatSize(j.value("remote_bytes", uint64_t{0})).c_str(),
               static_cast<unsigned long long>(j.value("remote_errors", 0ULL)));
+  if (j.contains("block_sources")) {
+    std::string line;
+    for (const auto& [name, c] : j["block_sources"].items()) {
+      const uint64_t blocks = c.value("blocks", uint64_t{0});
+      if (blocks == 0 && name == "cache") continue;  // only caches that do not say
+      line += (line.empty() ? "" : ", ") + name + " " + std::to_string(blocks) + " (" +
+              FormatSize(c.value("bytes", uint64_t{0})) + ")";
+    }
+    std::printf("blocks from      %s\n", line.c_str());
+  }
+  if (j.contains("routes")) {
+    for (const auto& r : j["routes"]) {
+      auto n = [&](const char* what, const char* result) {
+        return static_cast<unsigned long long>(r[what].value(result, uint64_t{0}));
+      };
+      std::printf(
+          "route %-30s %-4s hit %llu, miss %llu, answered %llu, refused %llu, errors %llu, "
+          "went down %llu times\n",
+          r.value("via", "").c_str(), r.value("up", false) ? "up" : "DOWN", n("requests", "hit"),
+          n("requests", "miss"), n("requests", "answered"), n("requests", "refused"),
+          n("requests", "error"), static_cast<unsigned long long>(r.value("downs", uint64_t{0})));
+    }
+  }
   std::printf("daemon           pid %lld, RSS %s\n", static_cast<long long>(j.value("pid", 0LL)),
               FormatSize(j.value("rss_bytes", uint64_t{0})).c_str());
 }

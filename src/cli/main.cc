@@ -81,6 +81,23 @@ void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
       ->check(CLI::Range(10, 600000));
   cmd->add_option("--retries", o->http.max_attempts, "attempts per request")
       ->check(CLI::Range(1, 20));
+  cmd->add_option("--http-proxy", o->http.proxy_list,
+                  "cluster HTTP caches, e.g. 'http://c1:3128|http://c2:3128;DIRECT' ('|' shares "
+                  "blocks among caches, ';' fails over, DIRECT = the origin)");
+  cmd->add_option("--http-proxy-refresh", o->http.proxy_refresh_seconds,
+                  "re-resolve cache host names every N seconds (default 60)")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option_function<std::string>(
+         "--on-unreachable",
+         [o](const std::string& v) {
+           if (Status s = ParseUnreachableMode(v, &o->http.wait_while_unreachable); !s.ok())
+             throw CLI::ValidationError("--on-unreachable", s.message());
+         },
+         "while the source and every cache are down: fail (EIO at once, default) or wait")
+      ->type_name("fail|wait");
+  cmd->add_flag("--s3-through-proxy", o->s3_through_proxy,
+                "let signed S3 reads go through the --http-proxy caches (they serve cached "
+                "blocks to anyone who reaches them)");
   cmd->add_option("--nfs-uid", o->nfs_uid, "uid presented to an NFS server")
       ->check(CLI::Range(0, 2147483647));
   cmd->add_option("--nfs-gid", o->nfs_gid, "gid presented to an NFS server")

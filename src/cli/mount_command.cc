@@ -30,6 +30,7 @@
 #include "tiers/ram_tier.h"
 #include "ufs/http_client.h"
 #include "ufs/metered_store.h"
+#include "ufs/proxy_router.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -227,6 +228,14 @@ std::string DefaultCacheDir(const std::string& source_url) {
   return base + "/tierfs/" + hash;
 }
 
+Status ParseUnreachableMode(const std::string& value, bool* wait) {
+  if (value == "fail" || value == "wait") {
+    *wait = value == "wait";
+    return Status::Ok();
+  }
+  return Status::Invalid("on-unreachable must be 'fail' or 'wait', not '" + value + "'");
+}
+
 Status ApplyMountOptions(const std::string& options, MountConfig* config) {
   std::string passthrough;
   std::stringstream ss(options);
@@ -276,6 +285,48 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->metrics_address = value;
     } else if (key == "log_level") {
       config->log_level = value;
+    } else if (key == "http_proxy") {
+      config->store.http.proxy_list = value;
+    } else if (key == "s3_through_proxy") {
+      config->store.s3_through_proxy = true;
+    } else if (key == "on_unreachable") {
+      if (Status s = ParseUnreachableMode(value, &config->store.http.wait_while_unreachable);
+          !s.ok()) {
+        return Status::Invalid("option " + key + ": " + s.message());
+      }
+    } else if (key == "manifest") {
+      config->store.manifest = value;
+    } else if (key == "timeout" || key == "connect_timeout" || key == "retries" ||
+               key == "http_proxy_refresh") {
+      // The same ranges as the flags (main.cc).
+      struct Limit {
+        const char* key;
+        long lo, hi;
+        long* field;
+      };
+      long retries = config->store.http.max_attempts;
+      const Limit limits[] = {
+          {"timeout", 100, 3600000, &config->store.http.request_timeout_ms},
+          {"connect_timeout", 10, 600000, &config->store.http.connect_timeout_ms},
+          {"retries", 1, 20, &retries},
+          {"http_proxy_refresh", 1, 86400, &config->store.http.proxy_refresh_seconds}};
+      for (const Limit& l : limits) {
+        if (key != l.key) continue;
+        long n = 0;
+        try {
+          size_t used = 0;
+          n = std::stol(value, &used);
+          if (used != value.size()) throw std::invalid_argument(value);
+        } catch (...) {
+          return Status::Invalid("option " + key + ": '" + value + "' is not a number");
+        }
+        if (n < l.lo || n > l.hi) {
+          return Status::Invalid("option " + key + ": " + value + " not in range [" +
+                                 std::to_string(l.lo) + " - " + std::to_string(l.hi) + "]");
+        }
+        *l.field = n;
+      }
+      config->store.http.max_attempts = static_cast<int>(retries);
     } else if (key == "threads" || key == "spin_us") {
       unsigned long n = 0;
       try {
@@ -322,6 +373,9 @@ int RunMount(MountConfig config) {
   }
   if (!config.metrics_address.empty()) {
     if (auto a = ParseListenAddress(config.metrics_address); !a.ok()) return Fail(a.status());
+  }
+  if (auto proxies = ParseProxyList(config.store.http.proxy_list); !proxies.ok()) {
+    return Fail(proxies.status());
   }
   if (Status s = CheckMountpoint(config.mountpoint); !s.ok()) return Fail(s);
   if (Status s = FuseServer::ValidateOptions(config.fuse_options); !s.ok()) return Fail(s);
@@ -393,7 +447,9 @@ int RunMount(MountConfig config) {
   if (config.ram_size == 0) prefetch.workers = 0;
   BlockCache cache(*source, tiers, config.block_size, prefetch);
   cache.Start();
-  Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid()});
+  Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid(), [&source] {
+                                                            return source->RoutesJson();
+                                                          }});
   FuseServerOptions fuse_options;
   fuse_options.fsname = SafeFsName(source->Url());
   fuse_options.extra_options = config.fuse_options;

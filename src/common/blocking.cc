@@ -1,8 +1,11 @@
 #include "common/blocking.h"
 
+#include <atomic>
+
 namespace tierfs {
 
 namespace {
+std::atomic<bool> shutdown_requested{false};
 thread_local BlockingHook tls_hook = nullptr;
 thread_local void* tls_arg = nullptr;
 }  // namespace
@@ -15,5 +18,8 @@ void SetBlockingHook(BlockingHook hook, void* arg) {
 void AboutToBlock() {
   if (tls_hook != nullptr) tls_hook(tls_arg);
 }
+
+void RequestShutdown() { shutdown_requested.store(true, std::memory_order_release); }
+bool ShutdownRequested() { return shutdown_requested.load(std::memory_order_acquire); }
 
 }  // namespace tierfs

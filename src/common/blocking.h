@@ -14,4 +14,9 @@ void SetBlockingHook(BlockingHook hook, void* arg);
 // Calls the calling thread's hook, if any.
 void AboutToBlock();
 
+// Process-wide: the daemon is shutting down. Code that may wait without bound (a read
+// waiting for an unreachable source to come back) checks it and gives up.
+void RequestShutdown();
+bool ShutdownRequested();
+
 }  // namespace tierfs

@@ -218,6 +218,13 @@ std::string Filesystem::StatsJson() const {
   j["prefetched_blocks"] = cs.prefetched_blocks;
   j["prefetch_dropped"] = cs.prefetch_dropped;
   j["prefetch_inflight_peak"] = cs.prefetch_inflight_peak;
+  for (const auto& [name, c] : cs.sources) {
+    j["block_sources"][name] = {{"blocks", c.blocks}, {"bytes", c.bytes}};
+  }
+  if (options_.routes_json) {
+    auto routes = nlohmann::json::parse(options_.routes_json(), nullptr, false);
+    if (!routes.is_discarded() && !routes.empty()) j["routes"] = std::move(routes);
+  }
   for (const auto& [name, t] : cs.tiers) {
     j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes},
                         {"used_bytes", t.used_bytes},
@@ -281,6 +288,16 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
         w.Gauge(f.name, f.help, {{"tier", name}}, d(t.*f.field));
       }
     }
+  }
+  for (const auto& [name, c] : cs.sources) {
+    w.Counter("tierfs_block_source_blocks_total",
+              "blocks by where they came from: a tier (ram, nvme) or, fetched, a cluster cache "
+              "(cache_hit, cache_miss, cache: did not say) or the origin",
+              {{"source", name}}, d(c.blocks));
+  }
+  for (const auto& [name, c] : cs.sources) {
+    w.Counter("tierfs_block_source_bytes_total", "bytes of those blocks, by the same sources",
+              {{"source", name}}, d(c.bytes));
   }
   w.Counter("tierfs_cache_misses_total", "blocks no cache tier held (read from the source)", {},
             d(cs.misses));

@@ -29,6 +29,8 @@ namespace tierfs {
 struct FilesystemOptions {
   uid_t uid = 0;  // owner shown for every entry (the mounting user)
   gid_t gid = 0;
+  // The source's routes (cluster caches, DIRECT) as a JSON array, for stats; may be empty.
+  std::function<std::string()> routes_json;
 };
 
 // Per-operation counters (for stats and metrics).

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -348,6 +349,14 @@ Status FuseServer::ValidateOptions(const std::string& extra_options) {
   return Status::Ok();
 }
 
+namespace {
+fuse_session* signal_session = nullptr;  // set once, before the handler is installed
+void OnExitSignal(int) {
+  RequestShutdown();
+  if (signal_session != nullptr) fuse_session_exit(signal_session);
+}
+}  // namespace
+
 FuseServer::FuseServer(Filesystem& fs, FuseServerOptions options)
     : fs_(fs), options_(std::move(options)) {}
 
@@ -370,6 +379,14 @@ Status FuseServer::Mount(const std::string& mountpoint) {
   // Before mounting: a SIGTERM from now on ends the loop cleanly instead of killing us
   // with the mount left behind.
   if (fuse_set_signal_handlers(session_) != 0) return Status::Io("cannot install signal handlers");
+  // Ours on top of libfuse's: the same session exit, and also RequestShutdown(), so reads
+  // that wait for an unreachable source (wait_while_unreachable) give up and the loop's
+  // workers come back to see the exit.
+  signal_session = session_;
+  struct sigaction sa {};
+  sa.sa_handler = OnExitSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   if (fuse_session_mount(session_, mountpoint.c_str()) != 0) {
     return Status(EIO, "cannot mount at '" + mountpoint + "' (see the message above)");
   }
@@ -437,6 +454,7 @@ class DeviceLoop {
       }
       const int res = Receive(&buf);
       if (res <= 0) {
+        RequestShutdown();
         {
           std::lock_guard lock(mu_);
           leader_ = false;

@@ -27,7 +27,8 @@ BlockCache::BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size
       tiers_(std::move(tiers)),
       block_size_(block_size),
       flight_shards_(new FlightShard[kFlightShards]),
-      prefetch_(prefetch) {}
+      prefetch_(prefetch),
+      tier_sources_(new SourceCounter[tiers_.size() + 1]) {}
 
 BlockCache::~BlockCache() { Stop(); }
 
@@ -122,16 +123,22 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   const bool batched = last > first && !tiers_.empty();
   std::vector<BlockKey> keys;
   std::vector<std::shared_ptr<const Block>> cached;
+  std::vector<int> cached_tier;
   if (batched) {
     keys.reserve(last - first + 1);
     for (uint64_t i = first; i <= last; ++i) keys.push_back(MakeBlockKey(ref, i));
     cached.resize(keys.size());
-    FromTiersBatch(keys, cached);
+    cached_tier.assign(keys.size(), -1);
+    FromTiersBatch(keys, cached, cached_tier);
   }
+  int tier = -1;  // the tier that served the block in hand, if one did
   auto get = [&](uint64_t i) -> BlockResult {
-    if (!batched) return GetBlock(ref, object_size, MakeBlockKey(ref, i));
-    if (cached[i - first] == nullptr) return GetBlock(ref, object_size, keys[i - first], true);
+    if (!batched) return GetBlock(ref, object_size, MakeBlockKey(ref, i), false, &tier);
+    if (cached[i - first] == nullptr) {
+      return GetBlock(ref, object_size, keys[i - first], true, &tier);
+    }
     ++hits_;
+    tier = cached_tier[i - first];
     return std::move(cached[i - first]);
   };
   for (uint64_t i = first; i <= last; ++i) {
@@ -141,6 +148,7 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
     const uint64_t from = std::max(offset, block_start) - block_start;
     const uint64_t to = std::min<uint64_t>(end - block_start, (*block)->size());
     if (to <= from) break;
+    if (tier >= 0) tier_sources_[tier].Add(to - from);
     out.iov.push_back({const_cast<char*>((*block)->data() + from), to - from});
     out.size += to - from;
     out.blocks.push_back(std::move(*block));
@@ -150,9 +158,10 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   return out;
 }
 
-std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key) {
+std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key, int* tier) {
   for (size_t t = 0; t < tiers_.size(); ++t) {
     if (auto block = tiers_[t]->Get(key)) {
+      if (tier != nullptr) *tier = static_cast<int>(t);
       for (size_t up = 0; up < t; ++up) tiers_[up]->Put(key, block);
       return block;
     }
@@ -161,7 +170,8 @@ std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key) {
 }
 
 void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
-                                std::span<std::shared_ptr<const Block>> out) {
+                                std::span<std::shared_ptr<const Block>> out,
+                                std::span<int> tier_of) {
   std::vector<const BlockKey*> want;
   std::vector<size_t> where;
   std::vector<std::shared_ptr<const Block>> got;
@@ -179,6 +189,7 @@ void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
     tiers_[t]->GetBatch(want, got);
     for (size_t j = 0; j < want.size(); ++j) {
       if (got[j] == nullptr) continue;
+      tier_of[where[j]] = static_cast<int>(t);
       for (size_t up = 0; up < t; ++up) tiers_[up]->Put(*want[j], got[j]);
       out[where[j]] = std::move(got[j]);
     }
@@ -186,9 +197,10 @@ void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
 }
 
 BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t object_size,
-                                             const BlockKey& key, bool tiers_checked) {
+                                             const BlockKey& key, bool tiers_checked, int* tier) {
+  if (tier != nullptr) *tier = -1;
   if (!tiers_checked) {
-    if (auto block = FromTiers(key)) {
+    if (auto block = FromTiers(key, tier)) {
       ++hits_;
       return block;
     }
@@ -216,7 +228,7 @@ BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t obje
   // insert: it fills the tiers before leaving, so look once more before fetching.
   BlockResult result = Status::Io("fetch did not run");
   try {
-    if (auto block = FromTiers(key)) {
+    if (auto block = FromTiers(key, tier)) {
       ++hits_;
       result = block;
     } else {
@@ -243,7 +255,8 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
   const size_t expected = static_cast<size_t>(std::min<uint64_t>(block_size_, object_size - start));
   auto block = Block::Allocate(expected);
   ++remote_reads_;
-  Result<size_t> n = store_.ReadRange(ref, start, expected, block->mutable_data());
+  ReadVia via = ReadVia::kOrigin;
+  Result<size_t> n = store_.ReadRange(ref, start, expected, block->mutable_data(), &via);
   if (!n.ok()) {
     ++remote_errors_;
     TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {} failed: {}", ref.key,
@@ -258,6 +271,7 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
     return Status::Io("short read of '" + ref.key + "'");
   }
   remote_bytes_ += *n;
+  via_sources_[static_cast<size_t>(via) & 3].Add(*n);
   block->set_size(*n);
   std::shared_ptr<const Block> shared = std::move(block);
   for (Tier* tier : tiers_) tier->Put(key, shared);
@@ -267,6 +281,14 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
 CacheStats BlockCache::Stats() const {
   CacheStats s;
   for (const Tier* t : tiers_) s.tiers.emplace_back(t->name(), t->Stats());
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    s.sources.emplace_back(tiers_[t]->name(), SourceCount{tier_sources_[t].blocks.load(),
+                                                          tier_sources_[t].bytes.load()});
+  }
+  for (ReadVia via : {ReadVia::kCacheHit, ReadVia::kCacheMiss, ReadVia::kCache, ReadVia::kOrigin}) {
+    const SourceCounter& c = via_sources_[static_cast<size_t>(via)];
+    s.sources.emplace_back(ReadViaName(via), SourceCount{c.blocks.load(), c.bytes.load()});
+  }
   s.reads = reads_;
   s.read_bytes = read_bytes_;
   s.remote_reads = remote_reads_;

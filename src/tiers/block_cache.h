@@ -49,7 +49,16 @@ struct ReadResult {
   void CopyTo(char* out) const;  // for callers that want one flat buffer
 };
 
+// Where bytes came from: a tier ("ram", "nvme": blocks a read found there and the bytes the
+// reader got from them) or, for blocks fetched (read-ahead included), the route
+// ("cache_hit", "cache_miss", "cache", "origin"; see ReadVia) and the whole block's bytes.
+struct SourceCount {
+  uint64_t blocks = 0;
+  uint64_t bytes = 0;
+};
+
 struct CacheStats {
+  std::vector<std::pair<std::string, SourceCount>> sources;
   std::vector<std::pair<std::string, TierStats>> tiers;
   uint64_t reads = 0;
   uint64_t read_bytes = 0;
@@ -94,11 +103,14 @@ class BlockCache {
   struct Flight;
   // The block `key` (of `ref`) from a tier, another reader's fetch, or the store.
   // `tiers_checked`: the caller has just looked in the tiers (skip the first look).
+  // `*tier`: the index of the tier that had it, or -1 (fetched, or another reader's fetch).
   BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, const BlockKey& key,
-                       bool tiers_checked = false);
-  std::shared_ptr<const Block> FromTiers(const BlockKey& key);
-  // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch).
-  void FromTiersBatch(std::span<const BlockKey> keys, std::span<std::shared_ptr<const Block>> out);
+                       bool tiers_checked = false, int* tier = nullptr);
+  std::shared_ptr<const Block> FromTiers(const BlockKey& key, int* tier = nullptr);
+  // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch),
+  // and tier_of[i] = that tier's index.
+  void FromTiersBatch(std::span<const BlockKey> keys, std::span<std::shared_ptr<const Block>> out,
+                      std::span<int> tier_of);
   BlockResult Fetch(const ObjectRef& ref, const BlockKey& key, uint64_t object_size);
   void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last);
   void PrefetchLoop();
@@ -135,6 +147,19 @@ class BlockCache {
   uint64_t inflight_bytes_ = 0;
   uint64_t inflight_peak_ = 0;
   std::vector<std::thread> workers_;
+
+  // Reads served by each tier (by index in tiers_: one per block a read touched, with the
+  // bytes the reader got from it) and blocks fetched by each route (ReadVia, whole blocks,
+  // read-ahead included).
+  struct SourceCounter {
+    std::atomic<uint64_t> blocks{0}, bytes{0};
+    void Add(uint64_t n) {
+      blocks.fetch_add(1, std::memory_order_relaxed);
+      bytes.fetch_add(n, std::memory_order_relaxed);
+    }
+  };
+  std::unique_ptr<SourceCounter[]> tier_sources_;
+  SourceCounter via_sources_[4];
 
   // One warning per remote failure, at most 10 per 10 s: a dead remote must not flood logs.
   LogLimiter remote_failure_log_{10, std::chrono::seconds(10)};

@@ -113,7 +113,8 @@ Status FakeStore::List(const std::string& key, const ListSink& sink) {
 }
 
 Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                    char* buf) {
+                                    char* buf, ReadVia* via) {
+  if (via != nullptr) *via = ReadVia::kOrigin;
   ++read_calls_;
   uint64_t now = ++concurrent_;
   uint64_t seen = max_concurrent_.load();

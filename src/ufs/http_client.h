@@ -1,9 +1,21 @@
 // HttpClient: HTTP(S) requests through libcurl with timeouts, bounded retries and a pool
 // of reusable connections. Used by HttpStore and S3Store; the only users of curl.
 //
-// Retries (exponential backoff with full jitter, capped) happen on transport errors
-// (refused, reset, timeout, truncated body) and on 5xx/429 answers; 4xx answers are
-// returned at once. Thread-safe: any number of threads may Send() at once.
+// Routing: every request goes where a ProxyRouter (see proxy_router.h) sends it: through
+// the cluster caches of --http-proxy, ranked per placement key, or straight to the origin.
+// A cache that cannot be reached, answers 5xx, or fails the checks below is skipped and
+// the next-ranked route is tried at once; the origin is retried with backoff (exponential,
+// full jitter, capped) on transport errors (refused, reset, timeout, truncated body) and
+// on 5xx/429. 4xx answers are returned at once: through a cache they are the origin's
+// answer. Routes that keep failing are marked down and then skipped in milliseconds
+// (fail fast), or waited for (wait_while_unreachable, like an NFS hard mount).
+//
+// Checks on every ranged read into a sink, direct or cached: the status (206, or 200 from
+// a server that ignores Range), Content-Range = the range asked for (shorter only at the
+// end of the object), the byte count, and the ETag / Last-Modified the index recorded. An
+// answer that fails them is refused (logged, counted), never returned.
+//
+// Thread-safe: any number of threads may Send() at once.
 #pragma once
 
 #include <cstdint>
@@ -14,8 +26,11 @@
 #include <vector>
 
 #include "common/status.h"
+#include "ufs/read_via.h"
 
 namespace tierfs {
+
+struct Route;  // proxy_router.h
 
 struct HttpOptions {
   long connect_timeout_ms = 5000;
@@ -29,6 +44,12 @@ struct HttpOptions {
   // SigV4 signing (S3): "aws:amz:REGION:s3" and "ACCESS:SECRET"; empty = unsigned.
   std::string aws_sigv4;
   std::string aws_credentials;
+  // Cluster caches, ProxyRouter's syntax ("http://c1:3128|http://c2:3128;DIRECT"); empty:
+  // straight to the origin. Checked by ParseProxyList before a client is made.
+  std::string proxy_list;
+  long proxy_refresh_seconds = 60;  // re-resolve cache names this often
+  // While every route is down: false = fail at once (EIO), true = wait until one answers.
+  bool wait_while_unreachable = false;
 };
 
 struct HttpRequest {
@@ -41,6 +62,14 @@ struct HttpRequest {
   char* sink = nullptr;
   size_t capacity = 0;
   size_t max_body = 64 << 20;  // for bodies kept in HttpResponse::body
+  // A block read a cache may keep, placed by `placement` (same key, same cache on every
+  // node). Other requests (listings, HEAD) go through caches with Cache-Control: no-cache
+  // and are placed by their URL.
+  bool cacheable = false;
+  uint64_t placement = 0;
+  // Validators the index recorded for the object; an answer that shows others is refused.
+  std::string expect_etag;           // as the server sends it, quotes included
+  std::string expect_last_modified;  // an HTTP date
 };
 
 struct HttpResponse {
@@ -49,6 +78,7 @@ struct HttpResponse {
   std::string body;
   size_t sink_bytes = 0;
   int attempts = 0;
+  ReadVia via = ReadVia::kOrigin;
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? std::string() : it->second;
@@ -70,10 +100,20 @@ class HttpClient {
   uint64_t requests() const;
   uint64_t failures() const;
 
+  // The routes known now and their health, as JSON (for `tierfs stats`).
+  std::string RoutesJson() const;
+
  private:
   struct Impl;
+  // One request to one route, no retries. Sets *rc to curl's code (CURLE_OK if answered).
+  Result<HttpResponse> Perform(const HttpRequest& request, const Route& route, int* rc);
   std::unique_ptr<Impl> impl_;
 };
+
+// Whether a ranged answer holds the range and version asked for (see the checks above).
+// `not_slicing`: the answer was a whole object or another range.
+Status CheckRangedAnswer(const HttpRequest& request, const HttpResponse& response,
+                         bool* not_slicing);
 
 // The outcome of a ranged GET into a sink: the bytes read, or the error a reader should
 // see (412 = the object changed since it was indexed: EIO and a log line).

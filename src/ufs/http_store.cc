@@ -4,8 +4,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/checksum.h"
 #include "common/log.h"
 #include "ufs/listing.h"
+#include "ufs/proxy_router.h"
 
 namespace tierfs {
 namespace {
@@ -26,6 +28,18 @@ std::string Basename(const std::string& key) {
 }
 
 }  // namespace
+
+void ExpectVersion(const ObjectRef& ref, uint64_t offset, HttpRequest* req) {
+  req->cacheable = true;
+  // The block's identity: object, version and where the range starts.
+  req->placement = Xxh3(ref.key + '\0' + ref.version + '\0' + std::to_string(offset));
+  if (req->placement == 0) req->placement = 1;
+  if (ref.version.rfind("etag:", 0) == 0) {
+    req->expect_etag = ref.version.substr(5);
+  } else if (ref.version.rfind("lm:", 0) == 0) {
+    req->expect_last_modified = ref.version.substr(3, ref.version.rfind('|') - 3);
+  }
+}
 
 std::string HttpVersion(const std::string& etag, const std::string& last_modified, uint64_t size) {
   if (!etag.empty() && etag.rfind("W/", 0) != 0) return "etag:" + etag;
@@ -51,6 +65,7 @@ Result<std::unique_ptr<Store>> HttpStore::Open(const std::string& url,
   }
   if (base.find('/', scheme + 3) == std::string::npos) base += "/";
   if (base.back() != '/') base += "/";
+  if (auto spec = ParseProxyList(options.http.proxy_list); !spec.ok()) return spec.status();
   HttpOptions http = options.http;
   return std::unique_ptr<Store>(new HttpStore(base, http, 16));
 }
@@ -203,8 +218,8 @@ Status HttpStore::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
-Result<size_t> HttpStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                    char* buf) {
+Result<size_t> HttpStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                                    ReadVia* via) {
   if (length == 0) return size_t{0};
   HttpRequest req;
   req.url = UrlFor(ref.key, false);
@@ -212,7 +227,10 @@ Result<size_t> HttpStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_
   req.headers = ConditionalHeaders(ref.version);
   req.sink = buf;
   req.capacity = length;
-  return BytesFromRangedRead(http_.Send(req), ref.key);
+  ExpectVersion(ref, offset, &req);
+  auto resp = http_.Send(req);
+  if (resp.ok() && via != nullptr) *via = resp->via;
+  return BytesFromRangedRead(resp, ref.key);
 }
 
 }  // namespace tierfs

@@ -23,10 +23,11 @@ class HttpStore : public Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& url, const StoreOptions& options);
 
   std::string Url() const override { return base_; }
+  std::string RoutesJson() const override { return http_.RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf) override;
+                           char* buf, ReadVia* via) override;
 
  private:
   HttpStore(std::string base, HttpOptions http, int head_parallelism);
@@ -41,5 +42,9 @@ class HttpStore : public Store {
 
 // Builds the version tag from response headers (strong ETag, else Last-Modified + size).
 std::string HttpVersion(const std::string& etag, const std::string& last_modified, uint64_t size);
+
+// Marks `req`, a read of `ref` from `offset`, as one block: cacheable by cluster caches,
+// placed by (key, version, offset), and checked against the version the index recorded.
+void ExpectVersion(const ObjectRef& ref, uint64_t offset, HttpRequest* req);
 
 }  // namespace tierfs

@@ -151,6 +151,7 @@ class ManifestStore : public Store {
   }
 
   std::string Url() const override { return base_->Url(); }
+  std::string RoutesJson() const override { return base_->RoutesJson(); }
 
   Result<ObjectInfo> Stat(const std::string& key) override {
     if (dirs_.count(key)) {
@@ -174,8 +175,8 @@ class ManifestStore : public Store {
   }
 
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf) override {
-    return base_->ReadRange(ref, offset, length, buf);
+                           char* buf, ReadVia* via) override {
+    return base_->ReadRange(ref, offset, length, buf, via);
   }
 
  private:

@@ -66,9 +66,9 @@ Status MeteredStore::List(const std::string& key, const ListSink& sink) {
 }
 
 Result<size_t> MeteredStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                       char* buf) {
+                                       char* buf, ReadVia* via) {
   auto start = std::chrono::steady_clock::now();
-  auto r = inner_->ReadRange(ref, offset, length, buf);
+  auto r = inner_->ReadRange(ref, offset, length, buf, via);
   Record("read", read_, r.status(), SecondsSince(start));
   if (r.ok()) bytes_.Add(*r);
   return r;

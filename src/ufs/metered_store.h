@@ -21,10 +21,11 @@ class MeteredStore : public Store {
                         MetricsRegistry& registry = MetricsRegistry::Global());
 
   std::string Url() const override { return inner_->Url(); }
+  std::string RoutesJson() const override { return inner_->RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf) override;
+                           char* buf, ReadVia* via) override;
 
  private:
   struct Op {

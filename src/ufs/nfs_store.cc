@@ -267,7 +267,8 @@ Status NfsStore::List(const std::string& key, const ListSink& sink) {
 }
 
 Result<size_t> NfsStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                   char* buf) {
+                                   char* buf, ReadVia* via) {
+  if (via != nullptr) *via = ReadVia::kOrigin;
   // A session broken by a server restart fails once; a fresh one is tried right away.
   Result<size_t> r = ReadOnce(ref, offset, length, buf);
   if (!r.ok() && SessionBroken(r.status().error())) r = ReadOnce(ref, offset, length, buf);

@@ -25,7 +25,7 @@ class NfsStore : public Store {
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf) override;
+                           char* buf, ReadVia* via) override;
 
  private:
   class Session;

@@ -207,7 +207,8 @@ Status PosixStore::List(const std::string& key, const ListSink& sink) {
 }
 
 Result<size_t> PosixStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                     char* buf) {
+                                     char* buf, ReadVia* via) {
+  if (via != nullptr) *via = ReadVia::kOrigin;
   std::shared_ptr<OpenFile> file = fds_->Get(ref.key);
   if (file == nullptr) {
     auto root_fd = RootFd();

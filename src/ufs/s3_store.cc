@@ -7,6 +7,8 @@
 #include <pugixml.hpp>
 
 #include "common/log.h"
+#include "ufs/http_store.h"
+#include "ufs/proxy_router.h"
 
 namespace tierfs {
 namespace {
@@ -129,6 +131,15 @@ Result<std::unique_ptr<Store>> S3Store::Open(const std::string& url, const Store
   }
   HttpOptions http = options.http;
   std::vector<std::string> headers = {"x-amz-content-sha256: UNSIGNED-PAYLOAD"};
+  if (auto spec = ParseProxyList(http.proxy_list); !spec.ok()) {
+    return spec.status();
+  } else if (!options.s3_no_sign && !options.s3_through_proxy && spec->has_caches()) {
+    return Status(EPERM,
+                  "--http-proxy with a private bucket: the caches would keep its blocks and "
+                  "serve them to anyone who can reach them; add --s3-through-proxy to accept "
+                  "that (keep the caches behind a network policy: docs/cluster.md), or use "
+                  "--no-sign-request for a public bucket");
+  }
   if (!options.s3_no_sign) {
     auto creds = LoadAwsCredentials(options.s3_credentials_file);
     if (!creds.ok()) return creds.status();
@@ -259,7 +270,8 @@ Status S3Store::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
-Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf) {
+Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                                  ReadVia* via) {
   if (length == 0) return size_t{0};
   HttpRequest req;
   req.url = ObjectUrl(ref.key);
@@ -270,7 +282,10 @@ Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t 
   }
   req.sink = buf;
   req.capacity = length;
-  return BytesFromRangedRead(http_.Send(req), ref.key);
+  ExpectVersion(ref, offset, &req);
+  auto resp = http_.Send(req);
+  if (resp.ok() && via != nullptr) *via = resp->via;
+  return BytesFromRangedRead(resp, ref.key);
 }
 
 }  // namespace tierfs

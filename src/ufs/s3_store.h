@@ -45,10 +45,11 @@ class S3Store : public Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& url, const StoreOptions& options);
 
   std::string Url() const override { return url_; }
+  std::string RoutesJson() const override { return http_.RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf) override;
+                           char* buf, ReadVia* via) override;
 
  private:
   S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,

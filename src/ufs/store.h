@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "ufs/http_client.h"
+#include "ufs/read_via.h"
 
 namespace tierfs {
 
@@ -53,10 +54,15 @@ class Store {
   using ListSink = std::function<Status(ObjectInfo&&)>;
   virtual Status List(const std::string& key, const ListSink& sink) = 0;
 
+  // The routes reads take (cluster caches, DIRECT) and their counters, as a JSON array;
+  // empty for stores that are not read over HTTP.
+  virtual std::string RoutesJson() const { return {}; }
+
   // Reads up to `length` bytes at `offset` into `buf`. Returns the bytes read, which is
-  // less than `length` only at the end of the object.
+  // less than `length` only at the end of the object. If `via` is not null it is set to
+  // where the bytes came from (kOrigin unless a cluster cache served them).
   virtual Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                   char* buf) = 0;
+                                   char* buf, ReadVia* via) = 0;
 };
 
 struct StoreOptions {
@@ -71,6 +77,9 @@ struct StoreOptions {
   bool s3_path_style = false;       // endpoint/bucket/key instead of bucket.endpoint/key
   bool s3_no_sign = false;          // anonymous requests
   std::string s3_credentials_file;  // an AWS credentials file (e.g. a Kubernetes secret)
+  // Signed (private) S3 reads may go through --http-proxy caches: whoever reaches a cache
+  // can then read what it holds. Off: such a mount is refused.
+  bool s3_through_proxy = false;
   // nfs:// only: the uid/gid presented to the server (-1: the caller's).
   int nfs_uid = -1;
   int nfs_gid = -1;

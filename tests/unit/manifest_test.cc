@@ -41,7 +41,7 @@ TEST(Manifest, TextListsWithoutTouchingTheSource) {
   EXPECT_EQ((*s)->Stat("nope").status().error(), ENOENT);
   EXPECT_EQ(fake->list_calls() + fake->stat_calls(), 0u);
   char buf[16];
-  auto n = (*s)->ReadRange(ObjectRef{"a/b/with space.bin", "e1"}, 2, 4, buf);
+  auto n = (*s)->ReadRange(ObjectRef{"a/b/with space.bin", "e1"}, 2, 4, buf, nullptr);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(std::string(buf, *n), "2345");
 }

@@ -62,7 +62,7 @@ TEST(PosixStore, ListsStatsAndReads) {
   EXPECT_EQ(st->size, 10000u);
 
   char buf[32];
-  auto n = (*store)->ReadRange(ObjectRef{"a.txt", root["a.txt"].version}, 6, 32, buf);
+  auto n = (*store)->ReadRange(ObjectRef{"a.txt", root["a.txt"].version}, 6, 32, buf, nullptr);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(std::string(buf, *n), "world");
 }
@@ -75,11 +75,11 @@ TEST(PosixStore, RefusesKeysOutsideTheRoot) {
   auto store = OpenStore(dir / "root", StoreOptions{});
   ASSERT_TRUE(store.ok());
   char buf[32];
-  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"../secret", ""}, 0, 32, buf).ok());
-  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"escape", ""}, 0, 32, buf).ok());
-  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"/etc/passwd", ""}, 0, 32, buf).ok());
+  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"../secret", ""}, 0, 32, buf, nullptr).ok());
+  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"escape", ""}, 0, 32, buf, nullptr).ok());
+  EXPECT_FALSE((*store)->ReadRange(ObjectRef{"/etc/passwd", ""}, 0, 32, buf, nullptr).ok());
   EXPECT_FALSE((*store)->List("..", [](ObjectInfo&&) { return Status::Ok(); }).ok());
-  EXPECT_TRUE((*store)->ReadRange(ObjectRef{"inside", ""}, 0, 32, buf).ok());
+  EXPECT_TRUE((*store)->ReadRange(ObjectRef{"inside", ""}, 0, 32, buf, nullptr).ok());
 }
 
 TEST(PosixStore, ChangedFileFailsLoudly) {
@@ -91,7 +91,7 @@ TEST(PosixStore, ChangedFileFailsLoudly) {
   ASSERT_TRUE(st.ok());
   WriteFile(dir / "f", "version two, longer");
   char buf[64];
-  auto n = (*store)->ReadRange(ObjectRef{"f", st->version}, 0, sizeof buf, buf);
+  auto n = (*store)->ReadRange(ObjectRef{"f", st->version}, 0, sizeof buf, buf, nullptr);
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().error(), EIO);
   EXPECT_NE(n.status().message().find("changed since it was indexed"), std::string::npos);
@@ -101,15 +101,15 @@ TEST(FakeStore, CountsCallsAndInjectsFaults) {
   FakeStore store;
   store.AddFile("d/f", "abcdef");
   char buf[8];
-  EXPECT_TRUE(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf).ok());
+  EXPECT_TRUE(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf, nullptr).ok());
   store.FailNext(2, EIO);
-  EXPECT_EQ(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf).status().error(), EIO);
+  EXPECT_EQ(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf, nullptr).status().error(), EIO);
   EXPECT_EQ(store.Stat("d").status().error(), EIO);
   EXPECT_TRUE(store.Stat("d").ok());
   EXPECT_EQ(store.read_calls(), 2u);
   EXPECT_EQ(store.stat_calls(), 2u);
   EXPECT_EQ(ListAll(store, "d").size(), 1u);
-  EXPECT_FALSE(store.ReadRange(ObjectRef{"d/f", "v2"}, 0, 8, buf).ok());
+  EXPECT_FALSE(store.ReadRange(ObjectRef{"d/f", "v2"}, 0, 8, buf, nullptr).ok());
 }
 
 TEST(S3Listing, ParsesAPageAndRefusesHostileValues) {
@@ -152,12 +152,12 @@ TEST(MeteredStore, CountsCallsByOperationAndOutcomeWithoutChangingResults) {
   inner->AddFile("d/f", "abcdef");
   MeteredStore store(std::move(fake), registry);
   char buf[8];
-  auto n = store.ReadRange(ObjectRef{"d/f", "v1"}, 1, 8, buf);
+  auto n = store.ReadRange(ObjectRef{"d/f", "v1"}, 1, 8, buf, nullptr);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 5u);
   EXPECT_EQ(std::string(buf, 5), "bcdef");
   inner->FailNext(1, EIO);
-  EXPECT_EQ(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf).status().error(), EIO);
+  EXPECT_EQ(store.ReadRange(ObjectRef{"d/f", "v1"}, 0, 8, buf, nullptr).status().error(), EIO);
   EXPECT_EQ(store.Stat("nope").status().error(), ENOENT);
   EXPECT_EQ(ListAll(store, "d").size(), 1u);
   EXPECT_EQ(inner->read_calls(), 2u);

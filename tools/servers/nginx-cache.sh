@@ -1,0 +1,31 @@
+# Source me. start_nginx_cache ADDR PORT STATE_DIR [SLICE] [CA_FILE]: a tierfs cluster cache
+# from packaging/cluster/nginx-cache.conf on ADDR:PORT (a loopback address such as
+# 127.0.0.2), its upstream requests bound to ADDR so the origin's log tells caches apart.
+# Its access log (STATE_DIR/access.log) has the cache status of each request.
+start_nginx_cache() {
+  local addr=$1 port=$2 state=$3 slice=${4:-1m} ca=${5:-/etc/ssl/certs/ca-certificates.crt}
+  local conf_in
+  conf_in=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../packaging/cluster" && pwd)/nginx-cache.conf
+  mkdir -p "$state/tmp" "$state/cache"
+  sed -e "s|@LISTEN@|$addr:$port|" -e "s|@STATE@|$state|g" -e "s|@MAX_SIZE@|4g|" \
+      -e "s|@SLICE@|$slice|" -e "s|@RESOLVER@|127.0.0.1|" -e "s|@CA_FILE@|$ca|" \
+      -e "s|@BIND@|$addr|" -e "s|@ORIGINS_DEFAULT@|1|" -e "s|@ORIGINS@||" \
+      -e "s|worker_processes auto;|worker_processes 1;|" "$conf_in" > "$state/nginx.conf"
+  nginx -c "$state/nginx.conf" -p "$state" 2> "$state/start.log" || { cat "$state/start.log" >&2; return 1; }
+  for _ in $(seq 50); do
+    curl -s -o /dev/null "http://$addr:$port/" && return 0
+    sleep 0.1
+  done
+  echo "nginx cache on $addr:$port did not start: $(cat "$state/error.log")" >&2
+  return 1
+}
+# kill_nginx_cache STATE_DIR: stops it at once (SIGKILL to master and workers), as a crash.
+kill_nginx_cache() {
+  local pid
+  pid=$(cat "$1/nginx.pid" 2>/dev/null) || return 0
+  kill -STOP "$pid" 2>/dev/null || true  # no respawning of the workers killed below
+  kill -KILL $(pgrep -P "$pid") "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  rm -f "$1/nginx.pid"
+}
+stop_nginx_cache() { [ -f "$1/nginx.pid" ] && kill "$(cat "$1/nginx.pid")" 2>/dev/null; true; }
