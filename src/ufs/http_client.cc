@@ -247,8 +247,19 @@ Status CheckRangedAnswer(const HttpRequest& request, const HttpResponse& respons
   *not_slicing = false;
   if (!request.range || request.sink == nullptr) return Status::Ok();
   const long code = response.status;
-  if (code != 200 && code != 206) return Status::Ok();  // the caller maps the status
   const std::string what = RedactUrl(request.url);
+  if (code == 416) {
+    // "Not satisfiable" is the end of the object, unless the answer's own size says the
+    // range starts inside it (another object's answer).
+    unsigned long long total = 0;
+    if (std::sscanf(response.header("content-range").c_str(), "bytes */%llu", &total) == 1 &&
+        total > request.range->first) {
+      return Status::Io(what + ": 416 for bytes from " + std::to_string(request.range->first) +
+                        " of a " + std::to_string(total) + "-byte object");
+    }
+    return Status::Ok();
+  }
+  if (code != 200 && code != 206) return Status::Ok();  // the caller maps the status
   const std::string etag = response.header("etag");
   if (!request.expect_etag.empty() && !etag.empty() &&
       StripWeak(etag) != StripWeak(request.expect_etag)) {

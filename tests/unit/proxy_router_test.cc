@@ -219,6 +219,11 @@ TEST(RangedAnswer, AWholeObjectIsUsableButShowsACacheThatDoesNotSlice) {
   EXPECT_TRUE(not_slicing);
   whole.sink_bytes = 3;
   EXPECT_FALSE(CheckRangedAnswer(Ranged(100, 109), whole, &not_slicing).ok());
+  // 416 is the end of the object, unless its size says the range starts inside it.
+  EXPECT_TRUE(
+      CheckRangedAnswer(Ranged(100, 109), Answer(416, "bytes */100", 0), &not_slicing).ok());
+  EXPECT_FALSE(
+      CheckRangedAnswer(Ranged(100, 109), Answer(416, "bytes */5000", 0), &not_slicing).ok());
   // Statuses that are not data are left to the caller (404 = ENOENT, 412 = changed).
   EXPECT_TRUE(CheckRangedAnswer(Ranged(0, 9), Answer(404, "", 0), &not_slicing).ok());
 }
