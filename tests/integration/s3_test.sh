@@ -81,3 +81,27 @@ if grep -q -e "$SECRET" -e "$TOKEN" "$WORK/everything.txt"; then fail "a planted
 if grep -rq -e "$SECRET" -e "$TOKEN" "$WORK/cache3"; then fail "a planted secret is in the cache dir"; fi
 "$TIERFS" unmount "$WORK/mnt3"
 pass "planted secret and token: absent from debug log, /proc/mounts, ps, stats, metrics, index and cache dir"
+
+# Through a cluster cache (--s3-through-proxy): signed reads are cached by host, path and
+# slice only, so a second node's read is a hit; no credential reaches the cache's disk
+# or log.
+source "$SERVERS/nginx-cache.sh"
+CPORT=$(free_port)
+start_nginx_cache 127.0.0.7 "$CPORT" "$WORK/s3cache" || fail "cache did not start"
+for n in 1 2; do
+  mkdir -p "$WORK/mnt-c$n"; MOUNTS+=("$WORK/mnt-c$n")
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$TIERFS" mount s3://data "$WORK/mnt-c$n" \
+    --index "$WORK/idx" --cache-dir "$WORK/cache-c$n" --ram-size 0 --cache-size 0 \
+    --s3-credentials-file "$WORK/creds" "${S3OPTS[@]}" \
+    --http-proxy "http://127.0.0.7:$CPORT" --s3-through-proxy || fail "mount through a cache failed"
+  cmp "$DATA/big.bin" "$WORK/mnt-c$n/big.bin" || { tail -n 5 "$WORK/s3cache/access.log"; tail -n 5 "$WORK/s3cache/error.log"; fail "S3 through a cache: wrong bytes (node $n)"; }
+done
+hits=$(grep -c ' HIT ' "$WORK/s3cache/access.log" || true)
+[ "$hits" -ge 24 ] || fail "the second node's 24 blocks were not cache hits ($hits hits)"
+[ -n "$(ls -A "$WORK/s3cache/cache")" ] || fail "the cache kept nothing"
+if grep -rqa -e "$SECRET" -e "$TOKEN" -e "AWS4-HMAC" "$WORK/s3cache/cache" "$WORK/s3cache"/*.log; then
+  fail "a credential or signature is in the cache's files or logs"
+fi
+for n in 1 2; do "$TIERFS" unmount "$WORK/mnt-c$n"; done
+stop_nginx_cache "$WORK/s3cache"
+pass "S3 through a cache (--s3-through-proxy): second node all hits ($hits), no credential in the cache's files or logs"

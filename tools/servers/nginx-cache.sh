@@ -11,6 +11,9 @@ start_nginx_cache() {
       -e "s|@SLICE@|$slice|" -e "s|@RESOLVER@|127.0.0.1|" -e "s|@CA_FILE@|$ca|" \
       -e "s|@BIND@|$addr|" -e "s|@ORIGINS_DEFAULT@|1|" -e "s|@ORIGINS@||" \
       -e "s|worker_processes auto;|worker_processes 1;|" "$conf_in" > "$state/nginx.conf"
+  # As root, workers would run as nginx's default user, who cannot enter a test's 0700
+  # temp dir: keep them as the caller.
+  [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$state/nginx.conf"
   nginx -c "$state/nginx.conf" -p "$state" 2> "$state/start.log" || { cat "$state/start.log" >&2; return 1; }
   for _ in $(seq 50); do
     curl -s -o /dev/null "http://$addr:$port/" && return 0
