@@ -321,8 +321,9 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
           return Status::Invalid("option " + key + ": '" + value + "' is not a number");
         }
         if (n < l.lo || n > l.hi) {
-          return Status::Invalid("option " + key + ": " + value + " not in range [" +
-                                 std::to_string(l.lo) + " - " + std::to_string(l.hi) + "]");
+          // Worded as CLI11 words the flags' range errors.
+          return Status::Invalid("option " + key + ": " + value + " not in range " +
+                                 std::to_string(l.lo) + " to " + std::to_string(l.hi));
         }
         *l.field = n;
       }

@@ -130,3 +130,31 @@ TEST(ListenAddress, ParsesHostPortForms) {
 
 }  // namespace
 }  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+TEST(MountOptions, ClusterAndRemoteOptionsAreSettableFromFstabAndFluid) {
+  MountConfig c;
+  ASSERT_TRUE(ApplyMountOptions("http_proxy=http://c1:3128|http://c2:3128;DIRECT,"
+                                "http_proxy_refresh=5,on_unreachable=wait,s3_through_proxy,"
+                                "timeout=2000,connect_timeout=300,retries=7,manifest=/m.txt",
+                                &c)
+                  .ok());
+  EXPECT_EQ(c.store.http.proxy_list, "http://c1:3128|http://c2:3128;DIRECT");
+  EXPECT_EQ(c.store.http.proxy_refresh_seconds, 5);
+  EXPECT_TRUE(c.store.http.wait_while_unreachable);
+  EXPECT_TRUE(c.store.s3_through_proxy);
+  EXPECT_EQ(c.store.http.request_timeout_ms, 2000);
+  EXPECT_EQ(c.store.http.connect_timeout_ms, 300);
+  EXPECT_EQ(c.store.http.max_attempts, 7);
+  EXPECT_EQ(c.store.manifest, "/m.txt");
+  EXPECT_EQ(c.fuse_options, "");  // none of them reaches libfuse
+  ASSERT_TRUE(ApplyMountOptions("on_unreachable=fail", &c).ok());
+  EXPECT_FALSE(c.store.http.wait_while_unreachable);
+  EXPECT_FALSE(ApplyMountOptions("retries=0", &c).ok());
+  EXPECT_FALSE(ApplyMountOptions("timeout=5s", &c).ok());
+}
+
+}  // namespace
+}  // namespace tierfs
