@@ -8,11 +8,30 @@ need_fuse
 K8S=$(cd "$(dirname "$0")/../../packaging/k8s" && pwd)
 
 out=$("$K8S/validate" --tierfs "$TIERFS") || fail "manifests: $out"
-grep -q "^10 objects in 5 files: 0 problems$" <<<"$out" || fail "validate said: $out"
+grep -q "^14 objects in 6 files: 0 problems$" <<<"$out" || fail "validate said: $out"
 if command -v yamllint > /dev/null; then
   yamllint -d "{extends: relaxed, rules: {line-length: {max: 120}}}" "$K8S" || fail "yamllint"
 fi
 pass "k8s + Fluid manifests: $out"
+
+# The cluster cache's start-up command, run as the container would (paths moved under
+# $WORK), makes a config that nginx itself accepts.
+mkdir -p "$WORK/kc/etc" "$WORK/kc/cache"
+python3 - "$K8S/cluster-cache.yaml" "$WORK/kc" > "$WORK/kc/run.sh" <<'PY'
+import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+kc = sys.argv[2]
+for k, v in docs[0]["data"].items():
+    open(f"{kc}/etc/{k}", "w").write(v)
+args = docs[1]["spec"]["template"]["spec"]["containers"][0]["args"][0]
+args = args.replace("/etc/tierfs-cache", f"{kc}/etc").replace("/cache", f"{kc}/cache")
+args = args.replace("chown -R nginx", "chown -R root")
+print(args.replace('exec nginx -c', 'nginx -t -c').replace(' -g "daemon off;"', ""))
+PY
+sh "$WORK/kc/run.sh" > "$WORK/kc/out" 2>&1 || fail "cluster cache config: $(cat "$WORK/kc/out")"
+grep -q "test is successful" "$WORK/kc/out" || fail "nginx -t said: $(cat "$WORK/kc/out")"
+grep -q "^data.example.org 1;" "$WORK/kc/cache/nginx.conf" || fail "the origins list was not filled in"
+pass "cluster-cache.yaml: its start-up command makes a config that nginx -t accepts"
 
 # The checker is not a rubber stamp: each broken copy is caught with the reason.
 mkdir -p "$WORK/k8s"

@@ -16,7 +16,7 @@ start_nginx_cache() {
   [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$state/nginx.conf"
   nginx -c "$state/nginx.conf" -p "$state" 2> "$state/start.log" || { cat "$state/start.log" >&2; return 1; }
   for _ in $(seq 50); do
-    curl -s -o /dev/null "http://$addr:$port/" && return 0
+    curl -sf -o /dev/null "http://$addr:$port/.tierfs-cache-health" && return 0
     sleep 0.1
   done
   echo "nginx cache on $addr:$port did not start: $(cat "$state/error.log")" >&2
