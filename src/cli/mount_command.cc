@@ -228,6 +228,19 @@ std::string DefaultCacheDir(const std::string& source_url) {
   return base + "/tierfs/" + hash;
 }
 
+namespace {
+// The value of -o KEY=VALUE as a whole number, or "option KEY: 'VALUE' is not a number".
+Result<long long> WholeNumber(const std::string& key, const std::string& value) {
+  try {
+    size_t used = 0;
+    const long long n = std::stoll(value, &used);
+    if (used == value.size()) return n;
+  } catch (...) {
+  }
+  return Status::Invalid("option " + key + ": '" + value + "' is not a number");
+}
+}  // namespace
+
 Status ParseUnreachableMode(const std::string& value, bool* wait) {
   if (value == "fail" || value == "wait") {
     *wait = value == "wait";
@@ -312,34 +325,25 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
           {"http_proxy_refresh", 1, 86400, &config->store.http.proxy_refresh_seconds}};
       for (const Limit& l : limits) {
         if (key != l.key) continue;
-        long n = 0;
-        try {
-          size_t used = 0;
-          n = std::stol(value, &used);
-          if (used != value.size()) throw std::invalid_argument(value);
-        } catch (...) {
-          return Status::Invalid("option " + key + ": '" + value + "' is not a number");
-        }
+        auto parsed = WholeNumber(key, value);
+        if (!parsed.ok()) return parsed.status();
+        const long long n = *parsed;
         if (n < l.lo || n > l.hi) {
           // Worded as CLI11 words the flags' range errors.
           return Status::Invalid("option " + key + ": " + value + " not in range " +
                                  std::to_string(l.lo) + " to " + std::to_string(l.hi));
         }
-        *l.field = n;
+        *l.field = static_cast<long>(n);
       }
       config->store.http.max_attempts = static_cast<int>(retries);
     } else if (key == "threads" || key == "spin_us") {
-      unsigned long n = 0;
-      try {
-        size_t used = 0;
-        n = std::stoul(value, &used);
-        if (used != value.size()) throw std::invalid_argument(value);
-      } catch (...) {
+      auto n = WholeNumber(key, value);
+      if (!n.ok() || *n < 0) {
         return Status::Invalid("option " + key + ": '" + value + "' is not a number");
       }
       // Range checked by RunMount, with the command-line flags.
-      (key == "threads" ? config->threads : config->spin_us) =
-          static_cast<unsigned>(std::min<unsigned long>(n, std::numeric_limits<unsigned>::max()));
+      (key == "threads" ? config->threads : config->spin_us) = static_cast<unsigned>(
+          std::min<long long>(*n, std::numeric_limits<unsigned>::max()));
     } else if (key == "_netdev" || key == "nofail" || key == "noauto" || key == "auto" ||
                key == "user" || key == "users" || key == "nouser" || key == "defaults" ||
                key == "rw" || key == "ro" || key == "dev" || key == "nodev" || key == "suid" ||
