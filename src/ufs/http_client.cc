@@ -89,6 +89,12 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+// No connection, or no answer in time: what marks a route down (see RouteHealth).
+bool Unreachable(CURLcode code) {
+  return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+         code == CURLE_COULDNT_RESOLVE_PROXY || code == CURLE_OPERATION_TIMEDOUT;
+}
+
 bool Retryable(CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_CONNECT:
@@ -326,6 +332,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   int origin_attempts = 0;
   bool backoff = false;
   while (true) {
+    if (o.wait_while_unreachable && ShutdownRequested()) return last;
     // The best route that takes the request now.
     size_t pick = plan.size();
     const auto now = std::chrono::steady_clock::now();
@@ -374,7 +381,11 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
         route.health.Answered();  // it was reached (TLS refused, body too large, ...)
         return last;
       }
-      route.health.Failed(std::chrono::steady_clock::now());
+      if (Unreachable(rc)) {
+        route.health.Failed(std::chrono::steady_clock::now());
+      } else {
+        route.health.Answered();  // reached, then the transfer broke: retried, not down
+      }
       if (!route.direct()) {
         TLOG_WARN_LIMITED(impl_->route_log, "cache {} failed: {}; trying the next route",
                           route.name, last.message());

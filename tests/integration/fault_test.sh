@@ -70,6 +70,15 @@ took=$(( $(date +%s) - start ))
 arm "mode=none&count=0"
 pass "30 s stalls: EIO after ${took}s (timeouts x retries), no hang"
 
+# Three timeouts in a row mark the origin down: reads fail fast until a probe, due within
+# the back-off (1 s, doubling to 10 s), gets an answer again.
+eventually_same() {  # eventually_same FILE: cmp passes within 15 s
+  for _ in $(seq 75); do cmp -s "$DATA/$1" "$MNT/$1" 2> /dev/null && return 0; sleep 0.2; done
+  return 1
+}
+next_file; eventually_same "$f" || fail "reads did not come back after the stalls ended"
+pass "origin answering again after the stalls: reads come back"
+
 # A file changed after indexing: EIO, never the new bytes mixed with the old.
 next_file; changed=$f
 head -c 300000 /dev/urandom > "$DATA/$changed.new" && mv "$DATA/$changed.new" "$DATA/$changed"
@@ -91,7 +100,20 @@ pass "file deleted after indexing: EIO; other files fine"
 kill $SERVER; wait $SERVER 2>/dev/null || true
 next_file
 cat "$MNT/$f" > /dev/null 2>&1 && fail "server down: read succeeded"
+# Once it is known to be down, a scan of the other files fails fast: a few connection
+# attempts in all (probes), not retries with back-off for every file.
+direct_errors() {
+  stats_json "$MNT" | python3 -c 'import json, sys
+print(sum(r["requests"]["error"] for r in json.load(sys.stdin)["routes"] if r["via"] == "DIRECT"))'
+}
+before=$(direct_errors)
+for g in "${files[@]:$n}"; do
+  cat "$MNT/${g#./}" > /dev/null 2>&1 && fail "server down: a read of $g succeeded"
+done
+tries=$(( $(direct_errors) - before ))
+[ "$tries" -le 6 ] || fail "server down: $tries connection attempts for $(( ${#files[@]} - n + 1 )) files"
+pass "server down: a scan of $(( ${#files[@]} - n )) more files fails fast ($tries connection attempts in all)"
 start_fault_server "$DATA" "$PORT"
-cmp "$DATA/$f" "$MNT/$f" || fail "server back: wrong bytes"
-pass "server down: EIO; server back: reads resume"
+eventually_same "$f" || fail "server back: reads did not resume"
+pass "server down: EIO; server back: reads resume (after one probe)"
 kill $SERVER
