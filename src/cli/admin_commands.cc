@@ -97,7 +97,7 @@ void PrintStats(const nlohmann::json& j) {
     std::string line;
     for (const auto& [name, c] : j["block_sources"].items()) {
       const uint64_t blocks = c.value("blocks", uint64_t{0});
-      if (blocks == 0 && name == "cache") continue;  // only caches that do not say
+      if (blocks == 0 && name.rfind("cache", 0) == 0) continue;  // no cluster caches
       line += (line.empty() ? "" : ", ") + name + " " + std::to_string(blocks) + " (" +
               FormatSize(c.value("bytes", uint64_t{0})) + ")";
     }
