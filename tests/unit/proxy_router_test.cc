@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <set>
 #include <thread>
@@ -370,6 +371,45 @@ TEST(CacheFailover, ADeadCacheSendsItsBlocksToTheNextRankedOneWithoutDirect) {
   }
   // The dead cache was tried once, then skipped while down.
   EXPECT_LE(http.requests(), 51u);
+}
+
+}  // namespace
+}  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+// Many readers at once: plans, re-resolutions (every second) and health changes race;
+// every plan still ranks the group's members and nothing is lost (run under TSan in CI).
+TEST(ProxyRouter, ConcurrentPlansRefreshesAndHealthChanges) {
+  RouterOptions options;
+  options.refresh = std::chrono::seconds(1);
+  ProxyRouter router(Spec("http://localhost:1|http://127.0.0.9:1;DIRECT"), options);
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t k = static_cast<uint64_t>(t) << 32;
+      while (std::chrono::steady_clock::now() < until) {
+        auto plan = router.Plan(++k, "http://origin:80");
+        if (plan.size() < 3 || plan.back()->name != "DIRECT") ++bad;
+        Route& first = *plan.front();
+        const auto now = std::chrono::steady_clock::now();
+        if (first.health.Try(now) != RouteHealth::Admit::kSkip) {
+          if (k % 3 == 0) {
+            first.health.Failed(now);
+          } else {
+            first.health.Answered();
+          }
+        }
+        first.Requests("hit").Add();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GE(router.Routes().size(), 3u);
 }
 
 }  // namespace
