@@ -371,7 +371,13 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     }
     if (route.direct()) ++origin_attempts;
     int code_of_curl = CURLE_OK;
-    Result<HttpResponse> sent = Perform(request, route, &code_of_curl);
+    Result<HttpResponse> sent = Status::Io("not sent");
+    try {
+      sent = Perform(request, route, &code_of_curl);
+    } catch (...) {
+      route.health.Answered();  // a probe must not stay taken (out of memory, ...)
+      throw;
+    }
     const auto rc = static_cast<CURLcode>(code_of_curl);
     if (!sent.ok()) {  // no answer
       ++impl_->failures;

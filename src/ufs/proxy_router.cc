@@ -237,7 +237,13 @@ void ProxyRouter::MaybeRefresh() {
   const int64_t at = resolved_at_ns_.load(std::memory_order_acquire);
   const int64_t period = std::chrono::nanoseconds(options_.refresh).count();
   if (at != 0 && now - at < period) return;
-  if (refreshing_.exchange(true)) return;  // another thread resolves; use what we have
+  std::unique_lock resolving(resolve_mu_, std::defer_lock);
+  if (at == 0) {
+    resolving.lock();  // first use: every request waits for the addresses
+  } else if (!resolving.try_lock()) {
+    return;  // another thread re-resolves; go on with the addresses we have
+  }
+  if (resolved_at_ns_.load(std::memory_order_acquire) != at) return;  // done meanwhile
   // Names first, without the lock (getaddrinfo may wait on DNS).
   std::vector<std::vector<std::pair<bool, std::vector<std::string>>>> resolved;
   for (const auto& g : spec_.groups) {
@@ -288,9 +294,9 @@ void ProxyRouter::MaybeRefresh() {
       }
     }
   }
-  resolved_at_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                        std::memory_order_release);
-  refreshing_.store(false);
+  resolved_at_ns_.store(
+      std::max<int64_t>(1, std::chrono::steady_clock::now().time_since_epoch().count()),
+      std::memory_order_release);
 }
 
 std::shared_ptr<Route> ProxyRouter::OriginRoute(const std::string& origin) {

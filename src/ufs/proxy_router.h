@@ -10,9 +10,10 @@
 // An empty list is DIRECT alone.
 //
 // A cache given by host name stands for every address the name resolves to (a Kubernetes
-// headless Service is one name for all cache pods). Names are resolved on first use and
-// again once `refresh` has passed, by the one request that finds them stale (the others
-// go on with the addresses they have); a route keeps its health across re-resolutions.
+// headless Service is one name for all cache pods). Names are resolved on first use (the
+// requests that come meanwhile wait for it) and again once `refresh` has passed, by the one
+// request that finds them stale (the others go on with the addresses they have); a route
+// keeps its health across re-resolutions.
 //
 // Health (RouteHealth): a place that refuses connections or times out `failures_to_down`
 // times in a row (1 for a cache, 3 for the origin) is down: requests skip it at once
@@ -144,7 +145,8 @@ class ProxyRouter {
 
   const ProxySpec spec_;
   const RouterOptions options_;
-  std::atomic<bool> refreshing_{false};
+  // Held by the thread resolving names; the first resolution is waited for by all.
+  std::mutex resolve_mu_;
   std::atomic<int64_t> resolved_at_ns_{0};  // steady clock; 0: never
   mutable std::mutex mu_;                   // protects groups_, caches_, origins_
   std::vector<std::vector<Member>> groups_;
