@@ -342,8 +342,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
         return Status::Invalid("option " + key + ": '" + value + "' is not a number");
       }
       // Range checked by RunMount, with the command-line flags.
-      (key == "threads" ? config->threads : config->spin_us) = static_cast<unsigned>(
-          std::min<long long>(*n, std::numeric_limits<unsigned>::max()));
+      (key == "threads" ? config->threads : config->spin_us) =
+          static_cast<unsigned>(std::min<long long>(*n, std::numeric_limits<unsigned>::max()));
     } else if (key == "_netdev" || key == "nofail" || key == "noauto" || key == "auto" ||
                key == "user" || key == "users" || key == "nouser" || key == "defaults" ||
                key == "rw" || key == "ro" || key == "dev" || key == "nodev" || key == "suid" ||

@@ -112,8 +112,8 @@ Status FakeStore::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
-Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                    char* buf, ReadVia* via) {
+Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                                    ReadVia* via) {
   if (via != nullptr) *via = ReadVia::kOrigin;
   ++read_calls_;
   uint64_t now = ++concurrent_;

@@ -44,8 +44,8 @@ class FakeStore : public Store {
   std::string Url() const override { return "fake://"; }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
-  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf, ReadVia* via) override;
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                           ReadVia* via) override;
 
  private:
   struct Object {

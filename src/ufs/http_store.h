@@ -26,8 +26,8 @@ class HttpStore : public Store {
   std::string RoutesJson() const override { return http_.RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
-  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf, ReadVia* via) override;
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                           ReadVia* via) override;
 
  private:
   HttpStore(std::string base, HttpOptions http, int head_parallelism);

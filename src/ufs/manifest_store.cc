@@ -174,8 +174,8 @@ class ManifestStore : public Store {
     return Status::Ok();
   }
 
-  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf, ReadVia* via) override {
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                           ReadVia* via) override {
     return base_->ReadRange(ref, offset, length, buf, via);
   }
 

@@ -266,8 +266,8 @@ Status NfsStore::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
-Result<size_t> NfsStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                   char* buf, ReadVia* via) {
+Result<size_t> NfsStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                                   ReadVia* via) {
   if (via != nullptr) *via = ReadVia::kOrigin;
   // A session broken by a server restart fails once; a fresh one is tried right away.
   Result<size_t> r = ReadOnce(ref, offset, length, buf);

@@ -29,8 +29,8 @@ class PosixStore : public Store {
   std::string Url() const override;
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
-  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf, ReadVia* via) override;
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                           ReadVia* via) override;
 
   // The version tag PosixStore gives a file: changes when its size or mtime does.
   static std::string VersionOf(uint64_t size, int64_t mtime_ns);

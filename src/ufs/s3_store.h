@@ -48,8 +48,8 @@ class S3Store : public Store {
   std::string RoutesJson() const override { return http_.RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
-  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                           char* buf, ReadVia* via) override;
+  Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                           ReadVia* via) override;
 
  private:
   S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,

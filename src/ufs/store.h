@@ -61,8 +61,8 @@ class Store {
   // Reads up to `length` bytes at `offset` into `buf`. Returns the bytes read, which is
   // less than `length` only at the end of the object. If `via` is not null it is set to
   // where the bytes came from (kOrigin unless a cluster cache served them).
-  virtual Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
-                                   char* buf, ReadVia* via) = 0;
+  virtual Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
+                                   ReadVia* via) = 0;
 };
 
 struct StoreOptions {
