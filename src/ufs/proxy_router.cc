@@ -200,7 +200,7 @@ Counter& Route::Bytes(const std::string& result) {
 // --- ProxyRouter ---
 
 ProxyRouter::ProxyRouter(ProxySpec spec, RouterOptions options)
-    : spec_(std::move(spec)), options_(options) {
+    : spec_(std::move(spec)), has_direct_(spec_.has_direct()), options_(options) {
   collector_ = MetricsRegistry::Global().AddCollector([this](MetricsWriter& w) {
     for (const auto& r : Routes()) {
       w.Gauge("tierfs_proxy_up", "1 while a route (cache or DIRECT) is up, 0 while it is down",
@@ -315,7 +315,7 @@ std::vector<std::shared_ptr<Route>> ProxyRouter::Plan(uint64_t placement,
   MaybeRefresh();
   std::vector<std::shared_ptr<Route>> plan;
   std::shared_ptr<Route> direct;
-  if (spec_.has_direct()) direct = OriginRoute(origin);
+  if (has_direct_) direct = OriginRoute(origin);
   std::lock_guard lock(mu_);
   for (const auto& g : groups_) {
     std::vector<std::pair<uint64_t, std::shared_ptr<Route>>> ranked;

@@ -144,6 +144,7 @@ class ProxyRouter {
   std::shared_ptr<Route> OriginRoute(const std::string& origin);
 
   const ProxySpec spec_;
+  const bool has_direct_;  // spec_.has_direct(), asked once instead of per request
   const RouterOptions options_;
   // Held by the thread resolving names; the first resolution is waited for by all.
   std::mutex resolve_mu_;
