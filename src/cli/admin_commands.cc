@@ -13,17 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/fail.h"
 #include "cli/mount_command.h"
 #include "common/size.h"
 
 namespace tierfs {
 namespace fs = std::filesystem;
 namespace {
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "tierfs: %s\n", message.c_str());
-  return 1;
-}
 
 bool ReadStats(const std::string& mountpoint, nlohmann::json* out, std::string* error) {
   if (!IsTierfsMount(mountpoint)) {

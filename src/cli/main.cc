@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/admin_commands.h"
+#include "cli/fail.h"
 #include "cli/fluid.h"
+#include "cli/index_commands.h"
 #include "cli/mount_command.h"
 #include "common/log.h"
 #include "common/size.h"
@@ -48,20 +50,6 @@ class MountConfigFile : public CLI::ConfigTOML {
     return items;
   }
 };
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "tierfs: %s\n", s.message().c_str());
-  return 1;
-}
-
-std::string FormatTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  char buf[64];
-  std::tm tm;
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
 
 // Options every command that talks to a source takes.
 void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
@@ -104,82 +92,6 @@ void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
       ->check(CLI::Range(0, 2147483647));
 }
 
-// Writes the files of an index as a manifest (the inverse of --manifest).
-Status WriteManifestFile(const std::string& index_path, const std::string& out_path) {
-  auto index = OpenIndex(index_path);
-  if (!index.ok()) return index.status();
-  std::ofstream out(out_path, std::ios::trunc);
-  if (!out) return Status::FromErrno(errno, "cannot write '" + out_path + "'");
-  std::vector<uint64_t> dirs{kRootIno};
-  while (!dirs.empty()) {
-    uint64_t dir = dirs.back();
-    dirs.pop_back();
-    TIERFS_RETURN_IF_ERROR(
-        (*index)->ReadDir(dir, 0, [&](std::string_view, const Entry& e, uint64_t) {
-          if (e.is_dir()) dirs.push_back(e.ino);
-          if (e.type == ObjectType::kFile) WriteManifestLine(out, e.key, e.size, e.version);
-          return true;
-        }));
-  }
-  out.close();
-  if (!out) return Status::Io("error writing '" + out_path + "'");
-  return Status::Ok();
-}
-
-int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so,
-                  const std::string& write_manifest) {
-  auto store = OpenStore(source, so);
-  if (!store.ok()) return Fail(store.status());
-  const bool tty = ::isatty(STDERR_FILENO);
-  BuildOptions options;
-  options.progress = [tty](const IndexMeta& m) {
-    std::fprintf(stderr, "%s  %llu files, %llu dirs, %s%s", tty ? "\r" : "",
-                 static_cast<unsigned long long>(m.files), static_cast<unsigned long long>(m.dirs),
-                 FormatSize(m.bytes).c_str(), tty ? "" : "\n");
-  };
-  auto start = std::chrono::steady_clock::now();
-  auto meta = BuildIndex(**store, index_path, options);
-  if (tty) std::fprintf(stderr, "\n");
-  if (!meta.ok()) return Fail(meta.status());
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf(
-      "indexed %s: %llu files, %llu dirs, %llu symlinks, %s in %.2fs", meta->source.c_str(),
-      static_cast<unsigned long long>(meta->files), static_cast<unsigned long long>(meta->dirs),
-      static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(), secs);
-  if (meta->skipped)
-    std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
-  std::printf("\n");
-  if (!write_manifest.empty()) {
-    if (Status s = WriteManifestFile(index_path, write_manifest); !s.ok()) return Fail(s);
-    std::printf("manifest written to %s\n", write_manifest.c_str());
-  }
-  return 0;
-}
-
-int RunIndexStat(const std::string& index_path, bool json) {
-  auto index = OpenIndex(index_path);
-  if (!index.ok()) return Fail(index.status());
-  const IndexMeta& m = (*index)->Meta();
-  if (json) {
-    nlohmann::json j = {{"source", m.source},     {"built_at", m.built_at},
-                        {"files", m.files},       {"dirs", m.dirs},
-                        {"symlinks", m.symlinks}, {"bytes", m.bytes},
-                        {"skipped", m.skipped},   {"format_version", m.format_version}};
-    std::printf("%s\n", j.dump(2).c_str());
-    return 0;
-  }
-  std::printf("source:    %s\n", m.source.c_str());
-  std::printf("built at:  %s\n", FormatTime(m.built_at).c_str());
-  std::printf("files:     %llu\n", static_cast<unsigned long long>(m.files));
-  std::printf("dirs:      %llu\n", static_cast<unsigned long long>(m.dirs));
-  std::printf("symlinks:  %llu\n", static_cast<unsigned long long>(m.symlinks));
-  std::printf("bytes:     %llu (%s)\n", static_cast<unsigned long long>(m.bytes),
-              FormatSize(m.bytes).c_str());
-  std::printf("skipped:   %llu\n", static_cast<unsigned long long>(m.skipped));
-  std::printf("format:    %d\n", m.format_version);
-  return 0;
-}
-
 int Main(int argc, char** argv) {
   InitLogging();
   CLI::App app{"tierfs: a read-only FUSE view of remote data, cached in RAM and on local NVMe"};
@@ -194,7 +106,13 @@ int Main(int argc, char** argv) {
       ->required();
   mount->add_option("mountpoint", mc.mountpoint, "an existing directory")->required();
   mount->add_option("--index", mc.index_path,
-                    "prebuilt index (default: built under the cache dir)");
+                    "prebuilt index directory, or a published one: URL or file of its pointer "
+                    "(http(s)://.../latest, s3://.../latest); default: built under the cache dir");
+  mount
+      ->add_option("--index-refresh", mc.index_refresh,
+                   "check for a new index revision every N seconds and switch to it live "
+                   "(default: 60 for a published index, 0 = never otherwise)")
+      ->check(CLI::Range(0L, kMaxIndexRefresh));
   mount->add_option("--cache-dir", mc.cache_dir, "cache directory (created 0700)");
   mount->add_option("--cache-size", mc.cache_size, "NVMe cache bound, e.g. 50G")
       ->transform(size_validator);
@@ -227,7 +145,7 @@ int Main(int argc, char** argv) {
   app.allow_config_extras(CLI::config_extras_mode::error);
   AddStoreOptions(mount, &mc.store);
 
-  std::string build_source, index_path;
+  std::string build_source, index_path, admin_mnt;
   bool stat_json = false;
   auto* index = app.add_subcommand("index", "Build or inspect an index");
   index->require_subcommand(1);
@@ -238,11 +156,23 @@ int Main(int argc, char** argv) {
   AddStoreOptions(build, &build_store);
   std::string write_manifest;
   build->add_option("--write-manifest", write_manifest, "also write the files as a manifest");
+  std::string publish_dest;
+  auto* publish = index->add_subcommand(
+      "publish", "Pack an index into DEST/<sha256>.tierfs-index and point DEST/latest at it");
+  publish->add_option("--index", index_path, "index directory to publish")->required();
+  publish
+      ->add_option("dest", publish_dest,
+                   "a directory (served by any web server) or s3://bucket/prefix")
+      ->required();
+  StoreOptions publish_store;
+  AddStoreOptions(publish, &publish_store);
+  auto* refresh = index->add_subcommand(
+      "refresh", "Make a mount check for a new index revision now and switch to it");
+  refresh->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
   auto* stat = index->add_subcommand("stat", "Show what an index holds");
   stat->add_option("--index", index_path, "index directory")->required();
   stat->add_flag("--json", stat_json, "print JSON");
 
-  std::string admin_mnt;
   bool stats_json = false, stats_watch = false;
   auto* stats = app.add_subcommand("stats", "Show a mount's cache and remote counters");
   stats->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
@@ -300,6 +230,8 @@ int Main(int argc, char** argv) {
   if (*unmount) return RunUnmount(admin_mnt);
   if (*fluid) return RunFluidMount(fluid_config, fluid_dry_run);
   if (*stat) return RunIndexStat(index_path, stat_json);
+  if (*publish) return RunIndexPublish(index_path, publish_dest, publish_store);
+  if (*refresh) return RunIndexRefresh(admin_mnt);
   return 2;
 }
 

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "cli/daemon.h"
+#include "cli/fail.h"
 #include "cli/metrics_server.h"
 #include "common/checksum.h"
 #include "common/log.h"
@@ -24,6 +25,7 @@
 #include "fuse/filesystem.h"
 #include "fuse/lowlevel.h"
 #include "metadata/index.h"
+#include "metadata/revisions.h"
 #include "tiers/block.h"
 #include "tiers/block_cache.h"
 #include "tiers/nvme_tier.h"
@@ -37,11 +39,6 @@ namespace tierfs {
 namespace fs = std::filesystem;
 
 namespace {
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "tierfs: %s\n", s.message().c_str());
-  return 1;
-}
 
 // Holds an exclusive lock on <cache_dir>/lock for the life of the process.
 Result<int> LockCacheDir(const std::string& dir) {
@@ -134,19 +131,15 @@ Status CheckMountpoint(const std::string& mountpoint) {
 // Opens the NVMe tier under <cache_dir>/blocks, sized so that everything under the cache
 // dir (blocks, an index kept there, the lock) stays within --cache-size. Returns null when
 // the tier is disabled (size 0) or the disk refuses it (then the mount runs on RAM+store).
-Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config) {
+// `index_room`: what the cache dir keeps for index revisions (IndexRevisions::RoomFor).
+Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config, uint64_t index_room) {
   if (config.cache_size == 0) return std::unique_ptr<NvmeTier>();
-  uint64_t used = 64 << 10;  // lock, LAYOUT and directory entries
-  std::error_code ec;
-  if (config.index_path.empty()) {
-    for (const auto& e : fs::recursive_directory_iterator(config.cache_dir + "/index", ec)) {
-      if (e.is_regular_file(ec)) used += e.file_size(ec);
-    }
-  }
+  const uint64_t used = (64 << 10) + index_room;  // lock, LAYOUT, directory entries, indexes
   if (used >= config.cache_size) {
     return Status::Invalid("--cache-size " + FormatSize(config.cache_size) +
-                           " leaves no room for blocks (the index alone takes " + FormatSize(used) +
-                           ")");
+                           " leaves no room for blocks (the index and room for its next "
+                           "revision take " +
+                           FormatSize(used) + ")");
   }
   NvmeTierOptions o;
   o.dir = config.cache_dir + "/blocks";
@@ -159,35 +152,6 @@ Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config) {
   if (tier.status().error() == EINVAL) return tier.status();
   TLOG_WARN("nvme cache disabled: {}", tier.status().message());
   return std::unique_ptr<NvmeTier>();
-}
-
-// Opens the index the mount will serve, building it when there is none yet.
-Result<std::unique_ptr<Index>> OpenOrBuildIndex(const MountConfig& config, Store& store,
-                                                bool offline) {
-  const bool explicit_index = !config.index_path.empty();
-  const std::string path = explicit_index ? config.index_path : config.cache_dir + "/index";
-  if (explicit_index || (!config.rebuild_index && fs::exists(path + "/CURRENT"))) {
-    auto index = OpenIndex(path);
-    if (index.ok()) {
-      if ((*index)->Meta().source == store.Url()) return index;
-      if (explicit_index) {
-        return Status::Invalid("index '" + path + "' was built for " + (*index)->Meta().source +
-                               ", not " + store.Url());
-      }
-    } else if (explicit_index) {
-      return index.status();
-    }
-    TLOG_INFO("index at '{}' is unusable; rebuilding it", path);
-  }
-  if (offline)
-    return Status(EHOSTUNREACH, "the source is unreachable and there is no usable index");
-  std::fprintf(stderr, "tierfs: building index of %s ...\n", store.Url().c_str());
-  auto meta = BuildIndex(store, path, BuildOptions{});
-  if (!meta.ok()) return meta.status();
-  std::fprintf(stderr, "tierfs: indexed %llu files, %llu dirs (%s)\n",
-               static_cast<unsigned long long>(meta->files),
-               static_cast<unsigned long long>(meta->dirs), FormatSize(meta->bytes).c_str());
-  return OpenIndex(path);
 }
 
 std::string SafeFsName(const std::string& url) {
@@ -310,7 +274,7 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
     } else if (key == "manifest") {
       config->store.manifest = value;
     } else if (key == "timeout" || key == "connect_timeout" || key == "retries" ||
-               key == "http_proxy_refresh") {
+               key == "http_proxy_refresh" || key == "index_refresh") {
       // The same ranges as the flags (main.cc).
       struct Limit {
         const char* key;
@@ -322,7 +286,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
           {"timeout", 100, 3600000, &config->store.http.request_timeout_ms},
           {"connect_timeout", 10, 600000, &config->store.http.connect_timeout_ms},
           {"retries", 1, 20, &retries},
-          {"http_proxy_refresh", 1, 86400, &config->store.http.proxy_refresh_seconds}};
+          {"http_proxy_refresh", 1, 86400, &config->store.http.proxy_refresh_seconds},
+          {"index_refresh", 0, kMaxIndexRefresh, &config->index_refresh}};
       for (const Limit& l : limits) {
         if (key != l.key) continue;
         auto parsed = WholeNumber(key, value);
@@ -386,6 +351,11 @@ int RunMount(MountConfig config) {
   if (Status s = FuseServer::ValidateOptions(config.fuse_options); !s.ok()) return Fail(s);
   std::error_code ec;
   config.mountpoint = fs::canonical(config.mountpoint, ec).string();
+  const bool published = !config.index_path.empty() && IsIndexPointer(config.index_path);
+  if (!config.index_path.empty() && config.index_path.find("://") == std::string::npos) {
+    config.index_path = fs::absolute(config.index_path, ec).lexically_normal().string();
+  }
+  if (config.index_refresh < 0) config.index_refresh = published ? 60 : 0;
 
   auto store = OpenStore(config.source, config.store);
   bool offline = false;
@@ -397,7 +367,8 @@ int RunMount(MountConfig config) {
     auto lazy = OpenStore(config.source, lazy_options);
     if (!lazy.ok()) return Fail(store.status());
     std::string dir = config.cache_dir.empty() ? DefaultCacheDir((*lazy)->Url()) : config.cache_dir;
-    bool have_index = !config.index_path.empty() || fs::exists(dir + "/index/CURRENT");
+    bool have_index = !config.index_path.empty() || fs::exists(dir + "/index/CURRENT") ||
+                      fs::exists(dir + "/indexes/current");
     if (!have_index) return Fail(store.status());
     std::fprintf(stderr, "tierfs: %s; serving from the cache until it is back\n",
                  store.status().message().c_str());
@@ -430,9 +401,18 @@ int RunMount(MountConfig config) {
   BlockPool::Global().Configure(config.block_size, heap_slack);
   HeapTrimmer heap_trimmer(heap_slack, [] { return BlockPool::Global().idle_bytes(); });
 
-  auto index = OpenOrBuildIndex(config, *source, offline);
-  if (!index.ok()) return Fail(index.status());
-  (*index)->StartWarmup();
+  RevisionOptions revision_options;
+  revision_options.cache_dir = config.cache_dir;
+  (published ? revision_options.index_url : revision_options.index_dir) = config.index_path;
+  revision_options.rebuild = config.rebuild_index;
+  revision_options.refresh_seconds = config.index_refresh;
+  revision_options.block_size = config.block_size;
+  revision_options.store = config.store;
+  auto revisions = IndexRevisions::Open(revision_options, *source, offline);
+  if (!revisions.ok()) return Fail(revisions.status());
+  (*revisions)->Current()->StartWarmup();
+  const uint64_t index_room = IndexRevisions::RoomFor((*revisions)->DiskBytes());
+  if (config.cache_size > 0) (*revisions)->SetRoom(index_room);
 
   std::unique_ptr<RamTier> ram;
   std::vector<Tier*> tiers;
@@ -440,7 +420,7 @@ int RunMount(MountConfig config) {
     ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
     tiers.push_back(ram.get());
   }
-  auto nvme = OpenNvmeTier(config);
+  auto nvme = OpenNvmeTier(config, index_room);
   if (!nvme.ok()) return Fail(nvme.status());
   if (*nvme) {
     (*nvme)->Start();
@@ -452,9 +432,14 @@ int RunMount(MountConfig config) {
   if (config.ram_size == 0) prefetch.workers = 0;
   BlockCache cache(*source, tiers, config.block_size, prefetch);
   cache.Start();
-  Filesystem filesystem(**index, cache, FilesystemOptions{::getuid(), ::getgid(), [&source] {
-                                                            return source->RoutesJson();
-                                                          }});
+  IndexRevisions& index_revisions = **revisions;
+  FilesystemOptions fs_options;
+  fs_options.uid = ::getuid();
+  fs_options.gid = ::getgid();
+  fs_options.routes_json = [&source] { return source->RoutesJson(); };
+  fs_options.index_json = [&index_revisions] { return index_revisions.StatusJson(); };
+  fs_options.refresh = [&index_revisions] { return index_revisions.RefreshNow(); };
+  Filesystem filesystem(index_revisions.Current(), cache, fs_options);
   FuseServerOptions fuse_options;
   fuse_options.fsname = SafeFsName(source->Url());
   fuse_options.extra_options = config.fuse_options;
@@ -464,14 +449,20 @@ int RunMount(MountConfig config) {
   FuseServer server(filesystem, fuse_options);
   if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
 
-  const int collector = MetricsRegistry::Global().AddCollector(
-      [&filesystem](MetricsWriter& w) { filesystem.WriteMetrics(w); });
+  index_revisions.Start(
+      [&filesystem](std::shared_ptr<Index> next) { return filesystem.SwitchIndex(next); });
+  const int collector =
+      MetricsRegistry::Global().AddCollector([&filesystem, &index_revisions](MetricsWriter& w) {
+        filesystem.WriteMetrics(w);
+        index_revisions.WriteMetrics(w);
+      });
   metrics.Start();
   NotifyReady("serving");
   if (!config.foreground) LogToSyslog();
   TLOG_INFO("serving {} at {}", source->Url(), config.mountpoint);
   Status run = server.Run();
   NotifyStopping();
+  index_revisions.Stop();
   metrics.Stop();
   MetricsRegistry::Global().RemoveCollector(collector);
   cache.Stop();

@@ -13,12 +13,17 @@ namespace tierfs {
 // Limits of --threads/-o threads= and --spin-us/-o spin_us= (checked by RunMount).
 inline constexpr unsigned kMaxThreads = 1024;
 inline constexpr unsigned kMaxSpinUs = 100000;
+inline constexpr long kMaxIndexRefresh = 7 * 86400;
 
 struct MountConfig {
   std::string source;
   std::string mountpoint;
-  std::string index_path;  // empty: <cache_dir>/index, built on first mount
-  std::string cache_dir;   // empty: a per-source directory under the user's cache
+  // An index directory, or a pointer to a published index (URL or file); empty:
+  // <cache_dir>/index, built on first mount.
+  std::string index_path;
+  long index_refresh = -1;  // seconds between checks for a new revision; -1: 60 for a
+                            // published index, 0 (never) otherwise
+  std::string cache_dir;    // empty: a per-source directory under the user's cache
   uint64_t cache_size = 10ULL << 30;
   uint64_t ram_size = 1ULL << 30;
   uint64_t block_size = 1 << 20;
@@ -35,8 +40,8 @@ struct MountConfig {
 };
 
 // Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
-// ram_size=, block_size=, index=, log_level=, threads=, spin_us=, s3_endpoint=, s3_region=,
-// s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure, metrics=,
+// ram_size=, block_size=, index=, index_refresh=, log_level=, threads=, spin_us=, s3_endpoint=,
+// s3_region=, s3_path_style, no_sign_request, s3_credentials_file=, ca_file=, insecure, metrics=,
 // http_proxy=, http_proxy_refresh=, on_unreachable=, s3_through_proxy, manifest=, timeout=,
 // connect_timeout=, retries=) set fields;
 // the options mount(8) and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are

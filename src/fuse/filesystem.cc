@@ -10,6 +10,7 @@ namespace tierfs {
 namespace {
 constexpr const char* kStatsXattr = "user.tierfs.stats";
 constexpr const char* kWarmXattr = "user.tierfs.warm";
+constexpr const char* kRefreshXattr = "user.tierfs.refresh";
 
 Status Counted(std::atomic<uint64_t>& errors, Status s) {
   if (!s.ok()) ++errors;
@@ -34,8 +35,27 @@ std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Put(const En
   return ref;
 }
 
-Filesystem::Filesystem(Index& index, BlockCache& cache, FilesystemOptions options)
-    : index_(index), cache_(cache), options_(options) {}
+Filesystem::Filesystem(std::shared_ptr<Index> index, BlockCache& cache, FilesystemOptions options)
+    : index_(std::move(index)), cache_(cache), options_(std::move(options)) {}
+
+void Filesystem::SetKernelCache(KernelCache kernel) {
+  std::lock_guard lock(kernel_mu_);
+  kernel_ = std::move(kernel);
+}
+
+Result<DiffCounts> Filesystem::SwitchIndex(std::shared_ptr<Index> next) {
+  next->StartWarmup();
+  std::shared_ptr<Index> old = index_.exchange(next);
+  std::lock_guard lock(kernel_mu_);
+  using Kind = IndexChange::Kind;
+  return DiffIndexes(*old, *next, [&](const IndexChange& c) {
+    if (c.kind == Kind::kAttrs || c.kind == Kind::kListing) {
+      if (kernel_.forget_inode) kernel_.forget_inode(c.ino);
+    } else if (kernel_.forget_entry) {
+      kernel_.forget_entry(c.ino, c.name);
+    }
+  });
+}
 
 struct stat Filesystem::ToStat(const Entry& e) const {
   struct stat st = {};
@@ -67,7 +87,7 @@ struct stat Filesystem::ToStat(const Entry& e) const {
 
 Result<struct stat> Filesystem::Lookup(uint64_t parent, std::string_view name) {
   ++counters_.lookup;
-  auto e = index_.Lookup(parent, name);
+  auto e = index()->Lookup(parent, name);
   if (!e.ok()) {
     if (e.status().error() != ENOENT) ++counters_.errors;
     return e.status();
@@ -78,14 +98,14 @@ Result<struct stat> Filesystem::Lookup(uint64_t parent, std::string_view name) {
 
 Result<struct stat> Filesystem::GetAttr(uint64_t ino) {
   ++counters_.getattr;
-  auto e = index_.GetAttr(ino);
+  auto e = index()->GetAttr(ino);
   if (!e.ok()) return Counted(counters_.errors, e.status());
   return ToStat(*e);
 }
 
 Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
   ++counters_.readdir;
-  auto dir = index_.GetAttr(ino);
+  auto dir = index()->GetAttr(ino);
   if (!dir.ok()) return Counted(counters_.errors, dir.status());
   if (!dir->is_dir()) return Status(ENOTDIR, "not a directory");
   if (offset == 0) {
@@ -101,7 +121,7 @@ Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
   }
   return Counted(
       counters_.errors,
-      index_.ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e, uint64_t pos) {
+      index()->ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e, uint64_t pos) {
         return sink(name, ToStat(e), pos + 3);
       }));
 }
@@ -110,7 +130,7 @@ Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) 
   ++counters_.read;
   std::shared_ptr<const FileRef> file = recent_files_.Get(ino);
   if (file == nullptr) {
-    auto e = index_.GetAttr(ino);
+    auto e = index()->GetAttr(ino);
     if (!e.ok()) return Counted(counters_.errors, e.status());
     if (e->is_dir()) return Status(EISDIR, "is a directory");
     if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");
@@ -129,7 +149,7 @@ Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) 
 
 Result<std::string> Filesystem::ReadLink(uint64_t ino) {
   ++counters_.readlink;
-  auto e = index_.GetAttr(ino);
+  auto e = index()->GetAttr(ino);
   if (!e.ok()) return Counted(counters_.errors, e.status());
   if (e->type != ObjectType::kSymlink) return Status::Invalid("not a symlink");
   return e->link_target;
@@ -140,14 +160,15 @@ Status Filesystem::Open(uint64_t ino, int flags) {
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT | O_APPEND))) {
     return RejectWrite();
   }
-  auto e = index_.GetAttr(ino);
+  auto e = index()->GetAttr(ino);
   if (!e.ok()) return Counted(counters_.errors, e.status());
   return Status::Ok();
 }
 
 struct statvfs Filesystem::StatFs() {
   ++counters_.statfs;
-  const IndexMeta& m = index_.Meta();
+  const std::shared_ptr<Index> index = this->index();
+  const IndexMeta& m = index->Meta();
   struct statvfs s = {};
   s.f_bsize = cache_.block_size();
   s.f_frsize = 4096;
@@ -158,10 +179,19 @@ struct statvfs Filesystem::StatFs() {
   return s;
 }
 
-Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name) {
+Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name, uid_t caller) {
   ++counters_.xattr;
   if (ino == kRootIno && name == kStatsXattr) return StatsJson();
-  auto e = index_.GetAttr(ino);
+  if (ino == kRootIno && name == kRefreshXattr) {
+    if (caller != 0 && caller != options_.uid) {
+      return Status(EPERM, "only root or the mounting user may refresh the index");
+    }
+    if (!options_.refresh) return Status(ENOTSUP, "this mount cannot refresh its index");
+    auto outcome = options_.refresh();
+    if (!outcome.ok()) return std::string("failed: ") + outcome.status().message();
+    return *outcome;
+  }
+  auto e = index()->GetAttr(ino);
   if (!e.ok()) return e.status();
   if (name == kWarmXattr && e->type == ObjectType::kFile) return Warm(*e);
   return Status(ENODATA, "no such attribute");
@@ -185,7 +215,7 @@ Result<std::string> Filesystem::Warm(const Entry& e) {
 Result<std::vector<std::string>> Filesystem::ListXattr(uint64_t ino) {
   ++counters_.xattr;
   if (ino == kRootIno) return std::vector<std::string>{kStatsXattr};
-  auto e = index_.GetAttr(ino);
+  auto e = index()->GetAttr(ino);
   if (!e.ok()) return e.status();
   return std::vector<std::string>{};
 }
@@ -197,7 +227,8 @@ Status Filesystem::RejectWrite() {
 
 std::string Filesystem::StatsJson() const {
   CacheStats cs = cache_.Stats();
-  const IndexMeta& m = index_.Meta();
+  const std::shared_ptr<Index> index = this->index();
+  const IndexMeta& m = index->Meta();
   nlohmann::json j;
   j["source"] = m.source;
   j["pid"] = ::getpid();
@@ -205,7 +236,11 @@ std::string Filesystem::StatsJson() const {
   j["files"] = m.files;
   j["dirs"] = m.dirs;
   j["total_bytes"] = m.bytes;
-  j["index_cached_bytes"] = index_.CachedBytes();
+  j["index_cached_bytes"] = index->CachedBytes();
+  if (options_.index_json) {
+    auto revision = nlohmann::json::parse(options_.index_json(), nullptr, false);
+    if (!revision.is_discarded()) j["index"] = std::move(revision);
+  }
   j["block_size"] = cache_.block_size();
   j["reads"] = cs.reads;
   j["read_bytes"] = cs.read_bytes;
@@ -251,7 +286,8 @@ std::string Filesystem::StatsJson() const {
 
 void Filesystem::WriteMetrics(MetricsWriter& w) const {
   CacheStats cs = cache_.Stats();
-  const IndexMeta& m = index_.Meta();
+  const std::shared_ptr<Index> index = this->index();
+  const IndexMeta& m = index->Meta();
   auto d = [](uint64_t v) { return static_cast<double>(v); };
   w.Gauge("tierfs_build_info", "tierfs version", {{"version", TIERFS_VERSION}}, 1);
   w.Gauge("tierfs_dataset_files", "regular files in the index", {}, d(m.files));

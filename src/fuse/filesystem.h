@@ -22,6 +22,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "metadata/index.h"
+#include "metadata/index_diff.h"
 #include "tiers/block_cache.h"
 
 namespace tierfs {
@@ -31,6 +32,17 @@ struct FilesystemOptions {
   gid_t gid = 0;
   // The source's routes (cluster caches, DIRECT) as a JSON array, for stats; may be empty.
   std::function<std::string()> routes_json;
+  // The index revision in use and its refresh checks, as a JSON object, for stats.
+  std::function<std::string()> index_json;
+  // Checks for a new index revision now and switches to it (reading the root's
+  // "user.tierfs.refresh"); the outcome in one line.
+  std::function<Result<std::string>()> refresh;
+};
+
+// What the kernel caches of a mount and how to make it forget (set by the FUSE server).
+struct KernelCache {
+  std::function<void(uint64_t parent, const std::string& name)> forget_entry;
+  std::function<void(uint64_t ino)> forget_inode;  // attributes, data and listing
 };
 
 // Per-operation counters (for stats and metrics).
@@ -41,7 +53,13 @@ struct FuseOpCounters {
 
 class Filesystem {
  public:
-  Filesystem(Index& index, BlockCache& cache, FilesystemOptions options);
+  Filesystem(std::shared_ptr<Index> index, BlockCache& cache, FilesystemOptions options);
+
+  // Serves `next` from now on, and tells the kernel to forget what it cached of paths
+  // that changed. A file open before keeps reading the version it opened (its inode
+  // still names it) or gets EIO once no tier and not the source has those bytes.
+  Result<DiffCounts> SwitchIndex(std::shared_ptr<Index> next);
+  void SetKernelCache(KernelCache kernel);
 
   Result<struct stat> Lookup(uint64_t parent, std::string_view name);
   Result<struct stat> GetAttr(uint64_t ino);
@@ -61,7 +79,8 @@ class Filesystem {
 
   // Extended attributes. The root carries "user.tierfs.stats" (JSON counters); reading
   // "user.tierfs.warm" of a file pulls the whole file into the cache and returns its size.
-  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  // "user.tierfs.refresh" on the root runs a refresh (root or the mounting user only).
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name, uid_t caller);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
 
   // Any modifying operation: counts it and returns EROFS.
@@ -76,8 +95,8 @@ class Filesystem {
  private:
   // What a read needs of a file, for files looked up or read recently, so a read does not
   // go to the index (a RocksDB get, several microseconds) every time. Bounded: a shard
-  // that fills up starts over. The index never changes under a mount, so nothing here
-  // goes stale.
+  // that fills up starts over. A file's inode number names its version (see InodeFor),
+  // so nothing here goes stale when the index switches to a new revision.
   struct FileRef {
     ObjectRef ref;
     uint64_t size;
@@ -101,7 +120,11 @@ class Filesystem {
   struct stat ToStat(const Entry& e) const;
   Result<std::string> Warm(const Entry& e);
 
-  Index& index_;
+  std::shared_ptr<Index> index() const { return index_.load(); }
+
+  std::atomic<std::shared_ptr<Index>> index_;
+  std::mutex kernel_mu_;  // protects kernel_
+  KernelCache kernel_;
   BlockCache& cache_;
   const FilesystemOptions options_;
   FuseOpCounters counters_;

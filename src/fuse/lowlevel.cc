@@ -217,7 +217,9 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
 
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Guard(req, [&] {
-    auto v = Ctx(req).fs->GetXattr(ino, name);
+    // A refresh may download an index or walk the source: let another worker take the device.
+    if (std::strcmp(name, "user.tierfs.refresh") == 0) AboutToBlock();
+    auto v = Ctx(req).fs->GetXattr(ino, name, fuse_req_ctx(req)->uid);
     if (!v.ok()) return (void)fuse_reply_err(req, v.status().error());
     ReplyXattr(req, *v, size);
   });
@@ -361,6 +363,7 @@ FuseServer::FuseServer(Filesystem& fs, FuseServerOptions options)
     : fs_(fs), options_(std::move(options)) {}
 
 FuseServer::~FuseServer() {
+  fs_.SetKernelCache({});
   if (session_ != nullptr) {
     if (mounted_) fuse_session_unmount(session_);
     fuse_remove_signal_handlers(session_);
@@ -392,6 +395,14 @@ Status FuseServer::Mount(const std::string& mountpoint) {
   }
   mounted_ = true;
   mountpoint_ = mountpoint;
+  fuse_session* se = session_;
+  fs_.SetKernelCache(
+      KernelCache{[se](uint64_t parent, const std::string& name) {
+                    // libfuse sends the terminating NUL too. ENOENT: the kernel had nothing cached
+                    // there.
+                    fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+                  },
+                  [se](uint64_t ino) { fuse_lowlevel_notify_inval_inode(se, ino, 0, 0); }});
   return Status::Ok();
 }
 

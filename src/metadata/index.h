@@ -1,8 +1,8 @@
 // Index: every piece of metadata a mount serves, resolved locally — never from the store.
 //
 // Built once by BuildIndex() (a single walk of the source), then opened read-only by the
-// mount. Inode numbers are derived from object keys, so they are stable across rebuilds
-// of the same source and across remounts.
+// mount. Inode numbers are derived from object keys (and, for files, their versions), so
+// they are stable across rebuilds of the same source and across remounts.
 //
 // Thread safety: an opened Index may be used from many threads at once.
 #pragma once
@@ -63,7 +63,12 @@ struct BuildOptions {
 // once the new one is complete). Memory use does not grow with the number of files.
 Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildOptions& options);
 
-// The inode number derived from an object key (before collision probing).
+// The inode number derived from an object key (before collision probing): directories.
 uint64_t InodeForKey(std::string_view key);
+// Files and symlinks: derived from the key and what the key holds (the version, or the
+// link target), so a path whose content changes between two revisions of an index gets
+// a new inode (a reader of the old one keeps the old bytes or gets EIO, never a mix), and
+// an unchanged path keeps its number.
+uint64_t InodeFor(std::string_view key, ObjectType type, std::string_view identity);
 
 }  // namespace tierfs

@@ -17,6 +17,14 @@ uint64_t InodeForKey(std::string_view key) {
   return Xxh3(key, /*seed=*/0x7469657266730001ULL);  // "tierfs" + 1
 }
 
+uint64_t InodeFor(std::string_view key, ObjectType type, std::string_view identity) {
+  if (type == ObjectType::kDirectory || key.empty()) return InodeForKey(key);
+  std::string k(key);
+  k.push_back('\0');
+  k.append(identity);
+  return Xxh3(k, /*seed=*/0x7469657266730002ULL);
+}
+
 namespace {
 
 // An existing path may only be replaced if it is an index (or nothing at all).
@@ -109,7 +117,8 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
           break;
       }
       // Probe on the (astronomically rare) hash collision; 0 and 1 are reserved.
-      uint64_t ino = InodeForKey(key);
+      uint64_t ino =
+          InodeFor(key, e.type, e.type == ObjectType::kSymlink ? e.link_target : e.version);
       while (true) {
         if (ino > kRootIno) {
           auto taken = writer.InodeTaken(ino);

@@ -1,6 +1,9 @@
 #include "ufs/http_client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,7 +35,17 @@ struct Transfer {
   uint64_t skip = 0;       // bytes to drop first (server ignored Range)
   uint64_t remaining = 0;  // bytes still wanted into the sink
   bool overflow = false;
+  int upload_fd = -1;  // the body of a PUT
 };
+
+size_t OnUpload(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  while (true) {
+    ssize_t r = ::read(t->upload_fd, data, size * n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno != EINTR) return CURL_READFUNC_ABORT;
+  }
+}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -489,6 +502,22 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request, const Route
     curl_easy_setopt(e, CURLOPT_USERPWD, o.aws_credentials.c_str());
   }
   if (request.head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  if (!request.upload_path.empty()) {
+    // Each attempt reads the file from its start.
+    t.upload_fd = ::open(request.upload_path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (t.upload_fd < 0 || ::fstat(t.upload_fd, &st) != 0) {
+      const int err = errno;
+      if (t.upload_fd >= 0) ::close(t.upload_fd);
+      impl_->Give(e);
+      *rc_out = CURLE_READ_ERROR;
+      return Status::FromErrno(err, "cannot read '" + request.upload_path + "'");
+    }
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(st.st_size));
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, OnUpload);
+    curl_easy_setopt(e, CURLOPT_READDATA, &t);
+  }
   std::string range;
   if (request.range) {
     range = std::to_string(request.range->first) + "-" + std::to_string(request.range->second);
@@ -497,6 +526,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request, const Route
   curl_slist* headers = nullptr;
   for (const auto& h : request.headers) headers = curl_slist_append(headers, h.c_str());
   if (tls_by_cache) headers = curl_slist_append(headers, "X-Origin-Scheme: https");
+  if (!request.upload_path.empty()) headers = curl_slist_append(headers, "Expect:");
   // Listings and HEADs pass through caches without being kept (the shipped config
   // bypasses its cache for requests that carry Cache-Control).
   if (!route.direct() && !request.cacheable) {
@@ -519,6 +549,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request, const Route
   ++impl_->requests;
   CURLcode rc = curl_easy_perform(e);
   curl_slist_free_all(headers);
+  if (t.upload_fd >= 0) ::close(t.upload_fd);
   long code = 0;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
   response.status = code;
@@ -527,7 +558,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request, const Route
   bool early_stop =
       rc == CURLE_WRITE_ERROR && request.sink && code == 200 && t.remaining == 0 && !t.overflow;
   const bool answered = rc == CURLE_OK || early_stop;
-  const char* method = request.head ? "HEAD" : "GET";
+  const char* method = request.head ? "HEAD" : !request.upload_path.empty() ? "PUT" : "GET";
   MetricsRegistry::Global()
       .GetCounter("tierfs_http_requests_total",
                   "HTTP requests sent to the source, each retry counted, by method and status "

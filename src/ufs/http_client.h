@@ -54,6 +54,8 @@ struct HttpOptions {
 
 struct HttpRequest {
   bool head = false;
+  // PUT this local file as the body (publishing). Never through the cluster caches' store.
+  std::string upload_path;
   std::string url;
   std::vector<std::string> headers;                    // "Name: value"
   std::optional<std::pair<uint64_t, uint64_t>> range;  // [first, last], inclusive

@@ -47,6 +47,31 @@ std::string HttpVersion(const std::string& etag, const std::string& last_modifie
   return "size:" + std::to_string(size);
 }
 
+Result<FetchedObject> FetchWhole(HttpClient& http, HttpRequest req, const std::string& what,
+                                 const std::string& validator, size_t max_bytes) {
+  if (validator.rfind("etag:", 0) == 0) {
+    req.headers.push_back("If-None-Match: " + validator.substr(5));
+  } else if (validator.rfind("lm:", 0) == 0) {
+    req.headers.push_back("If-Modified-Since: " + validator.substr(3, validator.rfind('|') - 3));
+  }
+  req.max_body = max_bytes;
+  auto resp = http.Send(req);
+  if (!resp.ok()) return resp.status();
+  FetchedObject out;
+  if (resp->status == 304 && !validator.empty()) {
+    out.not_modified = true;
+    out.validator = validator;
+    return out;
+  }
+  if (resp->status != 200) {
+    return Status(ErrnoForHttpStatus(resp->status),
+                  "GET " + what + ": HTTP " + std::to_string(resp->status));
+  }
+  out.body = std::move(resp->body);
+  out.validator = HttpVersion(resp->header("etag"), resp->header("last-modified"), out.body.size());
+  return out;
+}
+
 HttpStore::HttpStore(std::string base, HttpOptions http, int head_parallelism)
     : base_(std::move(base)), http_(std::move(http)), head_parallelism_(head_parallelism) {}
 
@@ -146,6 +171,14 @@ Result<ObjectInfo> HttpStore::Stat(const std::string& key) {
     return root;
   }
   return Head(key, Basename(key));
+}
+
+Result<FetchedObject> HttpStore::Fetch(const std::string& key, const std::string& validator,
+                                       size_t max_bytes) {
+  HttpRequest req;
+  req.url = UrlFor(key, false);
+  const std::string what = RedactUrl(req.url);
+  return FetchWhole(http_, std::move(req), what, validator, max_bytes);
 }
 
 Status HttpStore::List(const std::string& key, const ListSink& sink) {

@@ -28,6 +28,8 @@ class HttpStore : public Store {
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                            ReadVia* via) override;
+  Result<FetchedObject> Fetch(const std::string& key, const std::string& validator,
+                              size_t max_bytes) override;
 
  private:
   HttpStore(std::string base, HttpOptions http, int head_parallelism);
@@ -42,6 +44,11 @@ class HttpStore : public Store {
 
 // Builds the version tag from response headers (strong ETag, else Last-Modified + size).
 std::string HttpVersion(const std::string& etag, const std::string& last_modified, uint64_t size);
+
+// A conditional GET of a whole small object (HttpStore and S3Store share it): `validator`
+// is an earlier answer's "etag:..." or "lm:..." (sent as If-None-Match / If-Modified-Since).
+Result<FetchedObject> FetchWhole(HttpClient& http, HttpRequest req, const std::string& what,
+                                 const std::string& validator, size_t max_bytes);
 
 // Marks `req`, a read of `ref` from `offset`, as one block: cacheable by cluster caches,
 // placed by (key, version, offset), and checked against the version the index recorded.

@@ -206,10 +206,52 @@ Status PosixStore::List(const std::string& key, const ListSink& sink) {
   return status;
 }
 
+Result<FetchedObject> PosixStore::Fetch(const std::string& key, const std::string& validator,
+                                        size_t max_bytes) {
+  auto root_fd = RootFd();
+  if (!root_fd.ok()) return root_fd.status();
+  int fd = OpenBeneath(*root_fd, key, O_RDONLY);
+  if (fd < 0) return Status::FromErrno(errno, "open '" + key + "'");
+  OpenFile file;  // closes fd
+  file.fd = fd;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat '" + key + "'");
+  FetchedObject out;
+  out.validator = VersionOf(static_cast<uint64_t>(st.st_size), MtimeNs(st));
+  if (!validator.empty() && validator == out.validator) {
+    out.not_modified = true;
+    return out;
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return Status::Io("'" + key + "' is larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  out.body.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out.body.size()) {
+    ssize_t n =
+        ::pread(fd, out.body.data() + done, out.body.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "read '" + key + "'");
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out.body.resize(done);
+  return out;
+}
+
 Result<size_t> PosixStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
                                      char* buf, ReadVia* via) {
   if (via != nullptr) *via = ReadVia::kOrigin;
   std::shared_ptr<OpenFile> file = fds_->Get(ref.key);
+  if (file != nullptr) {
+    // A file rewritten in place (or replaced) since it was opened: open it afresh.
+    struct stat st;
+    if (::fstat(file->fd, &st) != 0 ||
+        VersionOf(static_cast<uint64_t>(st.st_size), MtimeNs(st)) != file->version) {
+      fds_->Erase(ref.key);
+      file = nullptr;
+    }
+  }
   if (file == nullptr) {
     auto root_fd = RootFd();
     if (!root_fd.ok()) return root_fd.status();
@@ -220,6 +262,10 @@ Result<size_t> PosixStore::ReadRange(const ObjectRef& ref, uint64_t offset, size
     struct stat st;
     if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat '" + ref.key + "'");
     file->version = VersionOf(static_cast<uint64_t>(st.st_size), MtimeNs(st));
+    if (!ref.version.empty() && file->version != ref.version) {
+      return Status::Io("'" + ref.key + "' changed since it was indexed (version " + ref.version +
+                        ", now " + file->version + ")");
+    }
     fds_->Put(ref.key, file);
   }
   if (!ref.version.empty() && file->version != ref.version) {

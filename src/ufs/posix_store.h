@@ -29,6 +29,9 @@ class PosixStore : public Store {
   std::string Url() const override;
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
+  // One open file: its size, version and bytes agree even while it is being replaced.
+  Result<FetchedObject> Fetch(const std::string& key, const std::string& validator,
+                              size_t max_bytes) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                            ReadVia* via) override;
 

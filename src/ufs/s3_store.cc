@@ -270,6 +270,28 @@ Status S3Store::List(const std::string& key, const ListSink& sink) {
   return Status::Ok();
 }
 
+Result<FetchedObject> S3Store::Fetch(const std::string& key, const std::string& validator,
+                                     size_t max_bytes) {
+  HttpRequest req;
+  req.url = ObjectUrl(key);
+  req.headers = auth_headers_;
+  return FetchWhole(http_, std::move(req), url_ + "/" + key, validator, max_bytes);
+}
+
+Status S3Store::PutFile(const std::string& key, const std::string& path) {
+  HttpRequest req;
+  req.url = ObjectUrl(key);
+  req.headers = auth_headers_;
+  req.upload_path = path;
+  auto resp = http_.Send(req);
+  if (!resp.ok()) return resp.status();
+  if (resp->status != 200) {
+    return Status(ErrnoForHttpStatus(resp->status),
+                  "PUT " + url_ + "/" + key + ": HTTP " + std::to_string(resp->status));
+  }
+  return Status::Ok();
+}
+
 Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                                   ReadVia* via) {
   if (length == 0) return size_t{0};

@@ -50,6 +50,9 @@ class S3Store : public Store {
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                            ReadVia* via) override;
+  Result<FetchedObject> Fetch(const std::string& key, const std::string& validator,
+                              size_t max_bytes) override;
+  Status PutFile(const std::string& key, const std::string& path) override;
 
  private:
   S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,

@@ -16,6 +16,30 @@ std::string JoinKey(std::string_view dir, std::string_view name) {
   return key;
 }
 
+Result<FetchedObject> Store::Fetch(const std::string& key, const std::string& validator,
+                                   size_t max_bytes) {
+  auto info = Stat(key);
+  if (!info.ok()) return info.status();
+  FetchedObject out;
+  out.validator = info->version;
+  if (!validator.empty() && validator == info->version) {
+    out.not_modified = true;
+    return out;
+  }
+  if (info->size > max_bytes) {
+    return Status::Io("'" + key + "' is larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  out.body.resize(info->size);
+  auto n = ReadRange(ObjectRef{key, info->version}, 0, out.body.size(), out.body.data(), nullptr);
+  if (!n.ok()) return n.status();
+  out.body.resize(*n);
+  return out;
+}
+
+Status Store::PutFile(const std::string& key, const std::string&) {
+  return Status(ENOTSUP, Url() + " cannot be written (publishing '" + key + "')");
+}
+
 namespace {
 Result<std::unique_ptr<Store>> OpenBaseStore(const std::string& url, const StoreOptions& options);
 }  // namespace

@@ -34,6 +34,13 @@ struct ObjectInfo {
   std::string link_target;  // for symlinks
 };
 
+// A small object read whole by Store::Fetch.
+struct FetchedObject {
+  bool not_modified = false;  // the object still has the validator given: no body
+  std::string body;
+  std::string validator;  // give it to the next Fetch of the same key
+};
+
 // Names one immutable version of an object. Reads check `version` where the store can.
 struct ObjectRef {
   std::string key;
@@ -63,6 +70,16 @@ class Store {
   // where the bytes came from (kOrigin unless a cluster cache served them).
   virtual Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                                    ReadVia* via) = 0;
+
+  // Reads a small object (at most `max_bytes`) whole and fresh: through cluster caches it
+  // is never answered from a cached copy. Given the validator of an earlier fetch, an
+  // unchanged object answers not_modified (HTTP: a conditional GET, 304).
+  virtual Result<FetchedObject> Fetch(const std::string& key, const std::string& validator,
+                                      size_t max_bytes);
+
+  // Writes the local file `path` as object `key`, replacing any object there at once
+  // (readers see the old or the new object, whole). ENOTSUP where the store is read-only.
+  virtual Status PutFile(const std::string& key, const std::string& path);
 };
 
 struct StoreOptions {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "test_util.h"
 #include "tiers/ram_tier.h"
@@ -30,7 +31,7 @@ class FilesystemTest : public ::testing::Test {
     index_ = std::move(*index);
     ram_ = std::make_unique<RamTier>(64 * kBlock, kBlock);
     cache_ = std::make_unique<BlockCache>(store_, std::vector<Tier*>{ram_.get()}, kBlock);
-    fs_ = std::make_unique<Filesystem>(*index_, *cache_, FilesystemOptions{1000, 1000});
+    fs_ = std::make_unique<Filesystem>(index_, *cache_, FilesystemOptions{1000, 1000});
     calls_after_build_ = store_.total_calls();
   }
 
@@ -46,12 +47,55 @@ class FilesystemTest : public ::testing::Test {
   static constexpr size_t kBlock = 64 << 10;
   FakeStore store_;
   TempDir dir_;
-  std::unique_ptr<Index> index_;
+  std::shared_ptr<Index> index_;
   std::unique_ptr<RamTier> ram_;
   std::unique_ptr<BlockCache> cache_;
   std::unique_ptr<Filesystem> fs_;
   uint64_t calls_after_build_ = 0;
 };
+
+TEST_F(FilesystemTest, SwitchIndexServesTheNewTreeAndKeepsOpenFilesWhole) {
+  auto d = fs_->Lookup(kRootIno, "dir");
+  auto big = fs_->Lookup(d->st_ino, "big.bin");
+  ASSERT_TRUE(d.ok() && big.ok());
+  const std::string old_bytes = Pattern(3 * kBlock + 123, 7);
+  EXPECT_EQ(ReadAll(big->st_ino, 0, kBlock), old_bytes.substr(0, kBlock));  // opened, half read
+
+  store_.ReplaceFile("dir/big.bin", Pattern(kBlock + 5, 8), "e3");
+  store_.Remove("dir/small.txt");
+  store_.AddFile("dir/added", "new", "e4");
+  ASSERT_TRUE(BuildIndex(store_, dir_ / "idx2", BuildOptions{}).ok());
+  auto next = OpenIndex(dir_ / "idx2");
+  ASSERT_TRUE(next.ok());
+  std::set<std::string> forgotten;
+  fs_->SetKernelCache(KernelCache{[&](uint64_t parent, const std::string& name) {
+                                    forgotten.insert(std::to_string(parent) + "/" + name);
+                                  },
+                                  [&](uint64_t ino) { forgotten.insert(std::to_string(ino)); }});
+  auto counts = fs_->SwitchIndex(std::move(*next));
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->added + counts->removed + counts->replaced, 3u);
+  const std::string dir_ino = std::to_string(d->st_ino);
+  EXPECT_TRUE(forgotten.count(dir_ino + "/big.bin") && forgotten.count(dir_ino + "/small.txt") &&
+              forgotten.count(dir_ino + "/added") && forgotten.count(dir_ino));
+
+  // New lookups see the new tree; the new file is another inode with the new bytes.
+  EXPECT_EQ(fs_->Lookup(d->st_ino, "small.txt").status().error(), ENOENT);
+  auto added = fs_->Lookup(d->st_ino, "added");
+  auto big2 = fs_->Lookup(d->st_ino, "big.bin");
+  ASSERT_TRUE(added.ok() && big2.ok());
+  EXPECT_NE(big2->st_ino, big->st_ino);
+  EXPECT_EQ(ReadAll(big2->st_ino, 0, 2 * kBlock), Pattern(kBlock + 5, 8));
+  // The reader of the old inode gets old bytes or EIO, never the new ones.
+  auto rest = fs_->Read(big->st_ino, kBlock, 2 * kBlock);
+  if (rest.ok()) {
+    std::string out(rest->size, '\0');
+    rest->CopyTo(out.data());
+    EXPECT_EQ(out, old_bytes.substr(kBlock, 2 * kBlock));
+  } else {
+    EXPECT_EQ(rest.status().error(), EIO);
+  }
+}
 
 TEST_F(FilesystemTest, MetadataOperationsNeverTouchTheStore) {
   auto d = fs_->Lookup(kRootIno, "dir");
@@ -76,8 +120,8 @@ TEST_F(FilesystemTest, MetadataOperationsNeverTouchTheStore) {
   ASSERT_TRUE(link.ok());
   EXPECT_TRUE(S_ISLNK(link->st_mode));
   EXPECT_EQ(*fs_->ReadLink(link->st_ino), "small.txt");
-  EXPECT_TRUE(fs_->GetXattr(kRootIno, "user.tierfs.stats").ok());
-  EXPECT_EQ(fs_->GetXattr(f->st_ino, "user.other").status().error(), ENODATA);
+  EXPECT_TRUE(fs_->GetXattr(kRootIno, "user.tierfs.stats", 1000).ok());
+  EXPECT_EQ(fs_->GetXattr(f->st_ino, "user.other", 1000).status().error(), ENODATA);
   (void)fs_->StatFs();
   EXPECT_EQ(store_.total_calls(), calls_after_build_);
 }
@@ -140,7 +184,7 @@ TEST_F(FilesystemTest, StatsXattrIsJson) {
   auto d = fs_->Lookup(kRootIno, "dir");
   auto f = fs_->Lookup(d->st_ino, "small.txt");
   EXPECT_EQ(ReadAll(f->st_ino, 0, 100), "hello");
-  auto stats = fs_->GetXattr(kRootIno, "user.tierfs.stats");
+  auto stats = fs_->GetXattr(kRootIno, "user.tierfs.stats", 1000);
   ASSERT_TRUE(stats.ok());
   auto j = nlohmann::json::parse(*stats);
   EXPECT_EQ(j["files"], 2);
@@ -166,7 +210,7 @@ TEST(FilesystemFiles, ReadsOfThousandsOfFilesInAnyOrderGetEachFilesOwnBytes) {
   ASSERT_TRUE(index.ok());
   RamTier ram(16 << 20, 64 << 10);
   BlockCache cache(store, {&ram}, 64 << 10);
-  Filesystem fs(**index, cache, FilesystemOptions{0, 0});
+  Filesystem fs(std::move(*index), cache, FilesystemOptions{0, 0});
   auto d = fs.Lookup(kRootIno, "d");
   ASSERT_TRUE(d.ok());
   std::vector<uint64_t> inos(kFiles);

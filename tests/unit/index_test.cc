@@ -6,6 +6,9 @@
 #include <set>
 #include <thread>
 
+#include "common/sha256.h"
+#include "metadata/artifact.h"
+#include "metadata/index_diff.h"
 #include "test_util.h"
 #include "ufs/fake_store.h"
 #include "ufs/posix_store.h"
@@ -156,6 +159,99 @@ TEST(Index, InodesAreStableAcrossRebuilds) {
   auto w1 = first->Lookup(x1->ino, "w.bin"), w2 = second->Lookup(x2->ino, "w.bin");
   ASSERT_TRUE(w1.ok() && w2.ok());
   EXPECT_EQ(w1->ino, w2->ino);
+}
+
+TEST(Index, ChangedFilesGetNewInodesUnchangedKeepTheirs) {
+  FakeStore store;
+  store.AddFile("same", "1", "v1");
+  store.AddFile("changed", "1", "v1");
+  TempDir dir;
+  auto one = BuildAndOpen(store, dir / "one");
+  store.ReplaceFile("changed", "22", "v2");
+  auto two = BuildAndOpen(store, dir / "two");
+  ASSERT_TRUE(one && two);
+  EXPECT_EQ(one->Lookup(kRootIno, "same")->ino, two->Lookup(kRootIno, "same")->ino);
+  EXPECT_NE(one->Lookup(kRootIno, "changed")->ino, two->Lookup(kRootIno, "changed")->ino);
+}
+
+TEST(Index, DiffNamesEveryChangeOnce) {
+  FakeStore store;
+  store.AddFile("d/keep", "k");
+  store.AddFile("d/change", "c", "v1");
+  store.AddFile("d/remove", "r");
+  store.AddFile("gone/x", "x");
+  TempDir dir;
+  auto one = BuildAndOpen(store, dir / "one");
+  store.ReplaceFile("d/change", "cc", "v2");
+  store.Remove("d/remove");
+  store.Remove("gone/x");
+  store.Remove("gone");
+  store.AddFile("d/add", "a");
+  store.AddFile("new/y", "y");
+  auto two = BuildAndOpen(store, dir / "two");
+  ASSERT_TRUE(one && two);
+  std::set<std::string> seen;
+  auto counts = DiffIndexes(*one, *two, [&](const IndexChange& c) {
+    seen.insert(std::to_string(static_cast<int>(c.kind)) + ":" + c.name);
+  });
+  ASSERT_TRUE(counts.ok()) << counts.status().message();
+  EXPECT_EQ(counts->added, 2u);     // d/add, new
+  EXPECT_EQ(counts->removed, 2u);   // d/remove, gone (not gone/x)
+  EXPECT_EQ(counts->replaced, 1u);  // d/change
+  EXPECT_TRUE(seen.count("0:add") && seen.count("0:new") && seen.count("1:remove") &&
+              seen.count("1:gone") && seen.count("2:change"));
+  EXPECT_FALSE(seen.count("1:x"));
+  auto none = DiffIndexes(*two, *two, [](const IndexChange&) {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->total(), 0u);
+}
+
+TEST(Artifact, PacksUnpacksAndRefusesCorruption) {
+  FakeStore store;
+  for (int i = 0; i < 50; ++i) store.AddFile("f" + std::to_string(i), "x");
+  TempDir dir;
+  ASSERT_TRUE(BuildIndex(store, dir / "idx", BuildOptions{}).ok());
+  std::filesystem::create_directories(dir / "pub");
+  auto packed = PackIndex(dir / "idx", dir / "pub");
+  ASSERT_TRUE(packed.ok()) << packed.status().message();
+  EXPECT_FALSE(packed->existed);
+  EXPECT_EQ(*Sha256OfFile(packed->path), packed->sha256);
+  auto again = PackIndex(dir / "idx", dir / "pub");  // same index: same artifact
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->existed);
+  EXPECT_EQ(again->sha256, packed->sha256);
+
+  ASSERT_TRUE(UnpackIndex(packed->path, dir / "out").ok());
+  auto index = OpenIndex(dir / "out");
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ((*index)->Meta().files, 50u);
+
+  // Cut short, or a name that would leave the directory: refused, nothing left behind.
+  std::string bytes = testing::ReadFile(packed->path);
+  testing::WriteFile(dir / "short", bytes.substr(0, bytes.size() / 2));
+  EXPECT_FALSE(UnpackIndex(dir / "short", dir / "out2").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir / "out2"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out2.unpacking"));
+  std::string evil = bytes;
+  const size_t at = evil.find("CURRENT");
+  ASSERT_NE(at, std::string::npos);
+  evil.replace(at, 7, "../CURR");
+  testing::WriteFile(dir / "evil", evil);
+  EXPECT_FALSE(UnpackIndex(dir / "evil", dir / "out3").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir / "CURR"));
+
+  IndexPointer p;
+  p.sha256 = packed->sha256;
+  p.size = packed->size;
+  p.source = "s3://b/p";
+  auto decoded = DecodePointer(EncodePointer(p));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->sha256, p.sha256);
+  EXPECT_EQ(decoded->source, p.source);
+  EXPECT_FALSE(DecodePointer("garbage").ok());
+  EXPECT_FALSE(DecodePointer(R"({"tierfs_index":1,"sha256":"../x","size":1,"source":"s",)"
+                             R"("artifact":"../x.tierfs-index"})")
+                   .ok());
 }
 
 TEST(Index, RebuildReplacesAnIndexButNeverOtherData) {

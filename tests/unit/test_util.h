@@ -33,6 +33,11 @@ inline void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
 }
 
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
 // Deterministic bytes that differ per (seed, offset).
 inline std::string Pattern(size_t size, uint64_t seed) {
   std::string s(size, '\0');

@@ -1,0 +1,533 @@
+#include "metadata/revisions.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/log.h"
+#include "common/sha256.h"
+#include "metadata/artifact.h"
+
+namespace tierfs {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kMaxPointerBytes = 64 << 10;
+constexpr int kDownloadStreams = 4;
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+
+bool IsUrl(const std::string& s) {
+  return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0 || s.rfind("s3://", 0) == 0;
+}
+
+// The directory holding a pointer and the pointer's name in it.
+std::pair<std::string, std::string> SplitPointer(const std::string& index) {
+  std::error_code ec;
+  if (!IsUrl(index) && fs::is_directory(index, ec)) {
+    return {fs::absolute(index).lexically_normal().string(), kPointerName};
+  }
+  std::string where = index;
+  if (!IsUrl(index)) where = fs::absolute(index).lexically_normal().string();
+  const size_t slash = where.rfind('/');
+  return {where.substr(0, slash), where.substr(slash + 1)};
+}
+
+std::string ShortId(const std::string& id) { return id.size() == 64 ? id.substr(0, 12) : id; }
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "cannot write '" + tmp + "'");
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::FromErrno(ok ? errno : err, "cannot write '" + path + "'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool IsIndexPointer(const std::string& index) {
+  if (IsUrl(index)) return true;
+  std::error_code ec;
+  if (fs::is_regular_file(index, ec)) return true;
+  return fs::is_directory(index, ec) && !fs::exists(fs::path(index) / "CURRENT", ec) &&
+         fs::is_regular_file(fs::path(index) / kPointerName, ec);
+}
+
+uint64_t IndexRevisions::RoomFor(uint64_t index_bytes) {
+  // The revision in use, the next one's download and its unpacked copy, and slack for
+  // growth: a bigger revision than that is refused (until a remount makes room).
+  return 3 * index_bytes + (4ULL << 20);
+}
+
+IndexRevisions::IndexRevisions(RevisionOptions options, Store& source)
+    : options_(std::move(options)), source_(source) {
+  indexes_dir_ = options_.cache_dir + "/indexes";
+}
+
+IndexRevisions::~IndexRevisions() { Stop(); }
+
+Result<std::unique_ptr<IndexRevisions>> IndexRevisions::Open(RevisionOptions options, Store& source,
+                                                             bool offline) {
+  std::unique_ptr<IndexRevisions> r(new IndexRevisions(std::move(options), source));
+  std::error_code ec;
+  fs::create_directories(r->indexes_dir_, ec);
+  if (ec) return Status(ec.value(), "cannot create '" + r->indexes_dir_ + "': " + ec.message());
+  Status s = r->options_.index_url.empty() ? r->OpenLocal(offline) : r->OpenPublished(offline);
+  if (!s.ok()) return s;
+  return r;
+}
+
+Result<std::shared_ptr<Index>> IndexRevisions::OpenDir(const std::string& dir, bool owned) {
+  auto index = OpenIndex(dir);
+  if (!index.ok()) return index.status();
+  if ((*index)->Meta().source != source_.Url()) {
+    return Status::Invalid("index '" + dir + "' was built for " + (*index)->Meta().source +
+                           ", not " + source_.Url());
+  }
+  // The directory goes with the last user of a revision that was switched away from.
+  auto retired = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Index> held((*index).release(), [dir, owned, retired](Index* p) {
+    delete p;
+    if (owned && retired->load()) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  });
+  retire_flags_[held.get()] = retired;
+  return held;
+}
+
+Status IndexRevisions::WriteCurrent(const std::string& dir_name) {
+  return WriteFileAtomically(indexes_dir_ + "/current", dir_name + "\n");
+}
+
+// Removes what earlier runs left in indexes/: other revisions, partial downloads/unpacks.
+void IndexRevisions::RemoveStale(const std::string& keep) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(indexes_dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == keep || name == "current") continue;
+    fs::remove_all(e.path(), ec);
+  }
+}
+
+Status IndexRevisions::OpenLocal(bool offline) {
+  // A revision a refresh built earlier, if it is newer than what would be opened otherwise.
+  std::string current_name;
+  {
+    std::ifstream f(indexes_dir_ + "/current");
+    std::getline(f, current_name);
+  }
+  std::error_code ec;
+  const std::string base =
+      options_.index_dir.empty() ? options_.cache_dir + "/index" : options_.index_dir;
+  if (!options_.rebuild && current_name.rfind("local-", 0) == 0 &&
+      fs::exists(indexes_dir_ + "/" + current_name + "/CURRENT", ec)) {
+    auto refreshed = OpenDir(indexes_dir_ + "/" + current_name, true);
+    int64_t base_built = 0;
+    if (auto b = OpenIndex(base); b.ok()) base_built = (*b)->Meta().built_at;
+    if (refreshed.ok() && (*refreshed)->Meta().built_at >= base_built) {
+      RemoveStale(current_name);
+      current_ = std::move(*refreshed);
+      current_dir_ = indexes_dir_ + "/" + current_name;
+      revision_ = {current_name, 0, current_->Meta().built_at};
+      disk_bytes_ = DirBytes(current_dir_);
+      return Status::Ok();
+    }
+  }
+  RemoveStale("");
+  const bool explicit_index = !options_.index_dir.empty();
+  if (explicit_index || (!options_.rebuild && fs::exists(base + "/CURRENT", ec))) {
+    auto index = OpenDir(base, !explicit_index);
+    if (index.ok() || explicit_index) {
+      if (!index.ok()) return index.status();
+      current_ = std::move(*index);
+      current_dir_ = base;
+      revision_ = {"built", 0, current_->Meta().built_at};
+      disk_bytes_ = explicit_index ? 0 : DirBytes(base);
+      return Status::Ok();
+    }
+    TLOG_INFO("index at '{}' is unusable; rebuilding it", base);
+  }
+  if (offline) {
+    return Status(EHOSTUNREACH, "the source is unreachable and there is no usable index");
+  }
+  std::fprintf(stderr, "tierfs: building index of %s ...\n", source_.Url().c_str());
+  auto meta = BuildIndex(source_, base, BuildOptions{});
+  if (!meta.ok()) return meta.status();
+  std::fprintf(stderr, "tierfs: indexed %llu files, %llu dirs\n",
+               static_cast<unsigned long long>(meta->files),
+               static_cast<unsigned long long>(meta->dirs));
+  auto index = OpenDir(base, true);
+  if (!index.ok()) return index.status();
+  current_ = std::move(*index);
+  current_dir_ = base;
+  revision_ = {"built", 0, current_->Meta().built_at};
+  disk_bytes_ = DirBytes(base);
+  return Status::Ok();
+}
+
+Status IndexRevisions::OpenPublished(bool offline) {
+  auto [dir, key] = SplitPointer(options_.index_url);
+  pointer_key_ = key;
+  StoreOptions so = options_.store;
+  so.manifest.clear();
+  so.allow_offline = true;
+  auto store = OpenStore(dir, so);
+  if (!store.ok()) return store.status();
+  pointer_store_ = std::move(*store);
+
+  // The revision this cache dir holds already: the fallback if the pointer cannot be had.
+  std::string held;
+  {
+    std::ifstream f(indexes_dir_ + "/current");
+    std::getline(f, held);
+  }
+  auto use_held = [&](const Status& why) -> Status {
+    std::error_code ec;
+    if (!IsSha256Hex(held) || !fs::exists(indexes_dir_ + "/" + held + "/CURRENT", ec)) {
+      return Status(why.error(), "index " + RedactUrl(options_.index_url) + ": " + why.message());
+    }
+    auto index = OpenDir(indexes_dir_ + "/" + held, true);
+    if (!index.ok()) return index.status();
+    TLOG_WARN("index {}: {}; serving the revision this node has ({})",
+              RedactUrl(options_.index_url), why.message(), ShortId(held));
+    RemoveStale(held);
+    current_ = std::move(*index);
+    current_dir_ = indexes_dir_ + "/" + held;
+    revision_ = {held, 0, current_->Meta().built_at};
+    disk_bytes_ = DirBytes(current_dir_);
+    last_check_ = UnixNow();
+    last_result_ = "failed";
+    last_message_ = why.message();
+    ++checks_failed_;
+    return Status::Ok();
+  };
+  if (offline) return use_held(Status(EHOSTUNREACH, "the source is unreachable"));
+  auto fetched = pointer_store_->Fetch(pointer_key_, "", kMaxPointerBytes);
+  if (!fetched.ok()) return use_held(fetched.status());
+  auto pointer = DecodePointer(fetched->body);
+  if (!pointer.ok()) return use_held(pointer.status());
+  if (pointer->source != source_.Url()) {
+    return Status::Invalid("index " + RedactUrl(options_.index_url) + " was published for " +
+                           pointer->source + ", not " + source_.Url());
+  }
+  const std::string dest = indexes_dir_ + "/" + pointer->sha256;
+  std::error_code ec;
+  if (!fs::exists(dest + "/CURRENT", ec)) {
+    RemoveStale(held);  // partial downloads of earlier runs
+    std::fprintf(stderr, "tierfs: downloading index revision %s (%llu bytes) ...\n",
+                 ShortId(pointer->sha256).c_str(), static_cast<unsigned long long>(pointer->size));
+    if (Status s = Download(*pointer, dest); !s.ok()) return use_held(s);
+  }
+  auto index = OpenDir(dest, true);
+  if (!index.ok()) return index.status();
+  RemoveStale(pointer->sha256);
+  current_ = std::move(*index);
+  current_dir_ = dest;
+  revision_ = {pointer->sha256, pointer->published_at, pointer->built_at};
+  disk_bytes_ = DirBytes(dest);
+  pointer_validator_ = fetched->validator;
+  last_check_ = UnixNow();
+  last_result_ = "unchanged";
+  ++checks_unchanged_;
+  return WriteCurrent(pointer->sha256);
+}
+
+// Downloads the artifact `pointer` names in block-sized ranges (several at once, each
+// placed on a cluster cache like a data block), checks its size and SHA-256, and unpacks
+// it at `dest`.
+Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& dest) {
+  const std::string name = ArtifactName(pointer.sha256);
+  const uint64_t room = room_.load();
+  if (room != 0 && disk_bytes_ + 2 * pointer.size > room) {
+    return Status(ENOSPC, "revision " + ShortId(pointer.sha256) + " needs " +
+                              std::to_string(2 * pointer.size) +
+                              " bytes to download and unpack; the cache dir keeps " +
+                              std::to_string(room - std::min<uint64_t>(room, disk_bytes_)) +
+                              " for it (remount to make room)");
+  }
+  auto info = pointer_store_->Stat(name);
+  if (!info.ok()) {
+    return Status(info.status().error(), "artifact " + name + ": " + info.status().message());
+  }
+  if (info->size != pointer.size) {
+    return Status::Io("artifact " + ShortId(pointer.sha256) + " has " + std::to_string(info->size) +
+                      " bytes, the pointer says " + std::to_string(pointer.size));
+  }
+  const std::string download = dest + ".download";
+  int fd = ::open(download.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "cannot create '" + download + "'");
+  const uint64_t chunk = options_.block_size;
+  const uint64_t chunks = (pointer.size + chunk - 1) / chunk;
+  std::atomic<uint64_t> next{0};
+  std::mutex err_mu;
+  Status error = Status::Ok();
+  auto worker = [&] {
+    std::vector<char> buf(chunk);
+    for (uint64_t c = next++; c < chunks; c = next++) {
+      const uint64_t off = c * chunk;
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(chunk, pointer.size - off));
+      auto n =
+          pointer_store_->ReadRange(ObjectRef{name, info->version}, off, len, buf.data(), nullptr);
+      Status s =
+          !n.ok()     ? n.status()
+          : *n != len ? Status::Io("artifact " + name + " ended early")
+          : ::pwrite(fd, buf.data(), len, static_cast<off_t>(off)) == static_cast<ssize_t>(len)
+              ? Status::Ok()
+              : Status::FromErrno(errno, "cannot write '" + download + "'");
+      if (!s.ok()) {
+        std::lock_guard lock(err_mu);
+        if (error.ok()) error = s;
+        next = chunks;  // the others stop too
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kDownloadStreams; ++i) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  std::error_code ec;
+  auto drop = [&](Status s) {
+    fs::remove(download, ec);
+    return s;
+  };
+  if (!error.ok()) return drop(error);
+  if (!synced) return drop(Status::FromErrno(errno, "cannot sync '" + download + "'"));
+  auto digest = Sha256OfFile(download);
+  if (!digest.ok()) return drop(digest.status());
+  if (*digest != pointer.sha256) {
+    return drop(Status::Io("artifact " + name + " is corrupt: its sha256 is " + *digest));
+  }
+  return drop(UnpackIndex(download, dest));
+}
+
+std::shared_ptr<Index> IndexRevisions::Current() const {
+  std::lock_guard lock(mu_);
+  return current_;
+}
+
+void IndexRevisions::Start(SwitchFn on_switch) {
+  on_switch_ = std::move(on_switch);
+  if (options_.refresh_seconds > 0) thread_ = std::thread([this] { Loop(); });
+}
+
+void IndexRevisions::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void IndexRevisions::Loop() {
+  SetThreadName("tierfs-refresh");
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::seconds(options_.refresh_seconds), [&] { return stop_; });
+    if (stop_) break;
+    lock.unlock();
+    auto r = RefreshNow();
+    if (r.ok() && *r != "unchanged") TLOG_INFO("index: {}", *r);
+    lock.lock();
+  }
+}
+
+Result<std::string> IndexRevisions::RefreshNow() {
+  std::lock_guard refresh(refresh_mu_);
+  auto outcome = options_.index_url.empty() ? RefreshLocal() : RefreshPublished();
+  std::lock_guard lock(mu_);
+  last_check_ = UnixNow();
+  if (!outcome.ok()) {
+    last_result_ = "failed";
+    last_message_ = outcome.status().message();
+    ++checks_failed_;
+    TLOG_WARN("index refresh failed, staying on revision {}: {}", ShortId(revision_.id),
+              last_message_);
+    return outcome;
+  }
+  const bool unchanged = *outcome == "unchanged";
+  last_result_ = unchanged ? "unchanged" : "updated";
+  last_message_ = *outcome;
+  ++(unchanged ? checks_unchanged_ : checks_updated_);
+  return outcome;
+}
+
+Result<std::string> IndexRevisions::RefreshPublished() {
+  auto fetched = pointer_store_->Fetch(pointer_key_, pointer_validator_, kMaxPointerBytes);
+  if (!fetched.ok()) {
+    return Status(fetched.status().error(), "pointer: " + fetched.status().message());
+  }
+  if (fetched->not_modified) return std::string("unchanged");
+  auto pointer = DecodePointer(fetched->body);
+  if (!pointer.ok())
+    return Status(pointer.status().error(), "pointer: " + pointer.status().message());
+  std::string current_id;
+  {
+    std::lock_guard lock(mu_);
+    current_id = revision_.id;
+  }
+  if (pointer->sha256 == current_id) {
+    pointer_validator_ = fetched->validator;
+    return std::string("unchanged");
+  }
+  if (pointer->source != source_.Url()) {
+    return Status::Invalid("revision " + ShortId(pointer->sha256) + " was published for " +
+                           pointer->source + ", not " + source_.Url());
+  }
+  const std::string dest = indexes_dir_ + "/" + pointer->sha256;
+  std::error_code ec;
+  if (!fs::exists(dest + "/CURRENT", ec)) {
+    fs::remove_all(dest, ec);
+    if (Status s = Download(*pointer, dest); !s.ok()) return s;
+  }
+  auto index = OpenDir(dest, true);
+  if (!index.ok()) {
+    fs::remove_all(dest, ec);
+    return index.status();
+  }
+  auto adopted =
+      Adopt(std::move(*index), {pointer->sha256, pointer->published_at, pointer->built_at},
+            pointer->sha256);
+  if (adopted.ok()) pointer_validator_ = fetched->validator;
+  return adopted;
+}
+
+Result<std::string> IndexRevisions::RefreshLocal() {
+  const std::string name = "local-" + std::to_string(UnixNow()) + "-" + std::to_string(::getpid());
+  const std::string dest = indexes_dir_ + "/" + name;
+  std::error_code ec;
+  fs::remove_all(dest, ec);
+  auto meta = BuildIndex(source_, dest, BuildOptions{});
+  if (!meta.ok()) return Status(meta.status().error(), "walk: " + meta.status().message());
+  const uint64_t bytes = DirBytes(dest);
+  const uint64_t room = room_.load();
+  if (room != 0 && disk_bytes_ + bytes > room) {
+    fs::remove_all(dest, ec);
+    return Status(ENOSPC, "the new index takes " + std::to_string(bytes) +
+                              " bytes; the cache dir keeps " +
+                              std::to_string(room - std::min<uint64_t>(room, disk_bytes_)) +
+                              " for it (remount to make room)");
+  }
+  auto index = OpenDir(dest, true);
+  if (!index.ok()) {
+    fs::remove_all(dest, ec);
+    return index.status();
+  }
+  // Nothing changed: keep the revision in use (no switch, no invalidation).
+  auto diff = DiffIndexes(*Current(), **index, [](const IndexChange&) {});
+  if (diff.ok() && diff->total() == 0) {
+    *retire_flags_[index->get()] = true;
+    retire_flags_.erase(index->get());
+    return std::string("unchanged");
+  }
+  return Adopt(std::move(*index), {name, 0, meta->built_at}, name);
+}
+
+// Switches to `next` (opened from indexes/`dir_name`) and retires the revision in use.
+Result<std::string> IndexRevisions::Adopt(std::shared_ptr<Index> next, const Revision& rev,
+                                          const std::string& dir_name) {
+  DiffCounts counts;
+  if (on_switch_) {
+    auto switched = on_switch_(next);
+    if (!switched.ok()) return switched.status();
+    counts = *switched;
+  }
+  std::shared_ptr<Index> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::move(current_);
+    current_ = next;
+    revision_ = rev;
+    changes_applied_ += counts.total();
+  }
+  if (auto it = retire_flags_.find(old.get()); it != retire_flags_.end()) {
+    it->second->store(true);
+    retire_flags_.erase(it);
+  }
+  old.reset();
+  current_dir_ = indexes_dir_ + "/" + dir_name;
+  disk_bytes_ = DirBytes(current_dir_);
+  if (Status s = WriteCurrent(dir_name); !s.ok()) TLOG_WARN("{}", s.message());
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "switched to revision %s: %llu added, %llu removed, %llu replaced, %llu changed",
+                ShortId(rev.id).c_str(), static_cast<unsigned long long>(counts.added),
+                static_cast<unsigned long long>(counts.removed),
+                static_cast<unsigned long long>(counts.replaced),
+                static_cast<unsigned long long>(counts.attrs));
+  return std::string(line);
+}
+
+std::string IndexRevisions::StatusJson() const {
+  std::lock_guard lock(mu_);
+  nlohmann::json j = {{"revision", revision_.id},
+                      {"built_at", revision_.built_at},
+                      {"refresh_seconds", options_.refresh_seconds},
+                      {"last_check", last_check_},
+                      {"last_check_result", last_result_},
+                      {"last_check_message", last_message_},
+                      {"checks",
+                       {{"unchanged", checks_unchanged_},
+                        {"updated", checks_updated_},
+                        {"failed", checks_failed_}}},
+                      {"changes_applied", changes_applied_}};
+  if (!options_.index_url.empty()) {
+    j["url"] = RedactUrl(options_.index_url);
+    j["published_at"] = revision_.published_at;
+  }
+  return j.dump();
+}
+
+void IndexRevisions::WriteMetrics(MetricsWriter& w) const {
+  std::lock_guard lock(mu_);
+  auto d = [](auto v) { return static_cast<double>(v); };
+  w.Gauge("tierfs_index_revision_info", "the index revision in use (1 for the one in use)",
+          {{"revision", ShortId(revision_.id)}}, 1);
+  w.Gauge("tierfs_index_built_timestamp_seconds", "when the index in use was built", {},
+          d(revision_.built_at));
+  if (!options_.index_url.empty()) {
+    w.Gauge("tierfs_index_published_timestamp_seconds", "when the index in use was published", {},
+            d(revision_.published_at));
+  }
+  w.Gauge("tierfs_index_last_check_timestamp_seconds",
+          "when the mount last checked for a new index revision (0: never)", {}, d(last_check_));
+  const std::pair<const char*, uint64_t> results[] = {
+      {"unchanged", checks_unchanged_}, {"updated", checks_updated_}, {"failed", checks_failed_}};
+  for (const auto& [result, n] : results) {
+    w.Counter("tierfs_index_checks_total", "checks for a new index revision, by outcome",
+              {{"result", result}}, d(n));
+  }
+  w.Counter("tierfs_index_changes_total",
+            "paths added, removed or changed by index revisions switched to while mounted", {},
+            d(changes_applied_));
+}
+
+}  // namespace tierfs
