@@ -112,6 +112,27 @@ void PrintStats(const nlohmann::json& j) {
           n("requests", "error"), static_cast<unsigned long long>(r.value("downs", uint64_t{0})));
     }
   }
+  if (j.contains("index")) {
+    const auto& ix = j["index"];
+    std::string id = ix.value("revision", "");
+    if (id.size() == 64) id.resize(12);
+    const int64_t now = ::time(nullptr);
+    auto ago = [now](int64_t t) {
+      return t <= 0 ? std::string("never") : std::to_string(std::max<int64_t>(0, now - t)) + "s ago";
+    };
+    std::string line = id;
+    if (ix.contains("url")) line += ", published " + ago(ix.value("published_at", int64_t{0}));
+    line += ", built " + ago(ix.value("built_at", int64_t{0}));
+    std::printf("index revision   %s\n", line.c_str());
+    const int64_t checked = ix.value("last_check", int64_t{0});
+    if (checked > 0 || ix.value("refresh_seconds", 0L) > 0) {
+      std::string result = ix.value("last_check_result", "");
+      std::string message = ix.value("last_check_message", "");
+      std::printf("index check      %s: %s%s (every %lds)\n", ago(checked).c_str(), result.c_str(),
+                  result == "failed" ? (" (" + message + ")").c_str() : "",
+                  ix.value("refresh_seconds", 0L));
+    }
+  }
   std::printf("daemon           pid %lld, RSS %s\n", static_cast<long long>(j.value("pid", 0LL)),
               FormatSize(j.value("rss_bytes", uint64_t{0})).c_str());
 }

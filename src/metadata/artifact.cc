@@ -167,10 +167,13 @@ Result<PackedIndex> PackIndex(const std::string& index_dir, const std::string& o
   packed.sha256 = sha.HexDigest();
   packed.size = total;
   packed.path = out_dir + "/" + ArtifactName(packed.sha256);
+  // An artifact there already is kept only if it is whole (not one damaged in place).
   if (fs::exists(packed.path, ec) && fs::file_size(packed.path, ec) == total) {
-    packed.existed = true;
-    fs::remove(tmp, ec);
-    return packed;
+    if (auto there = Sha256OfFile(packed.path); there.ok() && *there == packed.sha256) {
+      packed.existed = true;
+      fs::remove(tmp, ec);
+      return packed;
+    }
   }
   fs::rename(tmp, packed.path, ec);
   if (ec) return fail(Status(ec.value(), "cannot rename to '" + packed.path + "'"));

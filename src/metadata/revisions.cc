@@ -259,8 +259,8 @@ Status IndexRevisions::OpenPublished(bool offline) {
 }
 
 // Downloads the artifact `pointer` names in block-sized ranges (several at once, each
-// placed on a cluster cache like a data block), checks its size and SHA-256, and unpacks
-// it at `dest`.
+// placed on a cluster cache like a data block), checks its SHA-256, and unpacks it at
+// `dest`.
 Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& dest) {
   const std::string name = ArtifactName(pointer.sha256);
   const uint64_t room = room_.load();
@@ -270,14 +270,6 @@ Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& 
                               " bytes to download and unpack; the cache dir keeps " +
                               std::to_string(room - std::min<uint64_t>(room, disk_bytes_)) +
                               " for it (remount to make room)");
-  }
-  auto info = pointer_store_->Stat(name);
-  if (!info.ok()) {
-    return Status(info.status().error(), "artifact " + name + ": " + info.status().message());
-  }
-  if (info->size != pointer.size) {
-    return Status::Io("artifact " + ShortId(pointer.sha256) + " has " + std::to_string(info->size) +
-                      " bytes, the pointer says " + std::to_string(pointer.size));
   }
   const std::string download = dest + ".download";
   int fd = ::open(download.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -292,8 +284,9 @@ Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& 
     for (uint64_t c = next++; c < chunks; c = next++) {
       const uint64_t off = c * chunk;
       const size_t len = static_cast<size_t>(std::min<uint64_t>(chunk, pointer.size - off));
-      auto n =
-          pointer_store_->ReadRange(ObjectRef{name, info->version}, off, len, buf.data(), nullptr);
+      // No HEAD first and no version to match: the name is the content's digest, checked
+      // below, and the pointer gave the size.
+      auto n = pointer_store_->ReadRange(ObjectRef{name, ""}, off, len, buf.data(), nullptr);
       Status s =
           !n.ok()     ? n.status()
           : *n != len ? Status::Io("artifact " + name + " ended early")
@@ -366,13 +359,18 @@ Result<std::string> IndexRevisions::RefreshNow() {
   std::lock_guard lock(mu_);
   last_check_ = UnixNow();
   if (!outcome.ok()) {
+    // One line per kind of failure: a check that fails again the same way says nothing.
+    const bool repeated = last_result_ == "failed" && last_message_ == outcome.status().message();
     last_result_ = "failed";
     last_message_ = outcome.status().message();
     ++checks_failed_;
-    TLOG_WARN("index refresh failed, staying on revision {}: {}", ShortId(revision_.id),
-              last_message_);
+    if (!repeated) {
+      TLOG_WARN("index refresh failed, staying on revision {}: {}", ShortId(revision_.id),
+                last_message_);
+    }
     return outcome;
   }
+  if (last_result_ == "failed") TLOG_INFO("index refresh works again");
   const bool unchanged = *outcome == "unchanged";
   last_result_ = unchanged ? "unchanged" : "updated";
   last_message_ = *outcome;
@@ -421,10 +419,13 @@ Result<std::string> IndexRevisions::RefreshPublished() {
 }
 
 Result<std::string> IndexRevisions::RefreshLocal() {
-  const std::string name = "local-" + std::to_string(UnixNow()) + "-" + std::to_string(::getpid());
-  const std::string dest = indexes_dir_ + "/" + name;
+  // A name no revision has (the one in use may be from this very second).
+  std::string name, dest;
   std::error_code ec;
-  fs::remove_all(dest, ec);
+  for (int n = 0; dest.empty() || fs::exists(dest, ec); ++n) {
+    name = "local-" + std::to_string(UnixNow()) + "-" + std::to_string(n);
+    dest = indexes_dir_ + "/" + name;
+  }
   auto meta = BuildIndex(source_, dest, BuildOptions{});
   if (!meta.ok()) return Status(meta.status().error(), "walk: " + meta.status().message());
   const uint64_t bytes = DirBytes(dest);
