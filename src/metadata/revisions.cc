@@ -456,11 +456,14 @@ Result<std::string> IndexRevisions::RefreshLocal() {
 Result<std::string> IndexRevisions::Adopt(std::shared_ptr<Index> next, const Revision& rev,
                                           const std::string& dir_name) {
   DiffCounts counts;
+  const auto start = std::chrono::steady_clock::now();
   if (on_switch_) {
     auto switched = on_switch_(next);
     if (!switched.ok()) return switched.status();
     counts = *switched;
   }
+  const double switch_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::shared_ptr<Index> old;
   {
     std::lock_guard lock(mu_);
@@ -479,11 +482,12 @@ Result<std::string> IndexRevisions::Adopt(std::shared_ptr<Index> next, const Rev
   if (Status s = WriteCurrent(dir_name); !s.ok()) TLOG_WARN("{}", s.message());
   char line[256];
   std::snprintf(line, sizeof line,
-                "switched to revision %s: %llu added, %llu removed, %llu replaced, %llu changed",
+                "switched to revision %s: %llu added, %llu removed, %llu replaced, %llu changed "
+                "(compared and applied in %.2fs)",
                 ShortId(rev.id).c_str(), static_cast<unsigned long long>(counts.added),
                 static_cast<unsigned long long>(counts.removed),
                 static_cast<unsigned long long>(counts.replaced),
-                static_cast<unsigned long long>(counts.attrs));
+                static_cast<unsigned long long>(counts.attrs), switch_seconds);
   return std::string(line);
 }
 

@@ -65,14 +65,20 @@ std::string InodeKey(uint64_t ino) {
 }
 
 // The index's share of the daemon's memory: blocks read from the index stay here, so the
-// page cache being dropped or filled by data reads does not send lookups to the disk.
+// page cache being dropped or filled by data reads does not send lookups to the disk. One
+// cache for the process: two revisions open during a switch share the bound.
 constexpr size_t kBlockCacheBytes = 64 << 20;
+
+std::shared_ptr<rocksdb::Cache> SharedBlockCache() {
+  static const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  return cache;
+}
 
 rocksdb::Options BaseOptions() {
   rocksdb::Options options;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  table.block_cache = SharedBlockCache();
   table.cache_index_and_filter_blocks = false;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   options.compression = rocksdb::kLZ4Compression;

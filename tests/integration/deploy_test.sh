@@ -122,7 +122,7 @@ pass "package: binary, helpers, unit, man page; Depends: $depends"
 
 # Every option the binary knows is documented in the man page.
 man_text=$(zcat "$WORK/deb-root/usr/share/man/man1/tierfs.1.gz" | sed 's/\\-/-/g')
-for cmd in mount "index build" "index stat" stats warm unmount fluid-mount; do
+for cmd in mount "index build" "index stat" "index publish" "index refresh" stats warm unmount fluid-mount; do
   for opt in $("$TIERFS" $cmd --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
     [ "$opt" = --help ] && continue
     grep -q -- "$opt" <<<"$man_text" || fail "man page does not document '$cmd $opt'"
