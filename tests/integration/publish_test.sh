@@ -43,9 +43,12 @@ ARTIFACT_BYTES=$(stat -c %s "$WWW/pub"/*.tierfs-index)
 mkdir -p "$WORK/mnt1"; MOUNTS+=("$WORK/mnt1")
 "$TIERFS" mount "$SRC" "$WORK/mnt1" --index "$URL" --index-refresh 1 --cache-dir "$WORK/node1" \
   --cache-size 256M -f > "$WORK/node1.log" 2>&1 &
-for n in 2 3 4; do
+# --index-refresh in its three spellings: the flag (node 1), -o (nodes 2, 3), a config file (4).
+for n in 2 3; do
   mount_tierfs "$SRC" "$WORK/mnt$n" --index "$URL" -o index_refresh=1 --cache-dir "$WORK/node$n" --cache-size 256M
 done
+printf 'index = "%s"\nindex-refresh = 1\ncache-dir = "%s"\ncache-size = "256M"\n' "$URL" "$WORK/node4" > "$WORK/node4.toml"
+mount_tierfs "$SRC" "$WORK/mnt4" --config "$WORK/node4.toml"
 wait_for 10 is_mounted "$WORK/mnt1" || { cat "$WORK/node1.log"; fail "node 1 did not mount"; }
 for n in 1 2 3 4; do diff -r "$DATA" "$WORK/mnt$n" > /dev/null || fail "mount $n differs from the source"; done
 listings=$(grep -c -E '"(GET|HEAD) /json/data/([^ ]*/)? HTTP|"HEAD ' "$ORIGIN/access.log" || true)

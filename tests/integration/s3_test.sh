@@ -34,6 +34,20 @@ cmp <(dd if="$DATA/big.bin" bs=4096 skip=1234 count=300 2>/dev/null) \
 pass "ranged read equal"
 unmount_tierfs "$WORK/mnt"
 
+# A published index in the bucket: publish to s3://, mount from s3://.../latest, no listing.
+"$TIERFS" index publish --index "$WORK/idx" s3://data/_tierfs/ix "${S3OPTS[@]}" > "$WORK/pub.log" ||
+  { cat "$WORK/pub.log"; fail "publish to s3:// failed"; }
+"$TIERFS" index publish --index "$WORK/idx" s3://data/_tierfs/ix "${S3OPTS[@]}" | grep -q "already published" ||
+  fail "publishing the same index to s3:// twice was not a no-op"
+mount_tierfs s3://data "$WORK/mnt" --index s3://data/_tierfs/ix/latest --cache-dir "$WORK/cache-pub" \
+  --cache-size 512M "${S3OPTS[@]}"
+cmp "$DATA/big.bin" "$WORK/mnt/big.bin" || fail "big.bin differs through the published index"
+[ "$(find "$WORK/mnt/train" -type f | wc -l)" = "$(find "$DATA/train" -type f | wc -l)" ] ||
+  fail "the published index does not hold every file"
+stat_field "$WORK/mnt" "['index']['url']" | grep -q '^s3://data/_tierfs/ix/latest$' || fail "stats do not name the index URL"
+unmount_tierfs "$WORK/mnt"
+pass "published index: publish to s3:// (twice: a no-op), mount from s3://data/_tierfs/ix/latest"
+
 # A prefix as the root.
 "$TIERFS" index build s3://data/odd%20names --index "$WORK/idx2" "${S3OPTS[@]}" >/dev/null 2>&1 ||
   "$TIERFS" index build "s3://data/odd names" --index "$WORK/idx2" "${S3OPTS[@]}" >/dev/null || fail "prefix index"
