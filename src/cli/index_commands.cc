@@ -59,11 +59,12 @@ Status WriteManifestFile(const std::string& index_path, const std::string& out_p
 }  // namespace
 
 int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so,
-                  const std::string& write_manifest) {
+                  const std::string& write_manifest, ListMode mode) {
   auto store = OpenStore(source, so);
   if (!store.ok()) return Fail(store.status());
   const bool tty = ::isatty(STDERR_FILENO);
   BuildOptions options;
+  options.mode = mode;
   options.progress = [tty](const IndexMeta& m) {
     std::fprintf(stderr, "%s  %llu files, %llu dirs, %s%s", tty ? "\r" : "",
                  static_cast<unsigned long long>(m.files), static_cast<unsigned long long>(m.dirs),
@@ -74,10 +75,12 @@ int RunIndexBuild(const std::string& source, const std::string& index_path, cons
   if (tty) std::fprintf(stderr, "\n");
   if (!meta.ok()) return Fail(meta.status());
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf(
-      "indexed %s: %llu files, %llu dirs, %llu symlinks, %s in %.2fs", meta->source.c_str(),
-      static_cast<unsigned long long>(meta->files), static_cast<unsigned long long>(meta->dirs),
-      static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(), secs);
+  const uint64_t entries = meta->files + meta->dirs + meta->symlinks;
+  std::printf("indexed %s: %llu files, %llu dirs, %llu symlinks, %s in %.2fs (%.0f entries/s)",
+              meta->source.c_str(), static_cast<unsigned long long>(meta->files),
+              static_cast<unsigned long long>(meta->dirs),
+              static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(),
+              secs, secs > 0 ? static_cast<double>(entries) / secs : 0.0);
   if (meta->skipped)
     std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
   std::printf("\n");

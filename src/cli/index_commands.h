@@ -8,12 +8,13 @@
 
 #include <string>
 
+#include "metadata/index.h"
 #include "ufs/store.h"
 
 namespace tierfs {
 
 int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so,
-                  const std::string& write_manifest);
+                  const std::string& write_manifest, ListMode mode);
 int RunIndexStat(const std::string& index_path, bool json);
 // Packs the index into DEST/<sha256>.tierfs-index and points DEST/latest at it (a no-op
 // if it already does). S3 destinations use `so` (endpoint, region, credentials).

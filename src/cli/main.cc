@@ -156,6 +156,24 @@ int Main(int argc, char** argv) {
   AddStoreOptions(build, &build_store);
   std::string write_manifest;
   build->add_option("--write-manifest", write_manifest, "also write the files as a manifest");
+  ListMode list_mode = ListMode::kAuto;
+  build
+      ->add_option_function<std::string>(
+          "--list-mode",
+          [&list_mode](const std::string& v) {
+            if (v == "auto") {
+              list_mode = ListMode::kAuto;
+            } else if (v == "flat") {
+              list_mode = ListMode::kFlat;
+            } else if (v == "tree") {
+              list_mode = ListMode::kTree;
+            } else {
+              throw CLI::ValidationError("--list-mode", "must be auto, flat or tree, not '" + v + "'");
+            }
+          },
+          "flat: one key-ordered listing of every key, split over key ranges in parallel (S3); "
+          "tree: one listing per directory; auto (default): flat where the source can")
+      ->type_name("auto|flat|tree");
   std::string publish_dest;
   auto* publish = index->add_subcommand(
       "publish", "Pack an index into DEST/<sha256>.tierfs-index and point DEST/latest at it");
@@ -224,7 +242,9 @@ int Main(int argc, char** argv) {
     if (mc.debug) mc.foreground = true;
     return RunMount(std::move(mc));
   }
-  if (*build) return RunIndexBuild(build_source, index_path, build_store, write_manifest);
+  if (*build) {
+    return RunIndexBuild(build_source, index_path, build_store, write_manifest, list_mode);
+  }
   if (*stats) return RunStats(admin_mnt, stats_json, stats_watch);
   if (*warm) return RunWarm(admin_mnt, warm_paths, warm_list, warm_threads);
   if (*unmount) return RunUnmount(admin_mnt);

@@ -53,7 +53,12 @@ class Index {
 Result<std::unique_ptr<Index>> OpenIndex(const std::string& path);
 
 class Store;
+// How BuildIndex lists the source: flat (one key-ordered stream of every key, S3) where
+// the store can, else per directory; or one of them only.
+enum class ListMode { kAuto, kFlat, kTree };
+
 struct BuildOptions {
+  ListMode mode = ListMode::kAuto;
   // Called every `progress_every` entries (from the building thread).
   std::function<void(const IndexMeta&)> progress;
   uint64_t progress_every = 10000;

@@ -65,6 +65,13 @@ Status MeteredStore::List(const std::string& key, const ListSink& sink) {
   return s;
 }
 
+Status MeteredStore::ListFlat(const ListSink& sink) {
+  auto start = std::chrono::steady_clock::now();
+  Status s = inner_->ListFlat(sink);
+  if (s.error() != ENOTSUP) Record("list", list_, s, SecondsSince(start));
+  return s;
+}
+
 Result<size_t> MeteredStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length,
                                        char* buf, ReadVia* via) {
   auto start = std::chrono::steady_clock::now();

@@ -24,6 +24,7 @@ class MeteredStore : public Store {
   std::string RoutesJson() const override { return inner_->RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
+  Status ListFlat(const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                            ReadVia* via) override;
 

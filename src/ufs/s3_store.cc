@@ -2,7 +2,12 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <pugixml.hpp>
 
@@ -245,29 +250,165 @@ Result<S3ListPage> ParseListObjectsV2(std::string_view xml, const std::string& l
   return page;
 }
 
+Result<S3ListPage> S3Store::ListPage(const std::string& prefix, bool delimited,
+                                     const std::string& token, const std::string& start_after) {
+  // Query parameters in sorted order, values encoded: curl signs the query as given.
+  std::string query;
+  if (!token.empty()) query += "continuation-token=" + PercentEncode(token, false) + "&";
+  if (delimited) query += "delimiter=%2F&";
+  query += "list-type=2&prefix=" + PercentEncode(prefix, false);
+  if (!start_after.empty()) query += "&start-after=" + PercentEncode(start_after, false);
+  HttpRequest req;
+  req.url = bucket_url_ + "?" + query;
+  req.headers = auth_headers_;
+  auto resp = http_.Send(req);
+  if (!resp.ok()) return resp.status();
+  if (resp->status != 200) {
+    return Status(ErrnoForHttpStatus(resp->status),
+                  "list " + url_ + " (" + prefix + "): HTTP " + std::to_string(resp->status));
+  }
+  auto page = ParseListObjectsV2(resp->body, prefix);
+  if (!page.ok()) return Status::Io("list " + url_ + ": " + page.status().message());
+  return page;
+}
+
 Status S3Store::List(const std::string& key, const ListSink& sink) {
   const std::string list_prefix = key.empty() ? prefix_ : FullKey(key) + "/";
   std::string token;
   do {
-    // Query parameters in sorted order, values encoded: curl signs the query as given.
-    std::string query;
-    if (!token.empty()) query += "continuation-token=" + PercentEncode(token, false) + "&";
-    query += "delimiter=%2F&list-type=2&prefix=" + PercentEncode(list_prefix, false);
-    HttpRequest req;
-    req.url = bucket_url_ + "?" + query;
-    req.headers = auth_headers_;
-    auto resp = http_.Send(req);
-    if (!resp.ok()) return resp.status();
-    if (resp->status != 200) {
-      return Status(ErrnoForHttpStatus(resp->status),
-                    "list " + url_ + "/" + key + ": HTTP " + std::to_string(resp->status));
-    }
-    auto page = ParseListObjectsV2(resp->body, list_prefix);
-    if (!page.ok()) return Status::Io("list " + url_ + ": " + page.status().message());
+    auto page = ListPage(list_prefix, /*delimited=*/true, token, "");
+    if (!page.ok()) return page.status();
     for (ObjectInfo& info : page->entries) TIERFS_RETURN_IF_ERROR(sink(std::move(info)));
     token = std::move(page->next_token);
   } while (!token.empty());
   return Status::Ok();
+}
+
+std::vector<std::string> S3Store::RangeBoundaries(size_t want) {
+  // Common prefixes of the first page at the root, then one level down while there are
+  // too few: enough to keep `want` listings busy.
+  std::vector<std::string> cuts;
+  std::vector<std::string> level{prefix_};
+  for (int depth = 0; depth < 3 && cuts.size() < want; ++depth) {
+    std::vector<std::string> next;
+    for (const std::string& p : level) {
+      auto page = ListPage(p, /*delimited=*/true, "", "");
+      if (!page.ok()) return cuts;  // only a hint: list in one range
+      for (const ObjectInfo& e : page->entries) {
+        if (e.type == ObjectType::kDirectory) next.push_back(p + e.name + "/");
+      }
+      if (next.size() >= 4 * want) break;
+    }
+    if (next.empty()) break;
+    cuts = next;
+    level = std::move(next);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  if (!cuts.empty()) cuts.erase(cuts.begin());  // the first range starts at the beginning
+  // At most 4 ranges per listing: every k-th cut.
+  const size_t max_ranges = 4 * want;
+  if (cuts.size() + 1 > max_ranges) {
+    std::vector<std::string> thinned;
+    const double step = static_cast<double>(cuts.size()) / static_cast<double>(max_ranges - 1);
+    for (size_t i = 1; i < max_ranges; ++i) {
+      thinned.push_back(cuts[static_cast<size_t>(static_cast<double>(i) * step) - 1]);
+    }
+    thinned.erase(std::unique(thinned.begin(), thinned.end()), thinned.end());
+    cuts = std::move(thinned);
+  }
+  return cuts;
+}
+
+Status S3Store::ListFlat(const ListSink& sink) {
+  constexpr size_t kStreams = 4;
+  constexpr size_t kPagesAhead = 8;  // per range: bounds the memory a fast lister takes
+  const std::vector<std::string> cuts = RangeBoundaries(kStreams);
+  struct Range {
+    std::string from, to;  // [from, to) in full keys; empty: open
+    std::deque<std::vector<ObjectInfo>> pages;
+    bool done = false;
+    Status error = Status::Ok();
+  };
+  std::vector<Range> ranges(cuts.size() + 1);
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    ranges[i].to = cuts[i];
+    ranges[i + 1].from = cuts[i];
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  size_t next_range = 0;
+  auto lister = [&] {
+    while (true) {
+      size_t r;
+      {
+        std::lock_guard lock(mu);
+        if (stop || next_range == ranges.size()) return;
+        r = next_range++;
+      }
+      Range& range = ranges[r];
+      std::string token;
+      Status status = Status::Ok();
+      bool end = false;
+      while (!end) {
+        auto page = ListPage(prefix_, /*delimited=*/false, token, token.empty() ? range.from : "");
+        if (!page.ok()) {
+          status = page.status();
+          break;
+        }
+        std::vector<ObjectInfo> keep;
+        for (ObjectInfo& e : page->entries) {
+          if (!range.to.empty() && prefix_ + e.name >= range.to) {
+            end = true;
+            break;
+          }
+          keep.push_back(std::move(e));
+        }
+        token = std::move(page->next_token);
+        if (token.empty()) end = true;
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || range.pages.size() < kPagesAhead; });
+        if (stop) return;
+        range.pages.push_back(std::move(keep));
+        cv.notify_all();
+      }
+      std::lock_guard lock(mu);
+      range.error = status;
+      range.done = true;
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < std::min(kStreams, ranges.size()); ++i) threads.emplace_back(lister);
+  Status result = Status::Ok();
+  for (Range& range : ranges) {
+    while (result.ok()) {
+      std::vector<ObjectInfo> page;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !range.pages.empty() || range.done; });
+        if (range.pages.empty()) {
+          result = range.error;
+          break;
+        }
+        page = std::move(range.pages.front());
+        range.pages.pop_front();
+        cv.notify_all();
+      }
+      for (ObjectInfo& e : page) {
+        result = sink(std::move(e));
+        if (!result.ok()) break;
+      }
+    }
+    if (!result.ok()) break;
+  }
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  return result;
 }
 
 Result<FetchedObject> S3Store::Fetch(const std::string& key, const std::string& validator,

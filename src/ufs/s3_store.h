@@ -48,6 +48,10 @@ class S3Store : public Store {
   std::string RoutesJson() const override { return http_.RoutesJson(); }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
+  // No delimiter: pages of up to 1,000 keys of every level. The key space is cut into
+  // ranges at the first levels' common prefixes (only a hint: the ranges cover every key
+  // whatever the server reports) and the ranges are listed in parallel, in order.
+  Status ListFlat(const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                            ReadVia* via) override;
   Result<FetchedObject> Fetch(const std::string& key, const std::string& validator,
@@ -58,6 +62,11 @@ class S3Store : public Store {
   S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,
           std::vector<std::string> auth_headers);
   std::string ObjectUrl(const std::string& key) const;
+  // One ListObjectsV2 page under `prefix` (a full key prefix).
+  Result<S3ListPage> ListPage(const std::string& prefix, bool delimited, const std::string& token,
+                              const std::string& start_after);
+  // Where to cut the key space for parallel flat listing (sorted full keys).
+  std::vector<std::string> RangeBoundaries(size_t want);
   std::string FullKey(const std::string& key) const;
 
   const std::string url_;         // s3://bucket/prefix (no trailing slash)

@@ -36,6 +36,10 @@ Result<FetchedObject> Store::Fetch(const std::string& key, const std::string& va
   return out;
 }
 
+Status Store::ListFlat(const ListSink&) {
+  return Status(ENOTSUP, Url() + " is listed per directory");
+}
+
 Status Store::PutFile(const std::string& key, const std::string&) {
   return Status(ENOTSUP, Url() + " cannot be written (publishing '" + key + "')");
 }

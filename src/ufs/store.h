@@ -61,6 +61,12 @@ class Store {
   using ListSink = std::function<Status(ObjectInfo&&)>;
   virtual Status List(const std::string& key, const ListSink& sink) = 0;
 
+  // Streams every object under the root in key order, `name` holding its whole key
+  // (directories are what the keys imply). Stores whose listing is flat by nature (S3:
+  // ~1,000 keys a request instead of a request or more per directory) implement it;
+  // ENOTSUP from the others, which are walked with List.
+  virtual Status ListFlat(const ListSink& sink);
+
   // The routes reads take (cluster caches, DIRECT) and their counters, as a JSON array;
   // empty for stores that are not read over HTTP.
   virtual std::string RoutesJson() const { return {}; }

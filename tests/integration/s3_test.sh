@@ -24,6 +24,12 @@ S3OPTS=(--s3-endpoint "http://127.0.0.1:$PORT" --s3-path-style)
 "$TIERFS" index build s3://data --index "$WORK/idx" "${S3OPTS[@]}" > "$WORK/build.log" || fail "index build"
 grep -q "2504 files" "$WORK/build.log" || fail "expected 2504 files: $(cat "$WORK/build.log")"
 pass "index build listed every key across $(ls "$DATA/train" | wc -l) prefixes (pagination past 1,000)"
+# The flat listing (the default for S3) and the per-directory walk give the same tree.
+"$TIERFS" index build s3://data --index "$WORK/idx-flat" --list-mode flat --write-manifest "$WORK/flat.txt" "${S3OPTS[@]}" > /dev/null || fail "flat build"
+"$TIERFS" index build s3://data --index "$WORK/idx-tree" --list-mode tree --write-manifest "$WORK/tree.txt" "${S3OPTS[@]}" > /dev/null || fail "tree build"
+cmp <(sort "$WORK/flat.txt") <(sort "$WORK/tree.txt") || fail "flat and per-directory listings differ"
+[ "$(wc -l < "$WORK/flat.txt")" = 2504 ] || fail "flat listing: $(wc -l < "$WORK/flat.txt") files"
+pass "flat listing (key ranges in parallel) = per-directory walk: 2504 files, same sizes and ETags"
 
 mount_tierfs s3://data "$WORK/mnt" --index "$WORK/idx" --cache-dir "$WORK/cache" --cache-size 512M "${S3OPTS[@]}"
 diff -r "$DATA" "$WORK/mnt" || fail "diff -r found differences"
