@@ -15,6 +15,7 @@
 
 #include "cli/fail.h"
 #include "cli/mount_command.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/size.h"
 #include "metadata/artifact.h"
@@ -133,32 +134,6 @@ std::optional<IndexPointer> ReadPointer(Store* s3, const std::string& dir) {
   return *p;
 }
 
-Status WritePointerFile(const std::string& path, const IndexPointer& pointer) {
-  const std::string text = EncodePointer(pointer);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    f.close();
-    if (!f) return Status::FromErrno(errno, "cannot write '" + tmp + "'");
-  }
-  // The artifact is synced by PackIndex; the pointer replaces the old one in one rename.
-  if (int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::FromErrno(errno, "cannot replace '" + path + "'");
-  }
-  return Status::Ok();
-}
-
-int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 int RunIndexPublish(const std::string& index_path, const std::string& dest,
@@ -223,7 +198,9 @@ int RunIndexPublish(const std::string& index_path, const std::string& dest,
   pointer.dirs = meta.dirs;
   pointer.bytes = meta.bytes;
   const std::string pointer_path = dir + "/" + kPointerName;
-  if (Status s = WritePointerFile(pointer_path, pointer); !s.ok()) return Fail(s);
+  if (Status s = WriteFileAtomically(pointer_path, EncodePointer(pointer)); !s.ok()) {
+    return Fail(s);
+  }
   if (to_s3) {
     if (Status s = s3->PutFile(kPointerName, pointer_path); !s.ok()) return Fail(s);
   }

@@ -68,6 +68,20 @@ struct Fd {
 
 }  // namespace
 
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "cannot write '" + tmp + "'");
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::FromErrno(ok ? errno : err, "cannot write '" + path + "'");
+  }
+  return Status::Ok();
+}
+
 std::string ArtifactName(const std::string& sha256) { return sha256 + kArtifactSuffix; }
 
 std::string EncodePointer(const IndexPointer& p) {

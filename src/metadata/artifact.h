@@ -45,6 +45,10 @@ struct PackedIndex {
 // Packs the index directory `index_dir` into `out_dir`/<sha256>.tierfs-index.
 Result<PackedIndex> PackIndex(const std::string& index_dir, const std::string& out_dir);
 
+// Replaces `path` with a file holding `text` in one rename (synced first): readers see the
+// old file or the new one, whole.
+Status WriteFileAtomically(const std::string& path, const std::string& text);
+
 // Unpacks an artifact into `dest_dir` (which must not exist): written next to it under a
 // temporary name, synced, then renamed into place, so `dest_dir` exists only complete.
 // The caller has verified the artifact's SHA-256.

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "metadata/artifact.h"
@@ -19,12 +20,6 @@ namespace {
 
 constexpr size_t kMaxPointerBytes = 64 << 10;
 constexpr int kDownloadStreams = 4;
-
-int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t DirBytes(const std::string& dir) {
   uint64_t total = 0;
@@ -52,20 +47,6 @@ std::pair<std::string, std::string> SplitPointer(const std::string& index) {
 }
 
 std::string ShortId(const std::string& id) { return id.size() == 64 ? id.substr(0, 12) : id; }
-
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "cannot write '" + tmp + "'");
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::FromErrno(ok ? errno : err, "cannot write '" + path + "'");
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -210,7 +191,9 @@ Status IndexRevisions::OpenPublished(bool offline) {
   auto use_held = [&](const Status& why) -> Status {
     std::error_code ec;
     if (!IsSha256Hex(held) || !fs::exists(indexes_dir_ + "/" + held + "/CURRENT", ec)) {
-      return Status(why.error(), "index " + RedactUrl(options_.index_url) + ": " + why.message());
+      const std::string url = RedactUrl(options_.index_url);
+      if (why.message().find(url) != std::string::npos) return why;
+      return Status(why.error(), "index " + url + ": " + why.message());
     }
     auto index = OpenDir(indexes_dir_ + "/" + held, true);
     if (!index.ok()) return index.status();

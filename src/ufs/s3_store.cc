@@ -305,8 +305,9 @@ std::vector<std::string> S3Store::RangeBoundaries(size_t want) {
   }
   std::sort(cuts.begin(), cuts.end());
   if (!cuts.empty()) cuts.erase(cuts.begin());  // the first range starts at the beginning
-  // At most 4 ranges per listing: every k-th cut.
-  const size_t max_ranges = 4 * want;
+  // At most 2 ranges per listing (every k-th cut): each range's last page may hold keys of
+  // the next one, which the server lists for nothing.
+  const size_t max_ranges = 2 * want;
   if (cuts.size() + 1 > max_ranges) {
     std::vector<std::string> thinned;
     const double step = static_cast<double>(cuts.size()) / static_cast<double>(max_ranges - 1);

@@ -37,6 +37,20 @@ expect_error "neither an absolute path nor a URL" mount "relative/dir" "$WORK/mn
 expect_error "cannot open index" mount "$SRC" "$WORK/mnt" --index "$WORK/no-index" --cache-dir "$WORK/c"
 expect_error "cannot open index|corrupt|not a tierfs index" mount "$SRC" "$WORK/mnt" --index "$WORK/junk-index" --cache-dir "$WORK/c"
 expect_error "was built for .*other" mount "$SRC" "$WORK/mnt" --index "$WORK/other-index" --cache-dir "$WORK/c"
+# Published indexes: a bad pointer, one for another source, a missing one, bad refresh values.
+mkdir -p "$WORK/pub-bad" && echo "garbage {" > "$WORK/pub-bad/latest"
+expect_error "not JSON" mount "$SRC" "$WORK/mnt" --index "$WORK/pub-bad/latest" --cache-dir "$WORK/c-pub"
+"$TIERFS" index publish --index "$WORK/other-index" "$WORK/pub-other" > /dev/null
+expect_error "was published for .*other" mount "$SRC" "$WORK/mnt" --index "$WORK/pub-other" --cache-dir "$WORK/c-pub"
+expect_error "Couldn't connect|unreachable" mount "$SRC" "$WORK/mnt" --index "http://127.0.0.1:1/pub/latest" --cache-dir "$WORK/c-pub" --retries 1
+expect_error "index-refresh" mount "$SRC" "$WORK/mnt" --index-refresh -5 --cache-dir "$WORK/c"
+expect_error "index_refresh: 9999999 not in range" mount "$SRC" "$WORK/mnt" -o index_refresh=9999999 --cache-dir "$WORK/c"
+expect_error "index_refresh: 'x' is not a number" mount "$SRC" "$WORK/mnt" -o index_refresh=x --cache-dir "$WORK/c"
+expect_error "publish to a local directory .* or s3://" index publish --index "$WORK/index" http://example.org/pub
+expect_error "cannot open index" index publish --index "$WORK/no-index" "$WORK/pub-x"
+expect_error "list-mode" index build "$SRC" --index "$WORK/idx-lm" --list-mode sideways
+expect_error "cannot be listed flat" index build "$SRC" --index "$WORK/idx-lm" --list-mode flat
+expect_error "not a tierfs mount" index refresh "$WORK/src"
 expect_error "cache dir .* is not a directory" mount "$SRC" "$WORK/mnt" --cache-dir "$WORK/file"
 expect_error "cannot create cache dir" mount "$SRC" "$WORK/mnt" --cache-dir "$WORK/file/sub"
 expect_error "invalid size 'lots'" mount "$SRC" "$WORK/mnt" --ram-size lots
