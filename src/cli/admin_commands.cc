@@ -16,6 +16,7 @@
 #include "cli/fail.h"
 #include "cli/mount_command.h"
 #include "common/size.h"
+#include "common/xattrs.h"
 
 namespace tierfs {
 namespace fs = std::filesystem;
@@ -27,7 +28,7 @@ bool ReadStats(const std::string& mountpoint, nlohmann::json* out, std::string* 
     return false;
   }
   std::string buf(1 << 16, '\0');
-  ssize_t n = ::getxattr(mountpoint.c_str(), "user.tierfs.stats", buf.data(), buf.size());
+  ssize_t n = ::getxattr(mountpoint.c_str(), kStatsXattr, buf.data(), buf.size());
   if (n < 0) {
     *error = "cannot read stats of '" + mountpoint + "': " + std::strerror(errno);
     return false;
@@ -118,7 +119,8 @@ void PrintStats(const nlohmann::json& j) {
     if (id.size() == 64) id.resize(12);
     const int64_t now = ::time(nullptr);
     auto ago = [now](int64_t t) {
-      return t <= 0 ? std::string("never") : std::to_string(std::max<int64_t>(0, now - t)) + "s ago";
+      return t <= 0 ? std::string("never")
+                    : std::to_string(std::max<int64_t>(0, now - t)) + "s ago";
     };
     std::string line = id;
     if (ix.contains("url")) line += ", published " + ago(ix.value("published_at", int64_t{0}));
@@ -222,7 +224,7 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
     workers.emplace_back([&] {
       char buf[64];
       for (size_t i = next++; i < files.size(); i = next++) {
-        ssize_t n = ::getxattr(files[i].c_str(), "user.tierfs.warm", buf, sizeof buf - 1);
+        ssize_t n = ::getxattr(files[i].c_str(), kWarmXattr, buf, sizeof buf - 1);
         if (n < 0) {
           std::lock_guard lock(failed_mu);
           failed.push_back(files[i] + ": " + std::strerror(errno));

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/size.h"
+#include "common/xattrs.h"
 #include "metadata/artifact.h"
 #include "metadata/index.h"
 #include "ufs/manifest_store.h"
@@ -215,7 +216,7 @@ int RunIndexPublish(const std::string& index_path, const std::string& dest,
 int RunIndexRefresh(const std::string& mountpoint) {
   if (!IsTierfsMount(mountpoint)) return Fail("'" + mountpoint + "' is not a tierfs mount");
   std::string buf(4096, '\0');
-  const ssize_t n = ::getxattr(mountpoint.c_str(), "user.tierfs.refresh", buf.data(), buf.size());
+  const ssize_t n = ::getxattr(mountpoint.c_str(), kRefreshXattr, buf.data(), buf.size());
   if (n < 0) {
     if (errno == EPERM)
       return Fail("only root or the user who mounted '" + mountpoint + "' may refresh it");

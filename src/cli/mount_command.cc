@@ -22,6 +22,7 @@
 #include "common/memory.h"
 #include "common/mountinfo.h"
 #include "common/size.h"
+#include "common/xattrs.h"
 #include "fuse/filesystem.h"
 #include "fuse/lowlevel.h"
 #include "metadata/index.h"
@@ -119,8 +120,8 @@ Status CheckMountpoint(const std::string& mountpoint) {
   if (IsTierfsMount(mountpoint)) {
     // The kernel may still answer stat from its cache; a dead daemon shows on a request
     // that must reach it.
-    const bool dead = ::getxattr(mountpoint.c_str(), "user.tierfs.stats", nullptr, 0) < 0 &&
-                      DeadConnection(errno);
+    const bool dead =
+        ::getxattr(mountpoint.c_str(), kStatsXattr, nullptr, 0) < 0 && DeadConnection(errno);
     if (!dead || !ClearDeadTierfsMount(mountpoint)) {
       return Status(EBUSY, "mountpoint '" + mountpoint + "' is already a tierfs mount");
     }

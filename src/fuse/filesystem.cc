@@ -4,13 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "common/memory.h"
+#include "common/xattrs.h"
 
 namespace tierfs {
 namespace {
-constexpr const char* kStatsXattr = "user.tierfs.stats";
-constexpr const char* kWarmXattr = "user.tierfs.warm";
-constexpr const char* kRefreshXattr = "user.tierfs.refresh";
 
 Status Counted(std::atomic<uint64_t>& errors, Status s) {
   if (!s.ok()) ++errors;
@@ -45,16 +44,29 @@ void Filesystem::SetKernelCache(KernelCache kernel) {
 
 Result<DiffCounts> Filesystem::SwitchIndex(std::shared_ptr<Index> next) {
   next->StartWarmup();
-  std::shared_ptr<Index> old = index_.exchange(next);
+  std::shared_ptr<Index> old;
+  {
+    std::lock_guard lock(index_mu_);
+    old = std::exchange(index_, next);
+  }
   std::lock_guard lock(kernel_mu_);
   using Kind = IndexChange::Kind;
-  return DiffIndexes(*old, *next, [&](const IndexChange& c) {
+  auto counts = DiffIndexes(*old, *next, [&](const IndexChange& c) {
     if (c.kind == Kind::kAttrs || c.kind == Kind::kListing) {
       if (kernel_.forget_inode) kernel_.forget_inode(c.ino);
     } else if (kernel_.forget_entry) {
       kernel_.forget_entry(c.ino, c.name);
     }
   });
+  if (!counts.ok()) {
+    // The switch itself is done and cannot be undone; only the kernel's view may lag.
+    TLOG_ERROR(
+        "index switch: could not compare the revisions ({}); names the kernel cached "
+        "may show the old revision until it drops them",
+        counts.status().message());
+    return DiffCounts{};
+  }
+  return counts;
 }
 
 struct stat Filesystem::ToStat(const Entry& e) const {
@@ -105,7 +117,8 @@ Result<struct stat> Filesystem::GetAttr(uint64_t ino) {
 
 Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
   ++counters_.readdir;
-  auto dir = index()->GetAttr(ino);
+  const std::shared_ptr<Index> index = this->index();  // one revision for the whole listing
+  auto dir = index->GetAttr(ino);
   if (!dir.ok()) return Counted(counters_.errors, dir.status());
   if (!dir->is_dir()) return Status(ENOTDIR, "not a directory");
   if (offset == 0) {
@@ -121,7 +134,7 @@ Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
   }
   return Counted(
       counters_.errors,
-      index()->ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e, uint64_t pos) {
+      index->ReadDir(ino, offset - 2, [&](std::string_view name, const Entry& e, uint64_t pos) {
         return sink(name, ToStat(e), pos + 3);
       }));
 }
@@ -131,6 +144,12 @@ Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) 
   std::shared_ptr<const FileRef> file = recent_files_.Get(ino);
   if (file == nullptr) {
     auto e = index()->GetAttr(ino);
+    // An inode the index no longer has: a file open across a switch to a revision that
+    // changed or removed it, whose version is not remembered any more.
+    if (!e.ok() && e.status().error() == ENOENT) {
+      return Counted(counters_.errors, Status::Io("inode " + std::to_string(ino) +
+                                                  " is not in the index revision in use"));
+    }
     if (!e.ok()) return Counted(counters_.errors, e.status());
     if (e->is_dir()) return Status(EISDIR, "is a directory");
     if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");

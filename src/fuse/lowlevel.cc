@@ -25,6 +25,7 @@
 #include "common/blocking.h"
 #include "common/log.h"
 #include "common/mountinfo.h"
+#include "common/xattrs.h"
 
 namespace tierfs {
 namespace {
@@ -218,7 +219,7 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Guard(req, [&] {
     // A refresh may download an index or walk the source: let another worker take the device.
-    if (std::strcmp(name, "user.tierfs.refresh") == 0) AboutToBlock();
+    if (std::strcmp(name, kRefreshXattr) == 0) AboutToBlock();
     auto v = Ctx(req).fs->GetXattr(ino, name, fuse_req_ctx(req)->uid);
     if (!v.ok()) return (void)fuse_reply_err(req, v.status().error());
     ReplyXattr(req, *v, size);

@@ -77,7 +77,7 @@ Result<std::unique_ptr<IndexRevisions>> IndexRevisions::Open(RevisionOptions opt
   std::error_code ec;
   fs::create_directories(r->indexes_dir_, ec);
   if (ec) return Status(ec.value(), "cannot create '" + r->indexes_dir_ + "': " + ec.message());
-  Status s = r->options_.index_url.empty() ? r->OpenLocal(offline) : r->OpenPublished(offline);
+  Status s = r->options_.index_url.empty() ? r->OpenLocal(offline) : r->OpenPublished();
   if (!s.ok()) return s;
   return r;
 }
@@ -172,7 +172,8 @@ Status IndexRevisions::OpenLocal(bool offline) {
   return Status::Ok();
 }
 
-Status IndexRevisions::OpenPublished(bool offline) {
+// The pointer is tried even when the source is unreachable: it may be served elsewhere.
+Status IndexRevisions::OpenPublished() {
   auto [dir, key] = SplitPointer(options_.index_url);
   pointer_key_ = key;
   StoreOptions so = options_.store;
@@ -210,7 +211,6 @@ Status IndexRevisions::OpenPublished(bool offline) {
     ++checks_failed_;
     return Status::Ok();
   };
-  if (offline) return use_held(Status(EHOSTUNREACH, "the source is unreachable"));
   auto fetched = pointer_store_->Fetch(pointer_key_, "", kMaxPointerBytes);
   if (!fetched.ok()) return use_held(fetched.status());
   auto pointer = DecodePointer(fetched->body);

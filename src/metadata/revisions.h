@@ -92,8 +92,7 @@ class IndexRevisions {
     int64_t built_at = 0;
   };
 
-  Status OpenInitial(bool offline);
-  Status OpenPublished(bool offline);
+  Status OpenPublished();
   Status OpenLocal(bool offline);
   // Opens the index directory `dir` as revision `rev`; `owned`: remove `dir` once unused.
   Result<std::shared_ptr<Index>> OpenDir(const std::string& dir, bool owned);

@@ -9,6 +9,7 @@
 
 #include "common/checksum.h"
 #include "common/log.h"
+#include "common/names.h"
 
 namespace tierfs {
 namespace {
@@ -21,12 +22,6 @@ constexpr const char* kRouteRequestsHelp =
 constexpr const char* kRouteBytes = "tierfs_proxy_bytes_total";
 constexpr const char* kRouteBytesHelp = "bytes of block reads by route and result";
 constexpr const char* kRouteResults[] = {"hit", "miss", "answered", "refused", "error"};
-
-std::string Trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t");
-  size_t b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -52,7 +47,7 @@ std::string RouteName(const std::string& host, int port) {
 
 Result<ProxyEntry> ParseEntry(const std::string& raw) {
   ProxyEntry e;
-  e.text = Trim(raw);
+  e.text = TrimBlanks(raw);
   if (e.text == "DIRECT") {
     e.direct = true;
     return e;
@@ -117,7 +112,7 @@ bool ProxySpec::has_caches() const {
 
 Result<ProxySpec> ParseProxyList(const std::string& text) {
   ProxySpec spec;
-  if (Trim(text).empty()) return spec;
+  if (TrimBlanks(text).empty()) return spec;
   if (text.size() > 8192) return Status::Invalid("http-proxy: list too long");
   for (const std::string& group : Split(text, ';')) {
     std::vector<ProxyEntry> entries;

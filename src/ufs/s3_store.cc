@@ -6,38 +6,33 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
-#include <mutex>
-#include <thread>
 #include <fstream>
+#include <mutex>
 #include <pugixml.hpp>
+#include <thread>
 
 #include "common/log.h"
+#include "common/names.h"
 #include "ufs/http_store.h"
 #include "ufs/proxy_router.h"
 
 namespace tierfs {
 namespace {
 
-std::string Trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 // Reads `key` from section `section` of an INI file (the AWS credentials/config format).
 std::string IniValue(const std::string& path, const std::string& section, const std::string& key) {
   std::ifstream in(path);
   std::string line, current;
   while (std::getline(in, line)) {
-    line = Trim(line);
+    line = TrimBlanks(line);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[' && line.back() == ']') {
-      current = Trim(line.substr(1, line.size() - 2));
+      current = TrimBlanks(line.substr(1, line.size() - 2));
       continue;
     }
     size_t eq = line.find('=');
     if (eq == std::string::npos || current != section) continue;
-    if (Trim(line.substr(0, eq)) == key) return Trim(line.substr(eq + 1));
+    if (TrimBlanks(line.substr(0, eq)) == key) return TrimBlanks(line.substr(eq + 1));
   }
   return {};
 }

@@ -41,8 +41,9 @@ ARTIFACT_BYTES=$(stat -c %s "$WWW/pub"/*.tierfs-index)
 : > "$ORIGIN/access.log"
 # Node 1 in the foreground, its log kept: the failure cases below read it.
 mkdir -p "$WORK/mnt1"; MOUNTS+=("$WORK/mnt1")
+MPORT=$(free_port)
 "$TIERFS" mount "$SRC" "$WORK/mnt1" --index "$URL" --index-refresh 1 --cache-dir "$WORK/node1" \
-  --cache-size 256M -f > "$WORK/node1.log" 2>&1 &
+  --cache-size 256M --metrics "127.0.0.1:$MPORT" -f > "$WORK/node1.log" 2>&1 &
 # --index-refresh in its three spellings: the flag (node 1), -o (nodes 2, 3), a config file (4).
 for n in 2 3; do
   mount_tierfs "$SRC" "$WORK/mnt$n" --index "$URL" -o index_refresh=1 --cache-dir "$WORK/node$n" --cache-size 256M
@@ -151,6 +152,12 @@ cmp -s "$DATA/added3.txt" "$WORK/mnt1/added3.txt" || fail "revision 3's file is 
 grep -q "index refresh works again" "$WORK/node1.log" || fail "no line saying refreshes work again"
 pass "the next good revision (3) was picked up after the failures"
 "$TIERFS" stats "$WORK/mnt1" | grep -q "^index revision   ${REV3:0:12}" || fail "tierfs stats does not show the revision"
+curl -sf "http://127.0.0.1:$MPORT/metrics" > "$WORK/metrics.txt" || fail "no metrics"
+grep -q "^tierfs_index_revision_info{revision=\"${REV3:0:12}\"} 1" "$WORK/metrics.txt" || fail "metrics do not show revision 3"
+failed=$(sed -n 's/^tierfs_index_checks_total{result="failed"} //p' "$WORK/metrics.txt")
+[ "${failed%.*}" -ge 4 ] || fail "metrics count $failed failed checks, not at least 4"
+grep -q "^tierfs_index_published_timestamp_seconds [1-9]" "$WORK/metrics.txt" || fail "no publish time in the metrics"
+pass "tierfs stats and /metrics show the revision in use, its publish time and $failed failed checks"
 for n in 1 2 3 4; do unmount_tierfs "$WORK/mnt$n"; done
 wait
 
