@@ -61,6 +61,8 @@ void AddStoreOptions(CLI::App* cmd, StoreOptions* o) {
   cmd->add_flag("--s3-path-style", o->s3_path_style, "address buckets as ENDPOINT/BUCKET");
   cmd->add_flag("--no-sign-request", o->s3_no_sign, "anonymous S3 requests");
   cmd->add_option("--s3-credentials-file", o->s3_credentials_file, "AWS credentials file");
+  cmd->add_flag("--s3-imds-v1", o->s3_imds_v1,
+                "let the EC2 instance-metadata credentials fall back to IMDSv1");
   cmd->add_option("--ca-file", o->http.ca_file, "CA bundle for TLS verification");
   cmd->add_flag("--insecure", o->http.insecure, "do not verify TLS certificates");
   cmd->add_option("--timeout", o->http.request_timeout_ms, "per-request timeout, ms")
@@ -168,7 +170,8 @@ int Main(int argc, char** argv) {
             } else if (v == "tree") {
               list_mode = ListMode::kTree;
             } else {
-              throw CLI::ValidationError("--list-mode", "must be auto, flat or tree, not '" + v + "'");
+              throw CLI::ValidationError("--list-mode",
+                                         "must be auto, flat or tree, not '" + v + "'");
             }
           },
           "flat: one key-ordered listing of every key, split over key ranges in parallel (S3); "

@@ -249,6 +249,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->store.s3_no_sign = true;
     } else if (key == "s3_credentials_file") {
       config->store.s3_credentials_file = value;
+    } else if (key == "s3_imds_v1") {
+      config->store.s3_imds_v1 = true;
     } else if (key == "nfs_uid" || key == "nfs_gid") {
       try {
         (key == "nfs_uid" ? config->store.nfs_uid : config->store.nfs_gid) = std::stoi(value);

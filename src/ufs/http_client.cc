@@ -499,8 +499,16 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request, const Route
   }
   if (!o.aws_sigv4.empty()) {
     curl_easy_setopt(e, CURLOPT_AWS_SIGV4, o.aws_sigv4.c_str());
-    curl_easy_setopt(e, CURLOPT_USERPWD, o.aws_credentials.c_str());
+    curl_easy_setopt(e, CURLOPT_USERPWD,
+                     request.aws_credentials.empty() ? o.aws_credentials.c_str()
+                                                     : request.aws_credentials.c_str());
   }
+  if (!request.post_body.empty()) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, request.post_body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.post_body.size()));
+  }
+  if (!request.method.empty()) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   if (!request.upload_path.empty()) {
     // Each attempt reads the file from its start.
@@ -558,7 +566,11 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request, const Route
   bool early_stop =
       rc == CURLE_WRITE_ERROR && request.sink && code == 200 && t.remaining == 0 && !t.overflow;
   const bool answered = rc == CURLE_OK || early_stop;
-  const char* method = request.head ? "HEAD" : !request.upload_path.empty() ? "PUT" : "GET";
+  const char* method = !request.method.empty()        ? request.method.c_str()
+                       : request.head                 ? "HEAD"
+                       : !request.upload_path.empty() ? "PUT"
+                       : !request.post_body.empty()   ? "POST"
+                                                      : "GET";
   MetricsRegistry::Global()
       .GetCounter("tierfs_http_requests_total",
                   "HTTP requests sent to the source, each retry counted, by method and status "

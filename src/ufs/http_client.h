@@ -56,6 +56,11 @@ struct HttpRequest {
   bool head = false;
   // PUT this local file as the body (publishing). Never through the cluster caches' store.
   std::string upload_path;
+  std::string method;     // another method than GET/HEAD (e.g. "PUT" with no body)
+  std::string post_body;  // POST this (form-encoded) body
+  // SigV4 credentials "ACCESS:SECRET" for this request, instead of HttpOptions' (which may
+  // be temporary and refreshed between requests).
+  std::string aws_credentials;
   std::string url;
   std::vector<std::string> headers;                    // "Name: value"
   std::optional<std::pair<uint64_t, uint64_t>> range;  // [first, last], inclusive

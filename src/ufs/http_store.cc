@@ -47,7 +47,7 @@ std::string HttpVersion(const std::string& etag, const std::string& last_modifie
   return "size:" + std::to_string(size);
 }
 
-Result<FetchedObject> FetchWhole(HttpClient& http, HttpRequest req, const std::string& what,
+Result<FetchedObject> FetchWhole(const SendFn& send, HttpRequest req, const std::string& what,
                                  const std::string& validator, size_t max_bytes) {
   if (validator.rfind("etag:", 0) == 0) {
     req.headers.push_back("If-None-Match: " + validator.substr(5));
@@ -55,7 +55,7 @@ Result<FetchedObject> FetchWhole(HttpClient& http, HttpRequest req, const std::s
     req.headers.push_back("If-Modified-Since: " + validator.substr(3, validator.rfind('|') - 3));
   }
   req.max_body = max_bytes;
-  auto resp = http.Send(req);
+  auto resp = send(req);
   if (!resp.ok()) return resp.status();
   FetchedObject out;
   if (resp->status == 304 && !validator.empty()) {
@@ -178,7 +178,8 @@ Result<FetchedObject> HttpStore::Fetch(const std::string& key, const std::string
   HttpRequest req;
   req.url = UrlFor(key, false);
   const std::string what = RedactUrl(req.url);
-  return FetchWhole(http_, std::move(req), what, validator, max_bytes);
+  return FetchWhole([this](const HttpRequest& r) { return http_.Send(r); }, std::move(req), what,
+                    validator, max_bytes);
 }
 
 Status HttpStore::List(const std::string& key, const ListSink& sink) {

@@ -10,6 +10,7 @@
 // and redirects are not followed.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,7 +48,8 @@ std::string HttpVersion(const std::string& etag, const std::string& last_modifie
 
 // A conditional GET of a whole small object (HttpStore and S3Store share it): `validator`
 // is an earlier answer's "etag:..." or "lm:..." (sent as If-None-Match / If-Modified-Since).
-Result<FetchedObject> FetchWhole(HttpClient& http, HttpRequest req, const std::string& what,
+using SendFn = std::function<Result<HttpResponse>(const HttpRequest&)>;
+Result<FetchedObject> FetchWhole(const SendFn& send, HttpRequest req, const std::string& what,
                                  const std::string& validator, size_t max_bytes);
 
 // Marks `req`, a read of `ref` from `offset`, as one block: cacheable by cluster caches,

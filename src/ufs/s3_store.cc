@@ -17,93 +17,34 @@
 #include "ufs/proxy_router.h"
 
 namespace tierfs {
-namespace {
-
-// Reads `key` from section `section` of an INI file (the AWS credentials/config format).
-std::string IniValue(const std::string& path, const std::string& section, const std::string& key) {
-  std::ifstream in(path);
-  std::string line, current;
-  while (std::getline(in, line)) {
-    line = TrimBlanks(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      current = TrimBlanks(line.substr(1, line.size() - 2));
-      continue;
-    }
-    size_t eq = line.find('=');
-    if (eq == std::string::npos || current != section) continue;
-    if (TrimBlanks(line.substr(0, eq)) == key) return TrimBlanks(line.substr(eq + 1));
-  }
-  return {};
-}
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-std::string HomeFile(const char* rel) {
-  std::string home = Env("HOME");
-  return home.empty() ? std::string() : home + "/" + rel;
-}
-
-std::optional<int64_t> ParseIso8601(const std::string& s) {
-  struct tm tm = {};
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) return std::nullopt;
-  const time_t t = timegm(&tm);
-  // Dates a hostile listing makes up must not overflow nanoseconds (±292 years).
-  if (t == static_cast<time_t>(-1) || t < -9000000000LL || t > 9000000000LL) return std::nullopt;
-  return static_cast<int64_t>(t) * 1000000000;
-}
-
-}  // namespace
-
-Result<AwsCredentials> LoadAwsCredentials(const std::string& file) {
-  AwsCredentials c;
-  c.access_key = Env("AWS_ACCESS_KEY_ID");
-  c.secret_key = Env("AWS_SECRET_ACCESS_KEY");
-  c.session_token = Env("AWS_SESSION_TOKEN");
-  if (!c.access_key.empty() && !c.secret_key.empty() && file.empty()) return c;
-  std::string path = !file.empty() ? file : Env("AWS_SHARED_CREDENTIALS_FILE");
-  if (path.empty()) path = HomeFile(".aws/credentials");
-  std::string profile = Env("AWS_PROFILE");
-  if (profile.empty()) profile = "default";
-  if (!file.empty() && !std::ifstream(file)) {
-    return Status(ENOENT, "cannot read credentials file '" + file + "'");
-  }
-  c.access_key = IniValue(path, profile, "aws_access_key_id");
-  c.secret_key = IniValue(path, profile, "aws_secret_access_key");
-  c.session_token = IniValue(path, profile, "aws_session_token");
-  if (c.access_key.empty() || c.secret_key.empty()) {
-    return Status(
-        EACCES,
-        "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-        "AWS_PROFILE with ~/.aws/credentials, --s3-credentials-file, or --no-sign-request)");
-  }
-  return c;
-}
-
-std::string ResolveAwsRegion(const std::string& given) {
-  if (!given.empty()) return given;
-  for (const char* var : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
-    if (std::string v = Env(var); !v.empty()) return v;
-  }
-  std::string profile = Env("AWS_PROFILE");
-  std::string section = profile.empty() || profile == "default" ? "default" : "profile " + profile;
-  std::string path = Env("AWS_CONFIG_FILE");
-  if (path.empty()) path = HomeFile(".aws/config");
-  if (std::string r = IniValue(path, section, "region"); !r.empty()) return r;
-  return "us-east-1";
-}
-
 S3Store::S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,
-                 std::vector<std::string> auth_headers)
+                 std::vector<std::string> headers, std::shared_ptr<CredentialCache> credentials)
     : url_(std::move(url)),
       bucket_url_(std::move(bucket_url)),
       prefix_(std::move(prefix)),
       http_(std::move(http)),
-      auth_headers_(std::move(auth_headers)) {}
+      headers_(std::move(headers)),
+      credentials_(std::move(credentials)) {}
+
+Result<HttpResponse> S3Store::SendSigned(HttpRequest req) {
+  if (credentials_ == nullptr) return http_.Send(req);
+  const size_t base_headers = req.headers.size();
+  for (int attempt = 0;; ++attempt) {
+    auto creds = credentials_->Get();
+    if (!creds.ok()) return creds.status();
+    req.headers.resize(base_headers);
+    if (!creds->session_token.empty()) {
+      req.headers.push_back("x-amz-security-token: " + creds->session_token);
+    }
+    req.aws_credentials = creds->access_key + ":" + creds->secret_key;
+    auto resp = http_.Send(req);
+    if (attempt == 0 && resp.ok() && IsExpiredCredentialsAnswer(resp->status, resp->body)) {
+      credentials_->Refused(creds->access_key);
+      continue;
+    }
+    return resp;
+  }
+}
 
 Result<std::unique_ptr<Store>> S3Store::Open(const std::string& url, const StoreOptions& options) {
   std::string rest = url.substr(5);  // after "s3://"
@@ -140,18 +81,23 @@ Result<std::unique_ptr<Store>> S3Store::Open(const std::string& url, const Store
                   "that (keep the caches behind a network policy: docs/cluster.md), or use "
                   "--no-sign-request for a public bucket");
   }
+  std::shared_ptr<CredentialCache> credentials;
   if (!options.s3_no_sign) {
-    auto creds = LoadAwsCredentials(options.s3_credentials_file);
-    if (!creds.ok()) return creds.status();
+    CredentialChainOptions chain;
+    chain.credentials_file = options.s3_credentials_file;
+    chain.region = region;
+    chain.imds_v1 = options.s3_imds_v1;
+    chain.http = options.http;
+    AwsCredentials first;
+    auto provider = ResolveCredentialChain(chain, &first);
+    if (!provider.ok()) return provider.status();
+    credentials = std::make_shared<CredentialCache>(std::move(*provider), std::move(first));
     http.aws_sigv4 = "aws:amz:" + region + ":s3";
-    http.aws_credentials = creds->access_key + ":" + creds->secret_key;
-    if (!creds->session_token.empty())
-      headers.push_back("x-amz-security-token: " + creds->session_token);
   }
   std::string clean_url = "s3://" + bucket + (prefix.empty() ? "" : "/" + prefix);
   return std::unique_ptr<Store>(new S3Store(clean_url, bucket_url,
                                             prefix.empty() ? "" : prefix + "/", std::move(http),
-                                            std::move(headers)));
+                                            std::move(headers), std::move(credentials)));
 }
 
 std::string S3Store::FullKey(const std::string& key) const { return prefix_ + key; }
@@ -165,8 +111,8 @@ Result<ObjectInfo> S3Store::Stat(const std::string& key) {
     // The root exists if the bucket answers a listing; this also checks the credentials.
     HttpRequest req;
     req.url = bucket_url_ + "?list-type=2&max-keys=1&prefix=" + PercentEncode(prefix_, false);
-    req.headers = auth_headers_;
-    auto resp = http_.Send(req);
+    req.headers = headers_;
+    auto resp = SendSigned(req);
     if (!resp.ok()) return resp.status();
     if (resp->status == 403 || resp->status == 401) {
       return Status(EACCES, url_ + ": access denied (HTTP " + std::to_string(resp->status) +
@@ -183,8 +129,8 @@ Result<ObjectInfo> S3Store::Stat(const std::string& key) {
   HttpRequest req;
   req.head = true;
   req.url = ObjectUrl(key);
-  req.headers = auth_headers_;
-  auto resp = http_.Send(req);
+  req.headers = headers_;
+  auto resp = SendSigned(req);
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
     return Status(ErrnoForHttpStatus(resp->status),
@@ -255,8 +201,8 @@ Result<S3ListPage> S3Store::ListPage(const std::string& prefix, bool delimited,
   if (!start_after.empty()) query += "&start-after=" + PercentEncode(start_after, false);
   HttpRequest req;
   req.url = bucket_url_ + "?" + query;
-  req.headers = auth_headers_;
-  auto resp = http_.Send(req);
+  req.headers = headers_;
+  auto resp = SendSigned(req);
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
     return Status(ErrnoForHttpStatus(resp->status),
@@ -411,16 +357,17 @@ Result<FetchedObject> S3Store::Fetch(const std::string& key, const std::string& 
                                      size_t max_bytes) {
   HttpRequest req;
   req.url = ObjectUrl(key);
-  req.headers = auth_headers_;
-  return FetchWhole(http_, std::move(req), url_ + "/" + key, validator, max_bytes);
+  req.headers = headers_;
+  return FetchWhole([this](const HttpRequest& r) { return SendSigned(r); }, std::move(req),
+                    url_ + "/" + key, validator, max_bytes);
 }
 
 Status S3Store::PutFile(const std::string& key, const std::string& path) {
   HttpRequest req;
   req.url = ObjectUrl(key);
-  req.headers = auth_headers_;
+  req.headers = headers_;
   req.upload_path = path;
-  auto resp = http_.Send(req);
+  auto resp = SendSigned(req);
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
     return Status(ErrnoForHttpStatus(resp->status),
@@ -435,14 +382,14 @@ Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t 
   HttpRequest req;
   req.url = ObjectUrl(ref.key);
   req.range = std::make_pair(offset, offset + length - 1);
-  req.headers = auth_headers_;
+  req.headers = headers_;
   if (ref.version.rfind("etag:", 0) == 0 && ref.version.size() > 5) {
     req.headers.push_back("If-Match: " + ref.version.substr(5));
   }
   req.sink = buf;
   req.capacity = length;
   ExpectVersion(ref, offset, &req);
-  auto resp = http_.Send(req);
+  auto resp = SendSigned(req);
   if (resp.ok() && via != nullptr) *via = resp->via;
   return BytesFromRangedRead(resp, ref.key);
 }

@@ -4,7 +4,8 @@
 // continuation tokens; reads are ranged GETs with If-Match on the ETag captured at index
 // time. Requests are signed with SigV4 by curl (CURLOPT_AWS_SIGV4), with the payload hash
 // header and the canonical query string built here as curl 7.88 needs. Credentials come
-// from the standard chain and never reach a log line, a URL, ps or /proc/mounts.
+// from the default chain (aws_credentials.h), are renewed while mounted, and never reach a
+// log line, a URL, ps or /proc/mounts.
 #pragma once
 
 #include <memory>
@@ -12,23 +13,11 @@
 #include <string_view>
 #include <vector>
 
+#include "ufs/aws_credentials.h"
 #include "ufs/http_client.h"
 #include "ufs/store.h"
 
 namespace tierfs {
-
-struct AwsCredentials {
-  std::string access_key;
-  std::string secret_key;
-  std::string session_token;
-};
-
-// The standard chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], then the
-// credentials file (`file`, else $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) for
-// profile $AWS_PROFILE (default "default").
-Result<AwsCredentials> LoadAwsCredentials(const std::string& file);
-// Region: `given`, else $AWS_REGION / $AWS_DEFAULT_REGION, else ~/.aws/config, else us-east-1.
-std::string ResolveAwsRegion(const std::string& given);
 
 // One page of a ListObjectsV2 answer for `list_prefix` (the listed directory's full key
 // prefix, ending in '/' unless it is the bucket root): its direct children, and the
@@ -60,7 +49,10 @@ class S3Store : public Store {
 
  private:
   S3Store(std::string url, std::string bucket_url, std::string prefix, HttpOptions http,
-          std::vector<std::string> auth_headers);
+          std::vector<std::string> headers, std::shared_ptr<CredentialCache> credentials);
+  // Signs `req` with the credentials in use (none: anonymous) and sends it; an answer that
+  // says they expired renews them and sends it once more.
+  Result<HttpResponse> SendSigned(HttpRequest req);
   std::string ObjectUrl(const std::string& key) const;
   // One ListObjectsV2 page under `prefix` (a full key prefix).
   Result<S3ListPage> ListPage(const std::string& prefix, bool delimited, const std::string& token,
@@ -73,7 +65,8 @@ class S3Store : public Store {
   const std::string bucket_url_;  // endpoint URL addressing the bucket, ending in '/'
   const std::string prefix_;      // "" or "some/prefix/"
   HttpClient http_;
-  const std::vector<std::string> auth_headers_;  // x-amz-content-sha256, security token
+  const std::vector<std::string> headers_;              // x-amz-content-sha256
+  const std::shared_ptr<CredentialCache> credentials_;  // null: unsigned requests
 };
 
 }  // namespace tierfs

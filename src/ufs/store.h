@@ -100,6 +100,7 @@ struct StoreOptions {
   bool s3_path_style = false;       // endpoint/bucket/key instead of bucket.endpoint/key
   bool s3_no_sign = false;          // anonymous requests
   std::string s3_credentials_file;  // an AWS credentials file (e.g. a Kubernetes secret)
+  bool s3_imds_v1 = false;          // let the EC2 metadata lookup fall back to IMDSv1
   // Signed (private) S3 reads may go through --http-proxy caches: whoever reaches a cache
   // can then read what it holds. Off: such a mount is refused.
   bool s3_through_proxy = false;

@@ -8,7 +8,7 @@ need_fuse
 K8S=$(cd "$(dirname "$0")/../../packaging/k8s" && pwd)
 
 out=$("$K8S/validate" --tierfs "$TIERFS") || fail "manifests: $out"
-grep -q "^14 objects in 6 files: 0 problems$" <<<"$out" || fail "validate said: $out"
+grep -q "^16 objects in 7 files: 0 problems$" <<<"$out" || fail "validate said: $out"
 if command -v yamllint > /dev/null; then
   yamllint -d "{extends: relaxed, rules: {line-length: {max: 120}}}" "$K8S" || fail "yamllint"
 fi
