@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.sh"
 need_fuse
 source "$SERVERS/nginx.sh"
 source "$SERVERS/nginx-cache.sh"
+# Every nginx this test starts is stopped on exit (a failed check included).
+trap 'for d in "$WORK"/origin "$WORK"/cache? "$WORK"/tls-origin; do stop_nginx "$d"; done; cleanup' EXIT
 
 DATA=$WORK/data
 "$TOOLS/gen-dataset" "$DATA" --files 240 --file-size 40000 --per-dir 60 --big 24 > /dev/null

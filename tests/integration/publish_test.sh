@@ -141,9 +141,13 @@ PY
 check_failure "pointer naming a missing artifact" "HTTP 404"
 echo "garbage {" > "$WWW/pub/latest"
 check_failure "garbage pointer" "not JSON"
-stop_nginx "$ORIGIN"; wait_for 5 sh -c "! curl -s -o /dev/null $URL" || fail "origin did not stop"
+# Wait for the old master to be gone, not just its port: on exit it deletes the pid file,
+# which would otherwise be the new master's, and the new one would outlive the test.
+old_pid=$(cat "$ORIGIN/nginx.pid")
+stop_nginx "$ORIGIN"; wait_for 5 sh -c "! kill -0 $old_pid 2>/dev/null" || fail "origin did not stop"
 check_failure "origin down during refresh" "pointer: http://" 2
 start_nginx "$WWW" "$ORIGIN" "$OPORT" || fail "origin did not restart"
+SERVER_PIDS+=("$(cat "$ORIGIN/nginx.pid")")
 "$TIERFS" index publish --index "$WORK/idx3" "$WWW/pub" > /dev/null || fail "republish of 3 failed"
 chmod -R a+rX "$WWW/pub"
 wait_for 15 sh -c "[ \"\$(getfattr --absolute-names -n user.tierfs.stats --only-values $WORK/mnt1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"index\"][\"revision\"])')\" = $REV3 ]" ||
