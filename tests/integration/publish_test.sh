@@ -114,8 +114,10 @@ failed_with() {  # failed_with TEXT: node 1's last check failed, saying TEXT
   local r; r=$(stats_json "$WORK/mnt1")
   python3 -c "import json,sys; i=json.loads(sys.argv[1])['index']; sys.exit(not (i['last_check_result']=='failed' and sys.argv[2] in i['last_check_message']))" "$r" "$1"
 }
-check_failure() {  # check_failure WHAT TEXT [MAX_LINES]
-  local before; before=$(grep -c 'index refresh failed' "$WORK/node1.log" || true)
+# mark_log: counts node 1's failure lines so far; call it before breaking something.
+mark_log() { LOG_BEFORE=$(grep -c 'index refresh failed' "$WORK/node1.log" || true); }
+check_failure() {  # check_failure WHAT TEXT [MAX_LINES]: after mark_log and the breakage
+  local before=$LOG_BEFORE
   wait_for 15 failed_with "$2" || { stats_json "$WORK/mnt1"; fail "$1: node 1 did not report '$2'"; }
   sleep 2.5  # two more checks fail the same way: no more lines
   local lines=$(($(grep -c 'index refresh failed' "$WORK/node1.log") - before))
@@ -126,6 +128,7 @@ check_failure() {  # check_failure WHAT TEXT [MAX_LINES]
 }
 # Revision 3's artifact reaches the origin corrupted (same size, one byte flipped), then
 # the pointer naming it.
+mark_log
 python3 - "$WORK/stage/$REV3.tierfs-index" "$WWW/pub/$REV3.tierfs-index" <<'PY'
 import sys
 b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 0xff; open(sys.argv[2], "wb").write(b)
@@ -133,17 +136,20 @@ PY
 chmod a+r "$WWW/pub/$REV3.tierfs-index"
 cp "$WORK/stage/latest" "$WWW/pub/latest.tmp" && mv "$WWW/pub/latest.tmp" "$WWW/pub/latest"
 check_failure "corrupted artifact" "sha256"
+mark_log
 python3 - "$WWW/pub/latest" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1])); p["sha256"] = "ab" * 32; p["artifact"] = p["sha256"] + ".tierfs-index"
 json.dump(p, open(sys.argv[1], "w"))
 PY
 check_failure "pointer naming a missing artifact" "HTTP 404"
+mark_log
 echo "garbage {" > "$WWW/pub/latest"
 check_failure "garbage pointer" "not JSON"
 # Wait for the old master to be gone, not just its port: on exit it deletes the pid file,
 # which would otherwise be the new master's, and the new one would outlive the test.
 old_pid=$(cat "$ORIGIN/nginx.pid")
+mark_log
 stop_nginx "$ORIGIN"; wait_for 5 sh -c "! kill -0 $old_pid 2>/dev/null" || fail "origin did not stop"
 check_failure "origin down during refresh" "pointer: http://" 2
 start_nginx "$WWW" "$ORIGIN" "$OPORT" || fail "origin did not restart"
