@@ -102,6 +102,13 @@ Result<std::shared_ptr<Index>> IndexRevisions::OpenDir(const std::string& dir, b
   return held;
 }
 
+void IndexRevisions::Serve(std::shared_ptr<Index> index, Revision rev, uint64_t disk_bytes) {
+  if (rev.built_at == 0) rev.built_at = index->Meta().built_at;
+  current_ = std::move(index);
+  revision_ = std::move(rev);
+  disk_bytes_ = disk_bytes;
+}
+
 Status IndexRevisions::WriteCurrent(const std::string& dir_name) {
   return WriteFileAtomically(indexes_dir_ + "/current", dir_name + "\n");
 }
@@ -133,10 +140,8 @@ Status IndexRevisions::OpenLocal(bool offline) {
     if (auto b = OpenIndex(base); b.ok()) base_built = (*b)->Meta().built_at;
     if (refreshed.ok() && (*refreshed)->Meta().built_at >= base_built) {
       RemoveStale(current_name);
-      current_ = std::move(*refreshed);
-      current_dir_ = indexes_dir_ + "/" + current_name;
-      revision_ = {current_name, 0, current_->Meta().built_at};
-      disk_bytes_ = DirBytes(current_dir_);
+      Serve(std::move(*refreshed), {current_name, 0, 0},
+            DirBytes(indexes_dir_ + "/" + current_name));
       return Status::Ok();
     }
   }
@@ -146,10 +151,7 @@ Status IndexRevisions::OpenLocal(bool offline) {
     auto index = OpenDir(base, !explicit_index);
     if (index.ok() || explicit_index) {
       if (!index.ok()) return index.status();
-      current_ = std::move(*index);
-      current_dir_ = base;
-      revision_ = {"built", 0, current_->Meta().built_at};
-      disk_bytes_ = explicit_index ? 0 : DirBytes(base);
+      Serve(std::move(*index), {"built", 0, 0}, explicit_index ? 0 : DirBytes(base));
       return Status::Ok();
     }
     TLOG_INFO("index at '{}' is unusable; rebuilding it", base);
@@ -165,10 +167,7 @@ Status IndexRevisions::OpenLocal(bool offline) {
                static_cast<unsigned long long>(meta->dirs));
   auto index = OpenDir(base, true);
   if (!index.ok()) return index.status();
-  current_ = std::move(*index);
-  current_dir_ = base;
-  revision_ = {"built", 0, current_->Meta().built_at};
-  disk_bytes_ = DirBytes(base);
+  Serve(std::move(*index), {"built", 0, 0}, DirBytes(base));
   return Status::Ok();
 }
 
@@ -201,10 +200,7 @@ Status IndexRevisions::OpenPublished() {
     TLOG_WARN("index {}: {}; serving the revision this node has ({})",
               RedactUrl(options_.index_url), why.message(), ShortId(held));
     RemoveStale(held);
-    current_ = std::move(*index);
-    current_dir_ = indexes_dir_ + "/" + held;
-    revision_ = {held, 0, current_->Meta().built_at};
-    disk_bytes_ = DirBytes(current_dir_);
+    Serve(std::move(*index), {held, 0, 0}, DirBytes(indexes_dir_ + "/" + held));
     last_check_ = UnixNow();
     last_result_ = "failed";
     last_message_ = why.message();
@@ -230,10 +226,8 @@ Status IndexRevisions::OpenPublished() {
   auto index = OpenDir(dest, true);
   if (!index.ok()) return index.status();
   RemoveStale(pointer->sha256);
-  current_ = std::move(*index);
-  current_dir_ = dest;
-  revision_ = {pointer->sha256, pointer->published_at, pointer->built_at};
-  disk_bytes_ = DirBytes(dest);
+  Serve(std::move(*index), {pointer->sha256, pointer->published_at, pointer->built_at},
+        DirBytes(dest));
   pointer_validator_ = fetched->validator;
   last_check_ = UnixNow();
   last_result_ = "unchanged";
@@ -460,8 +454,7 @@ Result<std::string> IndexRevisions::Adopt(std::shared_ptr<Index> next, const Rev
     retire_flags_.erase(it);
   }
   old.reset();
-  current_dir_ = indexes_dir_ + "/" + dir_name;
-  disk_bytes_ = DirBytes(current_dir_);
+  disk_bytes_ = DirBytes(indexes_dir_ + "/" + dir_name);
   if (Status s = WriteCurrent(dir_name); !s.ok()) TLOG_WARN("{}", s.message());
   char line[256];
   std::snprintf(line, sizeof line,

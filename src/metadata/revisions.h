@@ -101,6 +101,9 @@ class IndexRevisions {
   Status Download(const struct IndexPointer& pointer, const std::string& dest);
   Result<std::string> Adopt(std::shared_ptr<Index> next, const Revision& rev,
                             const std::string& dir_name);
+  // At open: `index` is the revision in use (`rev`, built_at taken from the index when 0),
+  // its directory `disk_bytes` in size.
+  void Serve(std::shared_ptr<Index> index, Revision rev, uint64_t disk_bytes);
   Status WriteCurrent(const std::string& dir_name);
   void RemoveStale(const std::string& keep);
   void Loop();
@@ -116,7 +119,6 @@ class IndexRevisions {
   SwitchFn on_switch_;
   // Set to remove a revision's directory once its last user lets go (refreshes only).
   std::map<const Index*, std::shared_ptr<std::atomic<bool>>> retire_flags_;
-  std::string current_dir_;
 
   std::mutex refresh_mu_;  // one refresh at a time
   mutable std::mutex mu_;  // protects everything below

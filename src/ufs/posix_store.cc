@@ -49,6 +49,24 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
 
 }  // namespace
 
+namespace {
+// Reads up to `length` bytes at `offset`: fewer only at the end of the file.
+Result<size_t> PreadFull(int fd, char* buf, size_t length, uint64_t offset,
+                         const std::string& key) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd, buf + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read '" + key + "'");
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+}  // namespace
+
 // An open file and the version it had when opened.
 struct OpenFile {
   int fd = -1;
@@ -226,16 +244,9 @@ Result<FetchedObject> PosixStore::Fetch(const std::string& key, const std::strin
     return Status::Io("'" + key + "' is larger than " + std::to_string(max_bytes) + " bytes");
   }
   out.body.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < out.body.size()) {
-    ssize_t n =
-        ::pread(fd, out.body.data() + done, out.body.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, "read '" + key + "'");
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  out.body.resize(done);
+  auto n = PreadFull(fd, out.body.data(), out.body.size(), 0, key);
+  if (!n.ok()) return n.status();
+  out.body.resize(*n);
   return out;
 }
 
@@ -273,17 +284,7 @@ Result<size_t> PosixStore::ReadRange(const ObjectRef& ref, uint64_t offset, size
     return Status::Io("'" + ref.key + "' changed since it was indexed (version " + ref.version +
                       ", now " + file->version + ")");
   }
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pread(file->fd, buf + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read '" + ref.key + "'");
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
+  return PreadFull(file->fd, buf, length, offset, ref.key);
 }
 
 }  // namespace tierfs
