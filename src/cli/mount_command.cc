@@ -14,22 +14,27 @@
 #include <limits>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/daemon.h"
 #include "cli/fail.h"
 #include "cli/metrics_server.h"
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/memory.h"
+#include "common/metrics.h"
 #include "common/mountinfo.h"
 #include "common/size.h"
 #include "common/xattrs.h"
 #include "fuse/filesystem.h"
 #include "fuse/lowlevel.h"
+#include "fuse/passthrough.h"
 #include "metadata/index.h"
 #include "metadata/revisions.h"
 #include "tiers/block.h"
 #include "tiers/block_cache.h"
 #include "tiers/nvme_tier.h"
+#include "tiers/object_file_tier.h"
 #include "tiers/ram_tier.h"
 #include "ufs/http_client.h"
 #include "ufs/metered_store.h"
@@ -129,12 +134,24 @@ Status CheckMountpoint(const std::string& mountpoint) {
   return Status::Ok();
 }
 
-// Opens the NVMe tier under <cache_dir>/blocks, sized so that everything under the cache
-// dir (blocks, an index kept there, the lock) stays within --cache-size. Returns null when
-// the tier is disabled (size 0) or the disk refuses it (then the mount runs on RAM+store).
+// The on-disk tiers under the cache dir, sized so that everything there (blocks, object
+// files, an index kept there, the lock) stays within --cache-size: the NVMe tier under
+// <cache_dir>/blocks and, with passthrough, the object file tier under <cache_dir>/objects
+// for objects of at least kPassthroughMinSize (see tiers/object_file_tier.h), both drawing
+// on one budget. Either may be null: the tier is disabled (size 0) or the disk refuses it
+// (then the mount runs on what remains).
+struct DiskTiers {
+  std::unique_ptr<DiskBudget> budget;
+  std::unique_ptr<NvmeTier> nvme;
+  std::unique_ptr<ObjectFileTier> objects;
+};
+
+constexpr uint64_t kPassthroughMinSize = 8 << 20;
+
 // `index_room`: what the cache dir keeps for index revisions (IndexRevisions::RoomFor).
-Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config, uint64_t index_room) {
-  if (config.cache_size == 0) return std::unique_ptr<NvmeTier>();
+Result<DiskTiers> OpenDiskTiers(const MountConfig& config, uint64_t index_room, bool objects) {
+  DiskTiers t;
+  if (config.cache_size == 0) return t;
   const uint64_t used = (64 << 10) + index_room;  // lock, LAYOUT, directory entries, indexes
   if (used >= config.cache_size) {
     return Status::Invalid("--cache-size " + FormatSize(config.cache_size) +
@@ -142,17 +159,113 @@ Result<std::unique_ptr<NvmeTier>> OpenNvmeTier(const MountConfig& config, uint64
                            "revision take " +
                            FormatSize(used) + ")");
   }
+  t.budget = std::make_unique<DiskBudget>(config.cache_size - used);
+  // Blocks waiting to be written are memory beyond the RAM tier: a quarter of it at most.
+  const uint64_t queue =
+      std::clamp<uint64_t>(config.ram_size / 4, 4 * config.block_size, 64ULL << 20);
+  const uint64_t min_object = std::max<uint64_t>(kPassthroughMinSize, 2 * config.block_size);
   NvmeTierOptions o;
   o.dir = config.cache_dir + "/blocks";
-  o.capacity = config.cache_size - used;
+  o.capacity = t.budget->capacity();
   o.block_size = config.block_size;
-  // Blocks waiting to be written are memory beyond the RAM tier: a quarter of it at most.
-  o.max_queue_bytes = std::clamp<uint64_t>(config.ram_size / 4, 4 * config.block_size, 64ULL << 20);
+  o.max_queue_bytes = queue;
+  o.budget = t.budget.get();
+  o.skip_objects_from = objects ? min_object : 0;
   auto tier = NvmeTier::Open(o);
-  if (tier.ok()) return std::move(*tier);
-  if (tier.status().error() == EINVAL) return tier.status();
-  TLOG_WARN("nvme cache disabled: {}", tier.status().message());
-  return std::unique_ptr<NvmeTier>();
+  if (tier.ok()) {
+    t.nvme = std::move(*tier);
+  } else if (tier.status().error() == EINVAL) {
+    return tier.status();
+  } else {
+    TLOG_WARN("nvme cache disabled: {}", tier.status().message());
+  }
+  if (!objects) return t;
+  ObjectFileTierOptions oo;
+  oo.dir = config.cache_dir + "/objects";
+  oo.budget = t.budget.get();
+  oo.block_size = config.block_size;
+  oo.min_object_size = min_object;
+  oo.max_queue_bytes = queue;
+  auto files = ObjectFileTier::Open(oo);
+  if (files.ok()) {
+    t.objects = std::move(*files);
+  } else {
+    TLOG_WARN("object file cache disabled (no passthrough): {}", files.status().message());
+  }
+  if (t.objects == nullptr && t.nvme != nullptr) {
+    // The NVMe tier was told to leave large objects to the object tier: reopen it whole.
+    t.nvme.reset();
+    t.budget = std::make_unique<DiskBudget>(config.cache_size - used);
+    o.budget = t.budget.get();
+    o.skip_objects_from = 0;
+    auto again = NvmeTier::Open(o);
+    if (again.ok()) t.nvme = std::move(*again);
+  }
+  return t;
+}
+
+// Whether to ask the kernel for passthrough; says why not once (a notice, not an error).
+bool WantPassthrough(const MountConfig& config) {
+  const char* why = nullptr;
+  if (!config.passthrough) return false;
+  if (config.cache_size == 0) {
+    why = "no disk cache (--cache-size 0)";
+  } else if (!HasSysAdmin()) {
+    why = "registering backing files needs CAP_SYS_ADMIN (root, or a privileged container)";
+  }
+  if (why == nullptr) return true;
+  TLOG_INFO("passthrough off: {}; cached files are read through the daemon", why);
+  return false;
+}
+
+// Passthrough's state and counters for stats (JSON) and /metrics.
+std::string PassthroughJson(const PassthroughChannel* channel, const ObjectFileTier& objects) {
+  const ObjectFileStats o = objects.ObjectStats();
+  nlohmann::json j;
+  j["state"] = channel == nullptr ? "off" : channel->usable() ? "on" : "off";
+  if (channel != nullptr && !channel->why_not().empty()) j["why_off"] = channel->why_not();
+  j["min_object_bytes"] = objects.min_object_size();
+  j["objects"] = o.objects;
+  j["objects_complete"] = o.complete;
+  j["objects_eligible"] = o.verified;
+  j["objects_pinned"] = o.pinned;
+  j["evicted_pinned_bytes"] = o.evicted_pinned_bytes;
+  j["verifications"] = o.verifications;
+  j["admission_refused"] = o.admission_refused;
+  if (channel != nullptr) {
+    const PassthroughCounters& c = channel->counters();
+    j["opens"] = c.opens.load();
+    j["cached_opens"] = c.cached_opens.load();
+    j["backing_registrations"] = c.backing_opens.load();
+    j["backing_failures"] = c.failures.load();
+    j["backing_files"] = channel->live_backing_files();
+  }
+  return j.dump();
+}
+
+void WritePassthroughMetrics(MetricsWriter& w, const PassthroughChannel* channel,
+                             const ObjectFileTier& objects) {
+  const ObjectFileStats o = objects.ObjectStats();
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  w.Gauge("tierfs_passthrough_enabled", "1 when the kernel accepted FUSE passthrough", {},
+          channel != nullptr && channel->usable() ? 1 : 0);
+  w.Gauge("tierfs_passthrough_objects_eligible",
+          "objects complete and verified in the object file tier (passthrough on open)", {},
+          d(o.verified));
+  w.Gauge("tierfs_passthrough_backing_files", "backing files registered with the kernel now", {},
+          d(channel != nullptr ? channel->live_backing_files() : 0));
+  w.Gauge("tierfs_passthrough_evicted_pinned_bytes",
+          "bytes of evicted objects the kernel still reads (freed at the last close)", {},
+          d(o.evicted_pinned_bytes));
+  const uint64_t opens = channel != nullptr ? channel->counters().opens.load() : 0;
+  const uint64_t cached = channel != nullptr ? channel->counters().cached_opens.load() : 0;
+  w.Counter("tierfs_passthrough_opens_total", "opens of large files by how they were served",
+            {{"mode", "passthrough"}}, d(opens));
+  w.Counter("tierfs_passthrough_opens_total", "opens of large files by how they were served",
+            {{"mode", "daemon"}}, d(cached));
+  w.Counter("tierfs_passthrough_verifications_total",
+            "whole objects read back and checked before their first passthrough open", {},
+            d(o.verifications));
 }
 
 std::string SafeFsName(const std::string& url) {
@@ -251,6 +364,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->store.s3_credentials_file = value;
     } else if (key == "s3_imds_v1") {
       config->store.s3_imds_v1 = true;
+    } else if (key == "no_passthrough") {
+      config->passthrough = false;
     } else if (key == "nfs_uid" || key == "nfs_gid") {
       try {
         (key == "nfs_uid" ? config->store.nfs_uid : config->store.nfs_gid) = std::stoi(value);
@@ -423,11 +538,17 @@ int RunMount(MountConfig config) {
     ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
     tiers.push_back(ram.get());
   }
-  auto nvme = OpenNvmeTier(config, index_room);
-  if (!nvme.ok()) return Fail(nvme.status());
-  if (*nvme) {
-    (*nvme)->Start();
-    tiers.push_back(nvme->get());
+  const bool passthrough = WantPassthrough(config);
+  auto disk = OpenDiskTiers(config, index_room, passthrough);
+  if (!disk.ok()) return Fail(disk.status());
+  ObjectFileTier* objects = disk->objects.get();
+  if (objects != nullptr) {
+    objects->Start();
+    tiers.push_back(objects);
+  }
+  if (disk->nvme != nullptr) {
+    disk->nvme->Start();
+    tiers.push_back(disk->nvme.get());
   }
   PrefetchOptions prefetch;
   prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 16 * config.block_size, 256ULL << 20);
@@ -442,6 +563,15 @@ int RunMount(MountConfig config) {
   fs_options.routes_json = [&source] { return source->RoutesJson(); };
   fs_options.index_json = [&index_revisions] { return index_revisions.StatusJson(); };
   fs_options.refresh = [&index_revisions] { return index_revisions.RefreshNow(); };
+  const PassthroughChannel* channel = nullptr;  // set once mounted
+  if (objects != nullptr) {
+    fs_options.backing = [objects](const ObjectRef& ref, uint64_t size) {
+      auto b = objects->GetBacking(ref, size);
+      return BackingFile{b.fd, std::move(b.pin)};
+    };
+    fs_options.backing_min_size = objects->min_object_size();
+    fs_options.passthrough_json = [objects, &channel] { return PassthroughJson(channel, *objects); };
+  }
   Filesystem filesystem(index_revisions.Current(), cache, fs_options);
   FuseServerOptions fuse_options;
   fuse_options.fsname = SafeFsName(source->Url());
@@ -449,15 +579,19 @@ int RunMount(MountConfig config) {
   fuse_options.max_threads = config.threads;
   fuse_options.spin_us = config.spin_us;
   fuse_options.debug = config.debug;
+  fuse_options.passthrough = objects != nullptr;
+  fuse_options.stack_depth = StackDepthFor(config.cache_dir);
   FuseServer server(filesystem, fuse_options);
   if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
+  channel = server.passthrough();
 
   index_revisions.Start(
       [&filesystem](std::shared_ptr<Index> next) { return filesystem.SwitchIndex(next); });
   const int collector =
-      MetricsRegistry::Global().AddCollector([&filesystem, &index_revisions](MetricsWriter& w) {
+      MetricsRegistry::Global().AddCollector([&](MetricsWriter& w) {
         filesystem.WriteMetrics(w);
         index_revisions.WriteMetrics(w);
+        if (objects != nullptr) WritePassthroughMetrics(w, channel, *objects);
       });
   metrics.Start();
   NotifyReady("serving");
@@ -469,7 +603,8 @@ int RunMount(MountConfig config) {
   metrics.Stop();
   MetricsRegistry::Global().RemoveCollector(collector);
   cache.Stop();
-  if (*nvme) (*nvme)->Stop();
+  if (objects != nullptr) objects->Stop();
+  if (disk->nvme != nullptr) disk->nvme->Stop();
   TLOG_INFO("unmounted {}", config.mountpoint);
   ::close(*lock_fd);
   if (!run.ok()) {

@@ -30,6 +30,7 @@ struct MountConfig {
   bool foreground = false;
   bool debug = false;
   bool rebuild_index = false;
+  bool passthrough = true;  // FUSE passthrough for fully cached large files, where allowed
   unsigned threads = 0;    // 0: 4 per core; at most kMaxThreads
   unsigned spin_us = 200;  // FUSE workers poll this long for the next request before
                            // sleeping; at most kMaxSpinUs
@@ -41,7 +42,7 @@ struct MountConfig {
 
 // Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
 // ram_size=, block_size=, index=, index_refresh=, log_level=, threads=, spin_us=, s3_endpoint=,
-// s3_region=, s3_path_style, no_sign_request, s3_credentials_file=, s3_imds_v1, ca_file=, insecure, metrics=,
+// s3_region=, s3_path_style, no_sign_request, s3_credentials_file=, s3_imds_v1, no_passthrough, ca_file=, insecure, metrics=,
 // http_proxy=, http_proxy_refresh=, on_unreachable=, s3_through_proxy, manifest=, timeout=,
 // connect_timeout=, retries=) set fields;
 // the options mount(8) and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are

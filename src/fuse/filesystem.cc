@@ -139,23 +139,27 @@ Status Filesystem::ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink) {
       }));
 }
 
+Result<std::shared_ptr<const Filesystem::FileRef>> Filesystem::File(uint64_t ino) {
+  std::shared_ptr<const FileRef> file = recent_files_.Get(ino);
+  if (file != nullptr) return file;
+  auto e = index()->GetAttr(ino);
+  // An inode the index no longer has: a file open across a switch to a revision that
+  // changed or removed it, whose version is not remembered any more.
+  if (!e.ok() && e.status().error() == ENOENT) {
+    return Counted(counters_.errors, Status::Io("inode " + std::to_string(ino) +
+                                                " is not in the index revision in use"));
+  }
+  if (!e.ok()) return Counted(counters_.errors, e.status());
+  if (e->is_dir()) return Status(EISDIR, "is a directory");
+  if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");
+  return recent_files_.Put(*e);
+}
+
 Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) {
   ++counters_.read;
-  std::shared_ptr<const FileRef> file = recent_files_.Get(ino);
-  if (file == nullptr) {
-    auto e = index()->GetAttr(ino);
-    // An inode the index no longer has: a file open across a switch to a revision that
-    // changed or removed it, whose version is not remembered any more.
-    if (!e.ok() && e.status().error() == ENOENT) {
-      return Counted(counters_.errors, Status::Io("inode " + std::to_string(ino) +
-                                                  " is not in the index revision in use"));
-    }
-    if (!e.ok()) return Counted(counters_.errors, e.status());
-    if (e->is_dir()) return Status(EISDIR, "is a directory");
-    if (e->type != ObjectType::kFile) return Status::Invalid("not a regular file");
-    file = recent_files_.Put(*e);
-  }
-  auto r = cache_.Read(file->ref, file->size, offset, size);
+  auto file = File(ino);
+  if (!file.ok()) return file.status();
+  auto r = cache_.Read((*file)->ref, (*file)->size, offset, size);
   if (!r.ok()) {
     ++counters_.errors;
     // Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).
@@ -174,14 +178,25 @@ Result<std::string> Filesystem::ReadLink(uint64_t ino) {
   return e->link_target;
 }
 
-Status Filesystem::Open(uint64_t ino, int flags) {
+Status Filesystem::Open(uint64_t ino, int flags, bool* may_passthrough) {
   ++counters_.open;
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT | O_APPEND))) {
     return RejectWrite();
   }
-  auto e = index()->GetAttr(ino);
-  if (!e.ok()) return Counted(counters_.errors, e.status());
+  auto file = File(ino);
+  if (!file.ok()) return file.status();
+  if (may_passthrough != nullptr) {
+    *may_passthrough = options_.backing && options_.backing_min_size > 0 &&
+                       (*file)->size >= options_.backing_min_size;
+  }
   return Status::Ok();
+}
+
+BackingFile Filesystem::Backing(uint64_t ino) {
+  if (!options_.backing) return {};
+  auto file = File(ino);
+  if (!file.ok()) return {};
+  return options_.backing((*file)->ref, (*file)->size);
 }
 
 struct statvfs Filesystem::StatFs() {
@@ -278,6 +293,10 @@ std::string Filesystem::StatsJson() const {
   if (options_.routes_json) {
     auto routes = nlohmann::json::parse(options_.routes_json(), nullptr, false);
     if (!routes.is_discarded() && !routes.empty()) j["routes"] = std::move(routes);
+  }
+  if (options_.passthrough_json) {
+    auto pt = nlohmann::json::parse(options_.passthrough_json(), nullptr, false);
+    if (!pt.is_discarded()) j["passthrough"] = std::move(pt);
   }
   for (const auto& [name, t] : cs.tiers) {
     j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes},

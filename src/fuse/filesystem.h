@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "metadata/index.h"
 #include "metadata/index_diff.h"
+#include "fuse/passthrough.h"
 #include "tiers/block_cache.h"
 
 namespace tierfs {
@@ -37,6 +38,12 @@ struct FilesystemOptions {
   // Checks for a new index revision now and switches to it (reading the root's
   // "user.tierfs.refresh"); the outcome in one line.
   std::function<Result<std::string>()> refresh;
+  // The backing file of a fully cached object of at least `backing_min_size` bytes, for
+  // FUSE passthrough (unset: none).
+  std::function<BackingFile(const ObjectRef& ref, uint64_t size)> backing;
+  uint64_t backing_min_size = 0;
+  // Passthrough state and counters as a JSON object, for stats (unset: omitted).
+  std::function<std::string()> passthrough_json;
 };
 
 // What the kernel caches of a mount and how to make it forget (set by the FUSE server).
@@ -73,8 +80,11 @@ class Filesystem {
 
   Result<ReadResult> Read(uint64_t ino, uint64_t offset, size_t size);
   Result<std::string> ReadLink(uint64_t ino);
-  // Checks an open of `ino` with open(2) `flags`: EROFS for any write access.
-  Status Open(uint64_t ino, int flags);
+  // Checks an open of `ino` with open(2) `flags`: EROFS for any write access. On success
+  // `*may_passthrough` says whether the file is large enough to have a backing file.
+  Status Open(uint64_t ino, int flags, bool* may_passthrough = nullptr);
+  // The backing file of `ino` when its object is fully cached and verified (fd -1 if not).
+  BackingFile Backing(uint64_t ino);
   struct statvfs StatFs();
 
   // Extended attributes. The root carries "user.tierfs.stats" (JSON counters); reading
@@ -118,6 +128,8 @@ class Filesystem {
   };
 
   struct stat ToStat(const Entry& e) const;
+  // What a read needs of `ino`: from recent files, else from the index.
+  Result<std::shared_ptr<const FileRef>> File(uint64_t ino);
   Result<std::string> Warm(const Entry& e);
 
   // The revision in use; a caller keeps it alive for the whole operation.

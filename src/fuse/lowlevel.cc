@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -49,7 +50,18 @@ struct Context {
   // with the file cached, 5 interleaved runs each: 4 MiB 614 MB/s, 32 MiB 664; with the
   // server's disk cold both ~600).
   std::once_flag read_ahead_once;
+  std::unique_ptr<PassthroughChannel> passthrough;  // when asked for
 };
+
+// fuse_open_out as the kernel reads it since 6.9: the padding became the backing id.
+struct OpenOut {
+  uint64_t fh;
+  uint32_t open_flags;
+  int32_t backing_id;
+};
+constexpr uint32_t kOpenPassthrough = 1u << 7;  // FOPEN_PASSTHROUGH
+// fi->fh of an open: not tracked (cannot be passthrough), tracked cached, passthrough.
+enum OpenKind : uint64_t { kUntracked = 0, kTrackedCached = 1, kPassthrough = 2 };
 
 Context& Ctx(fuse_req_t req) {
   auto& ctx = *static_cast<Context*>(fuse_req_userdata(req));
@@ -132,10 +144,26 @@ void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    Status s = Ctx(req).fs->Open(ino, fi->flags);
+    Context& ctx = Ctx(req);
+    bool may_passthrough = false;
+    Status s = ctx.fs->Open(ino, fi->flags, &may_passthrough);
     if (!s.ok()) return (void)fuse_reply_err(req, s.error());
-    // ENOSYS tells the kernel to skip open/release from now on (reads need only the inode).
-    if (Ctx(req).no_open) return (void)fuse_reply_err(req, ENOSYS);
+    PassthroughChannel* pt = ctx.passthrough.get();
+    if (pt == nullptr || !pt->usable()) {
+      // ENOSYS tells the kernel to skip open/release from now on (reads need only the inode).
+      if (ctx.no_open) return (void)fuse_reply_err(req, ENOSYS);
+      fi->fh = kUntracked;
+    } else if (!may_passthrough) {
+      fi->fh = kUntracked;  // too small to have a backing file: no bookkeeping
+    } else {
+      const auto d = pt->Open(ino, [&] { return ctx.fs->Backing(ino); });
+      if (d.passthrough) {
+        // No keep_cache: with passthrough the kernel refuses it (the open fails with EIO).
+        const OpenOut out{kPassthrough, kOpenPassthrough | FOPEN_NOFLUSH, d.backing_id};
+        return (void)fuse_reply_buf(req, reinterpret_cast<const char*>(&out), sizeof out);
+      }
+      fi->fh = kTrackedCached;
+    }
     fi->keep_cache = 1;
     fi->noflush = 1;
     fuse_reply_open(req, fi);
@@ -154,7 +182,27 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   });
 }
 
-void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  PassthroughChannel* pt = static_cast<Context*>(fuse_req_userdata(req))->passthrough.get();
+  if (pt != nullptr && fi->fh != kUntracked) pt->Release(ino, fi->fh == kPassthrough);
+  fuse_reply_err(req, 0);
+}
+
+// Python's open() asks isatty() (TCGETS) of every file it opens, and the kernel sends
+// every ioctl on a FUSE file to the daemon: answer at once, without touching the
+// filesystem (the kernel turns ENOTTY into the caller's ENOTTY).
+void OpIoctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, unsigned,
+             const void*, size_t, size_t) {
+  fuse_reply_err(req, ENOTTY);
+}
+
+// The session's device I/O when passthrough is asked for (fuse_session_custom_io).
+ssize_t DeviceRead(int fd, void* buf, size_t len, void* userdata) {
+  return static_cast<Context*>(userdata)->passthrough->ReadRequest(fd, buf, len);
+}
+ssize_t DeviceWritev(int fd, struct iovec* iov, int count, void* userdata) {
+  return static_cast<Context*>(userdata)->passthrough->WriteReply(fd, iov, count);
+}
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Guard(req, [&] {
@@ -247,6 +295,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.open = OpOpen;
   ops.read = OpRead;
   ops.release = OpRelease;
+  ops.ioctl = OpIoctl;
   ops.opendir = OpOpenDir;
   ops.readdir = OpReadDir;
   ops.readdirplus = OpReadDirPlus;
@@ -396,6 +445,16 @@ Status FuseServer::Mount(const std::string& mountpoint) {
   }
   mounted_ = true;
   mountpoint_ = mountpoint;
+  if (options_.passthrough) {
+    // Before any request is read: the INIT request and reply pass through the channel.
+    static const fuse_custom_io io = {DeviceWritev, DeviceRead, nullptr, nullptr};
+    const int fd = fuse_session_fd(session_);
+    ctx->passthrough = std::make_unique<PassthroughChannel>(fd, options_.stack_depth);
+    if (fuse_session_custom_io(session_, &io, fd) != 0) {
+      ctx->passthrough.reset();
+      TLOG_INFO("passthrough off: libfuse refused custom device I/O");
+    }
+  }
   fuse_session* se = session_;
   fs_.SetKernelCache(
       KernelCache{[se](uint64_t parent, const std::string& name) {
@@ -525,6 +584,10 @@ Status FuseServer::Run() {
   mounted_ = false;
   if (rc < 0) return Status::FromErrno(-rc, "fuse loop");
   return Status::Ok();
+}
+
+const PassthroughChannel* FuseServer::passthrough() const {
+  return context_ == nullptr ? nullptr : static_cast<Context*>(context_)->passthrough.get();
 }
 
 void FuseServer::Exit() {

@@ -99,8 +99,8 @@ std::shared_ptr<Block> Block::AllocateWithOffset(size_t capacity, size_t offset)
 
 Block::~Block() { BlockPool::Global().Give({storage_, capacity_}); }
 
-BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index) {
-  BlockKey k{ref.key, ref.version, index, {}};
+BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size) {
+  BlockKey k{ref.key, ref.version, index, {}, object_size};
   std::string id;
   id.reserve(ref.key.size() + ref.version.size() + 24);
   id.append(ref.key).push_back('\0');
@@ -108,6 +108,15 @@ BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index) {
   id.append(std::to_string(index));
   k.hash = Xxh3_128(id.data(), id.size());
   return k;
+}
+
+Hash128 ObjectHash(const ObjectRef& ref) {
+  std::string id;
+  id.reserve(ref.key.size() + ref.version.size() + 8);
+  id.append(ref.key).push_back('\0');
+  id.append(ref.version).push_back('\0');
+  id.append("object");  // never a block index
+  return Xxh3_128(id.data(), id.size());
 }
 
 }  // namespace tierfs

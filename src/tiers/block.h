@@ -95,9 +95,14 @@ struct BlockKey {
   std::string version;
   uint64_t index = 0;
   Hash128 hash;  // of (key, version, index): the identity tiers use
+  // Bytes of the whole object, when the caller knows them (0: unknown). Not part of the
+  // identity; tiers that keep whole objects together (ObjectFileTier) need it.
+  uint64_t object_size = 0;
 };
 
-BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index);
+BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size = 0);
+// The identity of a whole object version (no block index), for tiers that keep objects.
+Hash128 ObjectHash(const ObjectRef& ref);
 
 struct Hash128Hasher {
   size_t operator()(const Hash128& h) const { return static_cast<size_t>(h.lo); }

@@ -66,7 +66,7 @@ void BlockCache::PrefetchLoop() {
       jobs_.pop_front();
     }
     // Errors surface to the reader that asks for the block later.
-    (void)GetBlock(job.ref, job.object_size, MakeBlockKey(job.ref, job.index));
+    (void)GetBlock(job.ref, job.object_size, MakeBlockKey(job.ref, job.index, job.object_size));
     ++prefetched_;
     std::lock_guard lock(job_mu_);
     inflight_bytes_ -= block_size_;
@@ -126,14 +126,14 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   std::vector<int> cached_tier;
   if (batched) {
     keys.reserve(last - first + 1);
-    for (uint64_t i = first; i <= last; ++i) keys.push_back(MakeBlockKey(ref, i));
+    for (uint64_t i = first; i <= last; ++i) keys.push_back(MakeBlockKey(ref, i, object_size));
     cached.resize(keys.size());
     cached_tier.assign(keys.size(), -1);
     FromTiersBatch(keys, cached, cached_tier);
   }
   int tier = -1;  // the tier that served the block in hand, if one did
   auto get = [&](uint64_t i) -> BlockResult {
-    if (!batched) return GetBlock(ref, object_size, MakeBlockKey(ref, i), false, &tier);
+    if (!batched) return GetBlock(ref, object_size, MakeBlockKey(ref, i, object_size), false, &tier);
     if (cached[i - first] == nullptr) {
       return GetBlock(ref, object_size, keys[i - first], true, &tier);
     }

@@ -173,13 +173,23 @@ Status NvmeTier::Init() {
 Status NvmeTier::OpenSegmentFile(uint32_t i, bool create) {
   Segment& s = *segments_[i];
   std::string path = SegmentPath(options_.dir, i);
+  // A segment that exists was counted when it was made; the budget is counted afresh here.
+  DiskBudget* budget = options_.budget;
+  if (budget != nullptr && !budget->TryReserve(segment_size_)) {
+    if (!create) return Status::Invalid("the cache dir holds more segments than --cache-size");
+    return Status(EDQUOT, "the cache size is reached (object files hold the rest)");
+  }
   int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
   int fd = direct_io_ ? ::open(path.c_str(), flags | O_DIRECT, 0600) : -1;
   if (fd < 0 && direct_io_ && errno == EINVAL) direct_io_ = false;  // e.g. tmpfs
   if (fd < 0) fd = ::open(path.c_str(), flags, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "cannot open cache segment '" + path + "'");
+  if (fd < 0) {
+    if (budget != nullptr) budget->Release(segment_size_);
+    return Status::FromErrno(errno, "cannot open cache segment '" + path + "'");
+  }
   int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(segment_size_));
   if (rc != 0) {
+    if (budget != nullptr) budget->Release(segment_size_);
     ::close(fd);
     if (create) ::unlink(path.c_str());
     return Status::FromErrno(rc, "cannot allocate cache segment '" + path + "'");
@@ -311,6 +321,7 @@ void NvmeTier::Drop(const Hash128& key, const Loc& loc) {
 }
 
 bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
+  if (Skips(key)) return false;
   {
     Shard& shard = ShardFor(key.hash);
     std::lock_guard lock(shard.mu);
@@ -413,7 +424,7 @@ void NvmeTier::GetBatch(std::span<const BlockKey* const> keys,
 }
 
 void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& block) {
-  if (RecordBytes(block->size()) > data_bytes_) return;
+  if (RecordBytes(block->size()) > data_bytes_ || Skips(key)) return;
   {
     Shard& shard = ShardFor(key.hash);
     std::lock_guard lock(shard.mu);
@@ -601,11 +612,14 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
     } else if (Status st = OpenSegmentFile(i, /*create=*/true); st.ok()) {
       found = true;
     } else {
-      // No room for another segment (ENOSPC, quota): the cache stays at the size it has.
-      ++errors_;
-      size_t allocated = 0;
-      for (const auto& seg : segments_) allocated += seg->fd >= 0;
-      TLOG_WARN("nvme cache: {}; continuing with {} segments", st.message(), allocated);
+      // No room for another segment (ENOSPC, quota, or object files took the rest of the
+      // cache size): the cache stays at the size it has.
+      if (st.error() != EDQUOT) {
+        ++errors_;
+        size_t allocated = 0;
+        for (const auto& seg : segments_) allocated += seg->fd >= 0;
+        TLOG_WARN("nvme cache: {}; continuing with {} segments", st.message(), allocated);
+      }
       free_.clear();
     }
   }

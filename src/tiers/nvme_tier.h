@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "tiers/disk_budget.h"
 #include "tiers/recent_keys.h"
 #include "tiers/segment_format.h"
 #include "tiers/tier.h"
@@ -59,6 +60,11 @@ struct NvmeTierOptions {
   // subset stop and the cache turns over to the new data.
   bool epoch_aware = true;
   double min_hit_ratio = 0.10;
+  // Shared with ObjectFileTier: segments are reserved in it when created (null: the tier
+  // keeps to `capacity` alone).
+  DiskBudget* budget = nullptr;
+  // Blocks of objects this large or larger are left to ObjectFileTier (0: none).
+  uint64_t skip_objects_from = 0;
 };
 
 class NvmeTier : public Tier {
@@ -123,6 +129,9 @@ class NvmeTier : public Tier {
   Status Recover(uint32_t seg);
   void RecoverByScan(uint32_t seg);
   Shard& ShardFor(const Hash128& h) { return shards_[h.hi % kShards]; }
+  bool Skips(const BlockKey& key) const {
+    return options_.skip_objects_from > 0 && key.object_size >= options_.skip_objects_from;
+  }
   void WriterLoop();
   void WriteBatch(std::deque<Pending> work);
   bool FlushStaging();

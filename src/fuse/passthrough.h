@@ -1,0 +1,112 @@
+// Passthrough: FUSE passthrough (Linux 6.9+) on libfuse 3.14, which has no API for it.
+//
+// With passthrough the kernel reads an open file's bytes straight from a "backing file"
+// the daemon registered: no READ reaches the daemon, reads and mmap run at the backing
+// file's speed. libfuse 3.14 cannot ask for it, so this class does it on the device
+// through fuse_session_custom_io():
+//  - INIT: the kernel's request says whether it offers FUSE_PASSTHROUGH (flags2 bit 5,
+//    read only with FUSE_INIT_EXT); our reply is rewritten to accept it with a
+//    max_stack_depth (1, or 2 when backing files live on a stacked fs such as overlayfs).
+//  - Backing files are registered with ioctl(FUSE_DEV_IOC_BACKING_OPEN) (a backing id
+//    > 0; needs CAP_SYS_ADMIN in the initial user namespace) and released with
+//    FUSE_DEV_IOC_BACKING_CLOSE.
+//  - OPEN replies carry FOPEN_PASSTHROUGH and the backing id (fuse_open_out's padding in
+//    3.14's headers), sent raw with fuse_reply_buf().
+//
+// Kernel rules kept here: while an inode has open files they are all cached-mode or all
+// passthrough (mixing fails the open), so an inode with cached opens gets cached opens
+// until they are released, and one with passthrough opens shares their backing id;
+// FOPEN_KEEP_CACHE is never combined with passthrough.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+struct iovec;
+
+namespace tierfs {
+
+// A file whose byte N is the object's byte N, and what keeps it (and its room in the
+// cache) alive while the kernel reads it.
+struct BackingFile {
+  int fd = -1;  // owned by the provider; valid while `pin` lives
+  std::shared_ptr<void> pin;
+};
+
+struct PassthroughCounters {
+  std::atomic<uint64_t> opens{0};          // opens answered with passthrough
+  std::atomic<uint64_t> cached_opens{0};   // opens served through the daemon
+  std::atomic<uint64_t> backing_opens{0};  // backing ids registered
+  std::atomic<uint64_t> failures{0};       // registrations the kernel refused
+};
+
+class PassthroughChannel {
+ public:
+  // `dev_fd`: the session's /dev/fuse descriptor. `stack_depth` as above.
+  PassthroughChannel(int dev_fd, int stack_depth) : dev_fd_(dev_fd), stack_depth_(stack_depth) {}
+  ~PassthroughChannel();
+  PassthroughChannel(const PassthroughChannel&) = delete;
+  PassthroughChannel& operator=(const PassthroughChannel&) = delete;
+
+  // The kernel accepted passthrough at INIT and no registration has been refused for
+  // lack of privilege. False until INIT has been answered.
+  bool usable() const { return usable_.load(std::memory_order_relaxed); }
+  // Why passthrough is off ("" while usable or before INIT).
+  std::string why_not() const;
+
+  struct Decision {
+    bool passthrough = false;
+    int backing_id = 0;
+  };
+  // An open of `ino`: passthrough with a backing id when `backing()` provides a file (or
+  // the inode already has one), cached otherwise. Every open is matched by Release().
+  Decision Open(uint64_t ino, const std::function<BackingFile()>& backing);
+  void Release(uint64_t ino, bool passthrough);
+
+  const PassthroughCounters& counters() const { return counters_; }
+  uint64_t live_backing_files() const;
+
+  // The session's device I/O (fuse_custom_io's read and writev): requests and replies
+  // pass unchanged except INIT, which is read and rewritten as above.
+  ssize_t ReadRequest(int fd, void* buf, size_t len);
+  ssize_t WriteReply(int fd, struct iovec* iov, int count);
+
+ private:
+  void Refuse(const std::string& why);
+
+  struct InodeOpens {
+    uint32_t cached = 0;
+    uint32_t passthrough = 0;
+    int backing_id = 0;
+    std::shared_ptr<void> pin;
+  };
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    mutable std::mutex mu;  // protects opens
+    std::unordered_map<uint64_t, InodeOpens> opens;
+  };
+
+  const int dev_fd_;
+  const int stack_depth_;
+  std::atomic<uint64_t> init_unique_{0};  // the INIT request awaiting our reply
+  std::atomic<bool> kernel_offers_{false}, usable_{false};
+  mutable std::mutex why_mu_;  // protects why_
+  std::string why_;
+  Shard shards_[kShards];
+  PassthroughCounters counters_;
+};
+
+// Whether this process may register backing files (CAP_SYS_ADMIN in its effective set; the
+// kernel also wants the initial user namespace, which only the first open can tell).
+bool HasSysAdmin();
+// 2 when `dir` is on overlayfs (backing files one level down already), else 1.
+int StackDepthFor(const std::string& dir);
+
+}  // namespace tierfs

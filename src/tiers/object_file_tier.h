@@ -1,0 +1,152 @@
+// ObjectFileTier: large objects on local disk as one file each, so a fully cached object
+// can be handed to the kernel as a FUSE passthrough backing file (byte N of the file is
+// byte N of the object).
+//
+// Why a tier of its own: the NVMe tier packs blocks of many objects into shared segments,
+// which is right for small files (one file per 50 KB object would cost an inode, an open
+// and a directory entry each) but gives no file whose bytes are one object's. Objects of
+// at least `min_object_size` bytes live here instead (the NVMe tier skips them); smaller
+// ones stay in segments. Both draw on one DiskBudget (--cache-size).
+//
+// Layout: <dir>/<32 hex>.data (sparse: block i at offset i × block size) and
+// <dir>/<32 hex>.map: a header (object key, version, size, block size) followed by one
+// 16-byte record (index, length, XXH3) appended after each block's data is written. No
+// fsync: after a crash a record may name data that never reached the disk, and the
+// checksum catches it. Start-up reads the .map files only.
+//
+// Guarantees:
+//  - Get verifies the block's checksum; a bad block is a miss, counted and forgotten (the
+//    next fetch rewrites it).
+//  - Backing() hands out a file only for an object whose every block is present and
+//    verified: blocks written by this process are verified by construction (checksummed
+//    from memory); an object found on disk at start-up is read back and checked once, in
+//    the background, the first time it is asked for. Bytes changed on disk after that
+//    are not detected (passthrough reads bypass the daemon); see docs/passthrough.md.
+//  - Bytes reserved (blocks rounded up to 4 KiB) never exceed the budget. Eviction takes
+//    whole objects, least recently used first; an evicted object that the kernel still
+//    reads through passthrough loses its name at once and its room when the last pin goes.
+//  - When full, a new object may evict others only while the tier is not earning hits
+//    (hit ratio of recent lookups below `min_hit_ratio`): a data set larger than the cache,
+//    re-read in shuffled order, keeps a stable resident set instead of churning.
+//
+// Thread-safe. Put() does no I/O: one writer thread writes blocks and runs verifications.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/log.h"
+#include "tiers/block.h"
+#include "tiers/disk_budget.h"
+#include "tiers/tier.h"
+#include "ufs/store.h"
+
+namespace tierfs {
+
+struct ObjectFileTierOptions {
+  std::string dir;  // created if missing
+  DiskBudget* budget = nullptr;
+  size_t block_size = 1 << 20;
+  uint64_t min_object_size = 8 << 20;
+  uint64_t max_queue_bytes = 64 << 20;
+  double min_hit_ratio = 0.10;
+};
+
+struct ObjectFileStats {
+  uint64_t objects = 0;        // resident (complete or not)
+  uint64_t complete = 0;       // every block present
+  uint64_t verified = 0;       // complete and verified: eligible for passthrough
+  uint64_t pinned = 0;         // objects with backing files in use
+  uint64_t evicted_pinned_bytes = 0;  // evicted but still read by the kernel
+  uint64_t verifications = 0;  // whole-object checks run
+  uint64_t admission_refused = 0;
+};
+
+class ObjectFileTier : public Tier {
+ public:
+  // Loads what the directory holds (reserving its bytes in the budget; objects beyond it
+  // are deleted). Starts no thread.
+  static Result<std::unique_ptr<ObjectFileTier>> Open(const ObjectFileTierOptions& options);
+  ~ObjectFileTier() override;
+  ObjectFileTier(const ObjectFileTier&) = delete;
+  ObjectFileTier& operator=(const ObjectFileTier&) = delete;
+
+  void Start();
+  void Stop();   // writes what is queued
+  void Flush();  // waits until everything queued so far is written and verified
+
+  // Objects this tier keeps (the NVMe tier leaves them here).
+  bool Accepts(uint64_t object_size) const { return object_size >= options_.min_object_size; }
+  uint64_t min_object_size() const { return options_.min_object_size; }
+
+  const char* name() const override { return "objects"; }
+  std::shared_ptr<const Block> Get(const BlockKey& key) override;
+  void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
+  TierStats Stats() const override;
+  ObjectFileStats ObjectStats() const;
+
+  struct Backing {
+    int fd = -1;                 // the object's data file, read-only use
+    std::shared_ptr<void> pin;   // keeps fd and the object's room until released
+  };
+  // The backing file of `ref` (`size` bytes) if it is complete and verified; otherwise
+  // fd -1, and a complete object not yet verified is queued for verification.
+  Backing GetBacking(const ObjectRef& ref, uint64_t size);
+
+ private:
+  struct Object;
+  struct Job {
+    std::shared_ptr<Object> object;
+    uint64_t index = 0;                  // block to write
+    std::shared_ptr<const Block> block;  // null: verify the object
+  };
+
+  explicit ObjectFileTier(const ObjectFileTierOptions& options) : options_(options) {}
+  Status Load();
+  std::shared_ptr<Object> LoadOne(const std::string& stem);
+  void WriterLoop();
+  void Write(const Job& job);
+  void Verify(const std::shared_ptr<Object>& object);
+  Status CreateFiles(Object& object);
+  bool Reserve(const std::shared_ptr<Object>& object, uint64_t bytes);
+  // Drops `victim` from the map and its files from the directory. Requires mu_.
+  void EvictLocked(const std::shared_ptr<Object>& victim);
+  void Unpin(const std::shared_ptr<Object>& object);
+  void Forget(Object& object, uint64_t index);  // requires mu_: a block found bad
+  void CountLookup(bool hit);
+  std::string PathOf(const Object& object, const char* ext) const;
+
+  const ObjectFileTierOptions options_;
+  DiskBudget own_budget_{0};
+
+  mutable std::mutex mu_;  // protects objects_, every Object's mutable state, tick_
+  std::unordered_map<Hash128, std::shared_ptr<Object>, Hash128Hasher> objects_;
+  uint64_t tick_ = 0;  // LRU clock
+  // Objects put recently: a miss on one of them is a re-reference (admission's hit ratio).
+  static constexpr size_t kMaxSeen = 1 << 20;
+  std::unordered_set<Hash128, Hash128Hasher> seen_;
+
+  std::mutex queue_mu_;  // protects queue_, queued_bytes_, stopping_, busy_
+  std::condition_variable queue_cv_, drained_cv_, space_cv_;
+  std::deque<Job> queue_;
+  uint64_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  bool busy_ = false;
+  std::thread writer_;
+
+  std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
+      checksum_failures_{0}, dropped_{0}, verifications_{0}, admission_refused_{0},
+      evicted_pinned_bytes_{0};
+  std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
+  std::atomic<uint64_t> last_ratio_permille_{1000};
+  LogLimiter io_error_log_{10, std::chrono::seconds(10)};
+};
+
+}  // namespace tierfs
