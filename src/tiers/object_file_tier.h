@@ -26,8 +26,9 @@
 //    whole objects, least recently used first; an evicted object that the kernel still
 //    reads through passthrough loses its name at once and its room when the last pin goes.
 //  - When full, a new object may evict others only while the tier is not earning hits
-//    (hit ratio of recent lookups below `min_hit_ratio`): a data set larger than the cache,
-//    re-read in shuffled order, keeps a stable resident set instead of churning.
+//    (hit ratio of recent re-referenced lookups below `min_hit_ratio`): a data set larger
+//    than the cache, re-read in shuffled order, keeps a stable resident set instead of
+//    churning. An object already partly here may always evict to complete itself.
 //
 // Thread-safe. Put() does no I/O: one writer thread writes blocks and runs verifications.
 #pragma once
@@ -145,7 +146,9 @@ class ObjectFileTier : public Tier {
       checksum_failures_{0}, dropped_{0}, verifications_{0}, admission_refused_{0},
       evicted_pinned_bytes_{0};
   std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
-  std::atomic<uint64_t> last_ratio_permille_{1000};
+  // Until re-referenced lookups show hits, the tier is not earning: least recently used
+  // objects make room (the first pass keeps the objects read last).
+  std::atomic<uint64_t> last_ratio_permille_{0};
   LogLimiter io_error_log_{10, std::chrono::seconds(10)};
 };
 
