@@ -513,3 +513,34 @@ TEST(UringReadBatch, WithoutIoUringPreadGivesTheSameOutcomes) {
 
 }  // namespace
 }  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+TEST(NvmeTierShared, LeavesLargeObjectsAndGrowsOnlyWithinTheSharedBudget) {
+  testing::TempDir dir;
+  const uint64_t capacity = 64 * kBlock;
+  DiskBudget budget(capacity);
+  NvmeTierOptions o = Options(dir.path(), capacity);
+  o.budget = &budget;
+  o.skip_objects_from = 16 * kBlock;
+  auto t = OpenStarted(o);
+  ASSERT_TRUE(t);
+  // Blocks of a large object are left to the object file tier.
+  t->Put(MakeBlockKey(ObjectRef{"large", "v"}, 0, 16 * kBlock), MakeBlock(Bytes(0)));
+  t->Flush();
+  EXPECT_EQ(t->Get(MakeBlockKey(ObjectRef{"large", "v"}, 0, 16 * kBlock)), nullptr);
+  EXPECT_EQ(budget.used(), 0u) << "a segment was made for nothing";
+  // Another tier took all but one segment's room: the tier grows to one segment, quietly.
+  ASSERT_TRUE(budget.TryReserve(capacity - t->segment_size()));
+  for (uint64_t i = 0; i < 64; ++i) t->Put(Key(i), MakeBlock(Bytes(i)));
+  t->Flush();
+  EXPECT_EQ(budget.used(), capacity);
+  EXPECT_EQ(t->Stats().errors, 0u);
+  EXPECT_GT(t->Stats().blocks, 0u);
+  // Full with one segment: first-time blocks do not evict (admission), so the first stay.
+  EXPECT_TRUE(Get(*t, 0) == Bytes(0)) << "the blocks written first are not kept";
+}
+
+}  // namespace
+}  // namespace tierfs
