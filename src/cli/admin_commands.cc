@@ -51,9 +51,15 @@ std::string Percent(double part, double whole) {
 void PrintStats(const nlohmann::json& j) {
   const uint64_t total = j.value("total_bytes", uint64_t{0});
   uint64_t cached = 0, capacity = 0;
-  if (j.contains("tiers") && j["tiers"].contains("nvme")) {
-    cached = j["tiers"]["nvme"].value("used_bytes", uint64_t{0});
-    capacity = j["tiers"]["nvme"].value("capacity_bytes", uint64_t{0});
+  const bool on_disk =
+      j.contains("tiers") && (j["tiers"].contains("nvme") || j["tiers"].contains("objects"));
+  if (on_disk) {
+    // The disk tiers (segments and object files) share one bound.
+    for (const char* tier : {"nvme", "objects"}) {
+      if (!j["tiers"].contains(tier)) continue;
+      cached += j["tiers"][tier].value("used_bytes", uint64_t{0});
+      capacity = std::max(capacity, j["tiers"][tier].value("capacity_bytes", uint64_t{0}));
+    }
   } else if (j.contains("tiers") && j["tiers"].contains("ram")) {
     cached = j["tiers"]["ram"].value("used_bytes", uint64_t{0});
     capacity = j["tiers"]["ram"].value("capacity_bytes", uint64_t{0});
@@ -85,6 +91,16 @@ void PrintStats(const nlohmann::json& j) {
           static_cast<unsigned long long>(t.value("checksum_failures", 0ULL)),
           static_cast<unsigned long long>(t.value("errors", 0ULL)));
     }
+  }
+  if (j.contains("passthrough")) {
+    const auto& p = j["passthrough"];
+    auto n = [&](const char* key) { return static_cast<unsigned long long>(p.value(key, 0ULL)); };
+    std::printf(
+        "passthrough      %s%s; %llu opens (%llu by the daemon), %llu of %llu cached objects "
+        "eligible, %llu backing files open\n",
+        p.value("state", "off").c_str(),
+        p.contains("why_off") ? (" (" + p.value("why_off", "") + ")").c_str() : "", n("opens"),
+        n("cached_opens"), n("objects_eligible"), n("objects"), n("backing_files"));
   }
   std::printf("remote           %llu requests, %s, %llu errors\n",
               static_cast<unsigned long long>(j.value("remote_reads", 0ULL)),

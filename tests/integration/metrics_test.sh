@@ -16,8 +16,11 @@ metric() {  # metric 'NAME{labels}': its value in a fresh scrape (0 if absent)
   curl -sf "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
 }
 MNT=$WORK/mnt
+# --no-passthrough: the re-read below must reach the daemon to count RAM hits (with
+# passthrough it never does; passthrough_test counts that).
 mount_tierfs "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache" --cache-size 64M \
-  --ram-size 64M --block-size 64K --retries 2 --timeout 5000 --metrics "127.0.0.1:$MPORT"
+  --ram-size 64M --block-size 64K --retries 2 --timeout 5000 --metrics "127.0.0.1:$MPORT" \
+  --no-passthrough
 
 # A scrape while a read is stalled at the server answers at once, in the text format.
 arm "mode=stall&count=1&seconds=3&path=big.bin"
@@ -69,9 +72,10 @@ pass "failures: counted by errno (EIO) and HTTP status (503)"
 "$TIERFS" unmount "$MNT"
 
 # Block memory is reused: with no RAM tier every block is freed once served, and the next
-# one (a fetch or an NVMe read) takes the freed memory instead of new pages.
+# one (a fetch or an NVMe read) takes the freed memory instead of new pages. (Both passes
+# go through the daemon: no passthrough.)
 mount_tierfs "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache-pool" --cache-size 64M \
-  --ram-size 0 --block-size 64K --metrics "127.0.0.1:$MPORT"
+  --ram-size 0 --block-size 64K --metrics "127.0.0.1:$MPORT" --no-passthrough
 for pass_no in 1 2; do
   echo 3 > /proc/sys/vm/drop_caches
   cmp "$DATA/big.bin" "$MNT/big.bin" || fail "big.bin through reused block memory: wrong bytes (pass $pass_no)"
