@@ -131,9 +131,19 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0u, kMaxSpinUs));
   mount->add_option("--log-level", mc.log_level, "trace|debug|info|warn|error");
   mount->add_flag("--rebuild-index", mc.rebuild_index, "rebuild the index under the cache dir");
+  mount
+      ->add_option_function<std::string>(
+          "--passthrough",
+          [&mc](const std::string& v) {
+            if (Status s = ParsePassthroughMode(v); !s.ok())
+              throw CLI::ValidationError("--passthrough", s.message());
+            mc.passthrough = v;
+          },
+          "FUSE passthrough for fully cached files of 8 MiB or more: auto (when most of the "
+          "data set's bytes are in such files), on, off")
+      ->type_name("auto|on|off");
   mount->add_flag_callback(
-      "--no-passthrough", [&mc] { mc.passthrough = false; },
-      "read fully cached large files through the daemon, not by FUSE passthrough");
+      "--no-passthrough", [&mc] { mc.passthrough = "off"; }, "the same as --passthrough off");
   mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");
   mount->add_flag("-d,--debug", mc.debug, "log every FUSE request (implies -f)");
   mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");

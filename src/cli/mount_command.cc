@@ -204,16 +204,30 @@ Result<DiskTiers> OpenDiskTiers(const MountConfig& config, uint64_t index_room, 
   return t;
 }
 
+std::string Percent(int64_t part, uint64_t whole) {
+  return std::to_string(whole == 0 ? 0 : static_cast<int>(100.0 * static_cast<double>(part) /
+                                                          static_cast<double>(whole))) +
+         "%";
+}
+
 // Whether to ask the kernel for passthrough; says why not once (a notice, not an error).
-bool WantPassthrough(const MountConfig& config) {
-  const char* why = nullptr;
-  if (!config.passthrough) return false;
+// With passthrough every open() costs a round trip to the daemon (it must decide), so
+// "auto" asks for it only when most of the data set's bytes are in files large enough to
+// gain from it; a data set of small files keeps opens free.
+bool WantPassthrough(const MountConfig& config, const IndexMeta& meta) {
+  std::string why;
+  if (config.passthrough == "off") return false;
   if (config.cache_size == 0) {
     why = "no disk cache (--cache-size 0)";
   } else if (!HasSysAdmin()) {
     why = "registering backing files needs CAP_SYS_ADMIN (root, or a privileged container)";
+  } else if (config.passthrough == "auto" && meta.large_bytes >= 0 &&
+             2 * static_cast<uint64_t>(meta.large_bytes) < meta.bytes) {
+    why = Percent(meta.large_bytes, meta.bytes) + " of the data set's bytes are in files of " +
+          FormatSize(kLargeFileBytes) + " or more, so opens stay free of round trips " +
+          "(--passthrough on to change that)";
   }
-  if (why == nullptr) return true;
+  if (why.empty()) return true;
   TLOG_INFO("passthrough off: {}; cached files are read through the daemon", why);
   return false;
 }
@@ -319,6 +333,11 @@ Result<long long> WholeNumber(const std::string& key, const std::string& value) 
 }
 }  // namespace
 
+Status ParsePassthroughMode(const std::string& value) {
+  if (value == "auto" || value == "on" || value == "off") return Status::Ok();
+  return Status::Invalid("passthrough must be 'auto', 'on' or 'off', not '" + value + "'");
+}
+
 Status ParseUnreachableMode(const std::string& value, bool* wait) {
   if (value == "fail" || value == "wait") {
     *wait = value == "wait";
@@ -365,7 +384,12 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
     } else if (key == "s3_imds_v1") {
       config->store.s3_imds_v1 = true;
     } else if (key == "no_passthrough") {
-      config->passthrough = false;
+      config->passthrough = "off";
+    } else if (key == "passthrough") {
+      if (Status s = ParsePassthroughMode(value); !s.ok()) {
+        return Status::Invalid("option " + key + ": " + s.message());
+      }
+      config->passthrough = value;
     } else if (key == "nfs_uid" || key == "nfs_gid") {
       try {
         (key == "nfs_uid" ? config->store.nfs_uid : config->store.nfs_gid) = std::stoi(value);
@@ -538,7 +562,7 @@ int RunMount(MountConfig config) {
     ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
     tiers.push_back(ram.get());
   }
-  const bool passthrough = WantPassthrough(config);
+  const bool passthrough = WantPassthrough(config, (*revisions)->Current()->Meta());
   auto disk = OpenDiskTiers(config, index_room, passthrough);
   if (!disk.ok()) return Fail(disk.status());
   ObjectFileTier* objects = disk->objects.get();

@@ -24,7 +24,13 @@ struct IndexMeta {
   std::string source;    // Store::Url() of the source it was built from
   int64_t built_at = 0;  // unix seconds
   uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0, skipped = 0;
+  // Bytes in files of kLargeFileBytes or more (what FUSE passthrough can serve); -1 in an
+  // index built before it was counted.
+  int64_t large_bytes = -1;
 };
+
+// Files this large or larger may be cached as one file each and passed through.
+inline constexpr uint64_t kLargeFileBytes = 8 << 20;
 
 class Index {
  public:

@@ -82,6 +82,7 @@ class EntrySink {
       case ObjectType::kFile:
         ++meta_.files;
         meta_.bytes += e.size;
+        if (e.size >= kLargeFileBytes) meta_.large_bytes += static_cast<int64_t>(e.size);
         break;
     }
     if (options_.progress && ++seen_ % options_.progress_every == 0) options_.progress(meta_);
@@ -231,6 +232,7 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
   root.mtime_ns = root_info->mtime_ns;
   TIERFS_RETURN_IF_ERROR(writer.Put(root, ""));
   meta.dirs = 1;
+  meta.large_bytes = 0;
 
   EntrySink out(writer, meta, options);
   Status walked = Status(ENOTSUP, "");

@@ -102,6 +102,7 @@ nlohmann::json MetaToJson(const IndexMeta& m) {
           {"dirs", m.dirs},
           {"symlinks", m.symlinks},
           {"bytes", m.bytes},
+          {"large_bytes", m.large_bytes},
           {"skipped", m.skipped}};
 }
 
@@ -296,6 +297,7 @@ Result<std::unique_ptr<Index>> OpenIndex(const std::string& path) {
     meta.symlinks = j.at("symlinks").get<uint64_t>();
     meta.bytes = j.at("bytes").get<uint64_t>();
     meta.skipped = j.value("skipped", uint64_t{0});
+    meta.large_bytes = j.value("large_bytes", int64_t{-1});
   } catch (const std::exception& e) {
     return Status::Io("index '" + path + "' has a corrupt meta record");
   }

@@ -142,3 +142,24 @@ as_nobody cmp "$SRC/big.bin" "$WORK/usermnt/big.bin" || fail "read as nobody dif
 as_nobody cmp "$SRC/big.bin" "$WORK/usermnt/big.bin" || fail "second read as nobody differs"
 as_nobody fusermount3 -u "$WORK/usermnt"
 pass "no_passthrough and an unprivileged daemon: bytes correct through the daemon, one notice"
+
+# 6. auto: a data set of small files keeps opens free of round trips (no passthrough) unless
+# asked; a bad mode is one clear line.
+SMALLSRC=$WORK/smallsrc
+mkdir -p "$SMALLSRC"
+for i in 1 2 3; do head -c 200K /dev/urandom > "$SMALLSRC/$i.bin"; done
+"$TIERFS" mount "$SMALLSRC" "$MNT" --cache-dir "$WORK/cache3" 2> "$WORK/auto.err" || fail "mount (auto)"
+grep -q "passthrough off: 0% of the data set's bytes are in files of 8.0 MiB or more" "$WORK/auto.err" ||
+  fail "auto with small files: $(cat "$WORK/auto.err")"
+stats_json "$MNT" | grep -q '"passthrough"' && fail "auto turned passthrough on for small files"
+unmount_tierfs "$MNT"
+mount_tierfs "$SMALLSRC" "$MNT" --cache-dir "$WORK/cache3" -o passthrough=on
+[ "$(pt state)" = on ] || fail "-o passthrough=on did not turn it on"
+unmount_tierfs "$MNT"
+for bad in "--passthrough maybe" "-o passthrough=maybe"; do
+  # shellcheck disable=SC2086
+  out=$("$TIERFS" mount "$SMALLSRC" "$MNT" --cache-dir "$WORK/cache3" $bad 2>&1) && fail "$bad accepted"
+  [ "$(wc -l <<<"$out")" = 1 ] && grep -q "'auto', 'on' or 'off'" <<<"$out" || fail "$bad: $out"
+done
+is_mounted "$MNT" && fail "a bad --passthrough left a mount"
+pass "auto: off for a data set of small files (one notice), -o passthrough=on forces it, bad modes refused"
