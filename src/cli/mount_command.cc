@@ -12,9 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/daemon.h"
 #include "cli/fail.h"
@@ -205,8 +204,9 @@ Result<DiskTiers> OpenDiskTiers(const MountConfig& config, uint64_t index_room, 
 }
 
 std::string Percent(int64_t part, uint64_t whole) {
-  return std::to_string(whole == 0 ? 0 : static_cast<int>(100.0 * static_cast<double>(part) /
-                                                          static_cast<double>(whole))) +
+  return std::to_string(whole == 0 ? 0
+                                   : static_cast<int>(100.0 * static_cast<double>(part) /
+                                                      static_cast<double>(whole))) +
          "%";
 }
 
@@ -594,7 +594,9 @@ int RunMount(MountConfig config) {
       return BackingFile{b.fd, std::move(b.pin)};
     };
     fs_options.backing_min_size = objects->min_object_size();
-    fs_options.passthrough_json = [objects, &channel] { return PassthroughJson(channel, *objects); };
+    fs_options.passthrough_json = [objects, &channel] {
+      return PassthroughJson(channel, *objects);
+    };
   }
   Filesystem filesystem(index_revisions.Current(), cache, fs_options);
   FuseServerOptions fuse_options;
@@ -611,12 +613,11 @@ int RunMount(MountConfig config) {
 
   index_revisions.Start(
       [&filesystem](std::shared_ptr<Index> next) { return filesystem.SwitchIndex(next); });
-  const int collector =
-      MetricsRegistry::Global().AddCollector([&](MetricsWriter& w) {
-        filesystem.WriteMetrics(w);
-        index_revisions.WriteMetrics(w);
-        if (objects != nullptr) WritePassthroughMetrics(w, channel, *objects);
-      });
+  const int collector = MetricsRegistry::Global().AddCollector([&](MetricsWriter& w) {
+    filesystem.WriteMetrics(w);
+    index_revisions.WriteMetrics(w);
+    if (objects != nullptr) WritePassthroughMetrics(w, channel, *objects);
+  });
   metrics.Start();
   NotifyReady("serving");
   if (!config.foreground) LogToSyslog();

@@ -44,11 +44,11 @@ struct MountConfig {
 
 // Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
 // ram_size=, block_size=, index=, index_refresh=, log_level=, threads=, spin_us=, s3_endpoint=,
-// s3_region=, s3_path_style, no_sign_request, s3_credentials_file=, s3_imds_v1, passthrough=, no_passthrough, ca_file=, insecure, metrics=,
-// http_proxy=, http_proxy_refresh=, on_unreachable=, s3_through_proxy, manifest=, timeout=,
-// connect_timeout=, retries=) set fields;
-// the options mount(8) and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are
-// dropped; everything else is kept for libfuse.
+// s3_region=, s3_path_style, no_sign_request, s3_credentials_file=, s3_imds_v1, passthrough=,
+// no_passthrough, ca_file=, insecure, metrics=, http_proxy=, http_proxy_refresh=, on_unreachable=,
+// s3_through_proxy, manifest=, timeout=, connect_timeout=, retries=) set fields; the options
+// mount(8) and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are dropped;
+// everything else is kept for libfuse.
 Status ApplyMountOptions(const std::string& options, MountConfig* config);
 
 // "auto", "on" or "off" (--passthrough, -o passthrough=).

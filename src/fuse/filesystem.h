@@ -21,9 +21,9 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "fuse/passthrough.h"
 #include "metadata/index.h"
 #include "metadata/index_diff.h"
-#include "fuse/passthrough.h"
 #include "tiers/block_cache.h"
 
 namespace tierfs {

@@ -133,7 +133,8 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   }
   int tier = -1;  // the tier that served the block in hand, if one did
   auto get = [&](uint64_t i) -> BlockResult {
-    if (!batched) return GetBlock(ref, object_size, MakeBlockKey(ref, i, object_size), false, &tier);
+    if (!batched)
+      return GetBlock(ref, object_size, MakeBlockKey(ref, i, object_size), false, &tier);
     if (cached[i - first] == nullptr) {
       return GetBlock(ref, object_size, keys[i - first], true, &tier);
     }

@@ -327,7 +327,7 @@ bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
     std::lock_guard lock(shard.mu);
     auto it = shard.map.find(key.hash);
     if (it == shard.map.end()) {
-      ++misses_;  // a re-referenced miss enters the hit window in Put, once per fetch
+      ++counters_.misses;  // a re-referenced miss enters the hit window in Put, once per fetch
       return false;
     }
     it->second.accessed = true;
@@ -341,7 +341,7 @@ std::shared_ptr<Block> NvmeTier::RecordBuffer(const Loc& loc) {
   try {
     return Block::AllocateWithOffset(RecordBytes(loc.length), kRecordHeaderSize);
   } catch (const std::bad_alloc&) {
-    ++misses_;
+    ++counters_.misses;
     return nullptr;
   }
 }
@@ -351,8 +351,8 @@ std::shared_ptr<const Block> NvmeTier::Verified(const BlockKey& key, const Loc& 
                                                 const Result<size_t>& n) {
   const size_t rec = RecordBytes(loc.length);
   if (!n.ok() || *n != rec) {
-    ++errors_;
-    ++misses_;
+    ++counters_.errors;
+    ++counters_.misses;
     TLOG_WARN_LIMITED(io_error_log_, "nvme cache: read failed: {}",
                       n.ok() ? "short read" : n.status().message());
     Drop(key.hash, loc);
@@ -362,10 +362,10 @@ std::shared_ptr<const Block> NvmeTier::Verified(const BlockKey& key, const Loc& 
   std::memcpy(&h, block->storage(), sizeof h);
   if (!RecordValid(h, key.hash, key.index, block->data(), rec - kRecordHeaderSize) ||
       h.length != loc.length || h.generation != loc.generation) {
-    ++misses_;
+    ++counters_.misses;
     if (segments_[loc.segment]->generation.load() == loc.generation) {
       // Not a segment being rewritten under us: the bytes on disk are bad.
-      ++checksum_failures_;
+      ++counters_.checksum_failures;
       TLOG_WARN_LIMITED(io_error_log_,
                         "nvme cache: a block in segment {} failed verification; dropped",
                         loc.segment);
@@ -374,7 +374,7 @@ std::shared_ptr<const Block> NvmeTier::Verified(const BlockKey& key, const Loc& 
     return nullptr;
   }
   block->set_size(h.length);
-  ++hits_;
+  ++counters_.hits;
   return block;
 }
 
@@ -563,10 +563,10 @@ bool NvmeTier::FlushStaging() {
     for (const DirEntry& e : staged_) {
       Publish(static_cast<uint32_t>(active_), e, gen);
       seg.entries.push_back(e);
-      ++inserts_;
+      ++counters_.inserts;
     }
   } else {
-    ++errors_;
+    ++counters_.errors;
     dropped_ += staged_.size();
     TLOG_WARN("nvme cache: write of {} blocks failed: {}", staged_.size(),
               n.ok() ? "short write" : n.status().message());
@@ -592,7 +592,7 @@ void NvmeTier::SealActive() {
   std::memcpy(buf.data, dir.data(), dir.size());
   auto n = UringWrite(seg.fd, buf.data, buf.size, data_bytes_);
   if (!n.ok()) {
-    ++errors_;
+    ++counters_.errors;
     TLOG_WARN("nvme cache: cannot seal segment {}: {}", i, n.status().message());
   }
   seg.sealed = true;
@@ -615,7 +615,7 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
       // No room for another segment (ENOSPC, quota, or object files took the rest of the
       // cache size): the cache stays at the size it has.
       if (st.error() != EDQUOT) {
-        ++errors_;
+        ++counters_.errors;
         size_t allocated = 0;
         for (const auto& seg : segments_) allocated += seg->fd >= 0;
         TLOG_WARN("nvme cache: {}; continuing with {} segments", st.message(), allocated);
@@ -645,7 +645,7 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
         --blocks_;
         shard.map.erase(it);
       }
-      ++evictions_;
+      ++counters_.evictions;
       const size_t rec = RecordBytes(e.length);
       // Second chance for blocks read since they were written, up to half a segment.
       if (!accessed || keep_bytes + rec > data_bytes_ / 2) continue;
@@ -675,7 +675,8 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
   seg.write_offset = 0;
   seg.sealed = false;
   AlignedBuffer zero(kUnit);
-  if (!UringWrite(seg.fd, zero.data, kUnit, data_bytes_).ok()) ++errors_;  // drop the old directory
+  if (!UringWrite(seg.fd, zero.data, kUnit, data_bytes_).ok())
+    ++counters_.errors;  // drop the old directory
   active_ = static_cast<int>(i);
   for (auto it = keep.rbegin(); it != keep.rend(); ++it) work->push_front(std::move(*it));
 }
@@ -685,12 +686,7 @@ TierStats NvmeTier::Stats() const {
   s.capacity_bytes = segments_.size() * segment_size_;
   s.used_bytes = used_bytes_;
   s.blocks = blocks_;
-  s.hits = hits_;
-  s.misses = misses_;
-  s.inserts = inserts_;
-  s.evictions = evictions_;
-  s.errors = errors_;
-  s.checksum_failures = checksum_failures_;
+  counters_.Fill(&s);
   return s;
 }
 

@@ -178,8 +178,8 @@ class NvmeTier : public Tier {
   static constexpr std::chrono::milliseconds kGatherWindow{5};
   std::thread writer_;
 
-  std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
-      checksum_failures_{0}, dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0},
+  TierCounters counters_;
+  std::atomic<uint64_t> dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0},
       admission_refused_{0}, read_batches_{0};
   std::unique_ptr<RecentKeys> fetched_;  // blocks put here recently (admission)
   // Recent hit ratio of re-referenced lookups (hits, and misses of blocks fetched before),

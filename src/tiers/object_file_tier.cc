@@ -1,14 +1,13 @@
 #include "tiers/object_file_tier.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "common/blocking.h"
 #include "common/checksum.h"
@@ -121,14 +120,14 @@ Status ObjectFileTier::Load() {
       }
       strays.push_back(p);
       strays.push_back(fs::path(p).replace_extension(".data"));
-    } else if (p.extension() != ".data" ||
-               !fs::exists(fs::path(p).replace_extension(".map"), ec)) {
+    } else if (p.extension() != ".data" || !fs::exists(fs::path(p).replace_extension(".map"), ec)) {
       strays.push_back(p);
     }
   }
   for (const auto& p : strays) fs::remove(p, ec);
   // Newest first: what does not fit in the budget (a smaller --cache-size) is the oldest.
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   uint64_t tick = found.size();
   for (auto& [time, object] : found) {
     object->last_use = tick--;
@@ -310,7 +309,8 @@ Status ObjectFileTier::CreateFiles(Object& object) {
   Append<uint32_t>(&header, static_cast<uint32_t>(object.version.size()));
   header += object.key;
   header += object.version;
-  if (map_fd < 0 || ::write(map_fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
+  if (map_fd < 0 ||
+      ::write(map_fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
     Status s = Status::FromErrno(errno, "cannot write '" + map + "'");
     if (map_fd >= 0) ::close(map_fd);
     ::close(fd);
@@ -352,7 +352,7 @@ void ObjectFileTier::EvictLocked(const std::shared_ptr<Object>& victim) {
   victim->evicted = true;
   ::unlink(PathOf(*victim, ".data").c_str());
   ::unlink(PathOf(*victim, ".map").c_str());
-  ++evictions_;
+  ++counters_.evictions;
   if (victim->pins == 0) {
     options_.budget->Release(victim->reserved);
   } else {
@@ -395,7 +395,7 @@ void ObjectFileTier::Write(const Job& job) {
   }
   if (!have_files) {
     if (Status s = CreateFiles(object); !s.ok()) {
-      ++errors_;
+      ++counters_.errors;
       TLOG_WARN_LIMITED(io_error_log_, "object cache: {}", s.message());
       return unqueue();
     }
@@ -403,7 +403,7 @@ void ObjectFileTier::Write(const Job& job) {
   const Record r{static_cast<uint32_t>(job.index), length, Xxh3(job.block->data(), length)};
   if (!WriteAll(object.fd, job.block->data(), length, job.index * options_.block_size) ||
       ::write(object.map_fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
-    ++errors_;
+    ++counters_.errors;
     TLOG_WARN_LIMITED(io_error_log_, "object cache: write of {} failed: {}", object.key,
                       std::strerror(errno));
     return unqueue();
@@ -417,7 +417,7 @@ void ObjectFileTier::Write(const Job& job) {
   slot.present = true;
   slot.from_disk = false;
   slot.queued = false;
-  ++inserts_;
+  ++counters_.inserts;
 }
 
 void ObjectFileTier::Verify(const std::shared_ptr<Object>& object) {
@@ -442,7 +442,7 @@ void ObjectFileTier::Verify(const std::shared_ptr<Object>& object) {
       --object->from_disk;
       continue;
     }
-    (read ? checksum_failures_ : errors_)++;
+    (read ? counters_.checksum_failures : counters_.errors)++;
     TLOG_WARN_LIMITED(io_error_log_, "object cache: block {} of {} failed verification; refetching",
                       i, object->key);
     Forget(*object, i);
@@ -481,7 +481,7 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
     const bool found = it != objects_.end() && key.index < it->second->nblocks &&
                        it->second->slots[key.index].present;
     if (!found) {
-      ++misses_;
+      ++counters_.misses;
       if (seen_.count(id) > 0) CountLookup(false);  // a re-reference
       return nullptr;
     }
@@ -497,12 +497,13 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
   const bool good = read && Xxh3(block->data(), slot.length) == slot.sum;
   std::lock_guard lock(mu_);
   if (!good) {
-    (read ? checksum_failures_ : errors_)++;
+    (read ? counters_.checksum_failures : counters_.errors)++;
     Object::Slot& now = object->slots[key.index];
     if (now.sum == slot.sum) Forget(*object, key.index);
-    ++misses_;
-    TLOG_WARN_LIMITED(io_error_log_, "object cache: block {} of {} unreadable or corrupt; refetching",
-                      key.index, key.key);
+    ++counters_.misses;
+    TLOG_WARN_LIMITED(io_error_log_,
+                      "object cache: block {} of {} unreadable or corrupt; refetching", key.index,
+                      key.key);
     return nullptr;
   }
   Object::Slot& now = object->slots[key.index];
@@ -510,7 +511,7 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
     now.from_disk = false;
     --object->from_disk;
   }
-  ++hits_;
+  ++counters_.hits;
   CountLookup(true);
   return block;
 }
@@ -559,12 +560,7 @@ TierStats ObjectFileTier::Stats() const {
       s.blocks += o->present;
     }
   }
-  s.hits = hits_;
-  s.misses = misses_;
-  s.inserts = inserts_;
-  s.evictions = evictions_;
-  s.errors = errors_;
-  s.checksum_failures = checksum_failures_;
+  counters_.Fill(&s);
   return s;
 }
 

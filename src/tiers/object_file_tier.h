@@ -61,12 +61,12 @@ struct ObjectFileTierOptions {
 };
 
 struct ObjectFileStats {
-  uint64_t objects = 0;        // resident (complete or not)
-  uint64_t complete = 0;       // every block present
-  uint64_t verified = 0;       // complete and verified: eligible for passthrough
-  uint64_t pinned = 0;         // objects with backing files in use
+  uint64_t objects = 0;               // resident (complete or not)
+  uint64_t complete = 0;              // every block present
+  uint64_t verified = 0;              // complete and verified: eligible for passthrough
+  uint64_t pinned = 0;                // objects with backing files in use
   uint64_t evicted_pinned_bytes = 0;  // evicted but still read by the kernel
-  uint64_t verifications = 0;  // whole-object checks run
+  uint64_t verifications = 0;         // whole-object checks run
   uint64_t admission_refused = 0;
 };
 
@@ -94,8 +94,8 @@ class ObjectFileTier : public Tier {
   ObjectFileStats ObjectStats() const;
 
   struct Backing {
-    int fd = -1;                 // the object's data file, read-only use
-    std::shared_ptr<void> pin;   // keeps fd and the object's room until released
+    int fd = -1;                // the object's data file, read-only use
+    std::shared_ptr<void> pin;  // keeps fd and the object's room until released
   };
   // The backing file of `ref` (`size` bytes) if it is complete and verified; otherwise
   // fd -1, and a complete object not yet verified is queued for verification.
@@ -142,8 +142,8 @@ class ObjectFileTier : public Tier {
   bool busy_ = false;
   std::thread writer_;
 
-  std::atomic<uint64_t> hits_{0}, misses_{0}, inserts_{0}, evictions_{0}, errors_{0},
-      checksum_failures_{0}, dropped_{0}, verifications_{0}, admission_refused_{0},
+  TierCounters counters_;
+  std::atomic<uint64_t> dropped_{0}, verifications_{0}, admission_refused_{0},
       evicted_pinned_bytes_{0};
   std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
   // Until re-referenced lookups show hits, the tier is not earning: least recently used

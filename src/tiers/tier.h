@@ -30,6 +30,20 @@ struct TierStats {
   uint64_t checksum_failures = 0;  // blocks that failed verification (each was dropped)
 };
 
+// The event counters a disk tier keeps, and how they fill TierStats.
+struct TierCounters {
+  std::atomic<uint64_t> hits{0}, misses{0}, inserts{0}, evictions{0}, errors{0},
+      checksum_failures{0};
+  void Fill(TierStats* s) const {
+    s->hits = hits;
+    s->misses = misses;
+    s->inserts = inserts;
+    s->evictions = evictions;
+    s->errors = errors;
+    s->checksum_failures = checksum_failures;
+  }
+};
+
 class Tier {
  public:
   virtual ~Tier() = default;

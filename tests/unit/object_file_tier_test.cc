@@ -180,7 +180,7 @@ TEST(ObjectFileTier, FullAndEarningHitsRefusesNewObjects) {
 
 TEST(ObjectFileTier, SharedBudgetIsNeverExceeded) {
   TempDir dir;
-  DiskBudget budget(3 * kBlock);  // less than one object
+  DiskBudget budget(3 * kBlock);           // less than one object
   ASSERT_TRUE(budget.TryReserve(kBlock));  // another tier holds some
   auto t = OpenStarted(Options(dir.path(), &budget));
   ASSERT_TRUE(t);

@@ -8,8 +8,9 @@
 // stat() (one GETATTR each) and ioctl(TCGETS) on an open file (one IOCTL each: what
 // Python's open() costs through isatty()). Prints microseconds per operation, medians of
 // 5 rounds; each transport with servers that sleep until a request comes and with servers
-// that poll (yielding the CPU), as tierfs's request loop does. The io_uring server registers one entry per CPU queue and serves each queue
-// on its own thread; the /dev/fuse server serves on one thread, as a minimal baseline.
+// that poll (yielding the CPU), as tierfs's request loop does. The io_uring server registers one
+// entry per CPU queue and serves each queue on its own thread; the /dev/fuse server serves on one
+// thread, as a minimal baseline.
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/fuse.h>
@@ -143,7 +144,8 @@ void DevLoop() {
     fuse_in_header in;
     std::memcpy(&in, buf.data(), sizeof in);
     const char* arg = buf.data() + sizeof in;
-    if (std::getenv("PROBE_DEBUG")) std::fprintf(stderr, "dev: opcode %u len %u\n", in.opcode, in.len);
+    if (std::getenv("PROBE_DEBUG"))
+      std::fprintf(stderr, "dev: opcode %u len %u\n", in.opcode, in.len);
     out.clear();
     const int err = Handle(in, arg, arg, &out);
     if (err == 1) continue;
@@ -206,7 +208,8 @@ void UringLoop(int qid, std::atomic<int>* ready, std::atomic<int>* failed) {
     const int res = cqe->res;
     io_uring_cqe_seen(&ring, cqe);
     if (res < 0) {
-      if (res != -ENOTCONN && !g_stop) std::fprintf(stderr, "queue %d: %s\n", qid, std::strerror(-res));
+      if (res != -ENOTCONN && !g_stop)
+        std::fprintf(stderr, "queue %d: %s\n", qid, std::strerror(-res));
       ++*failed;
       break;
     }
@@ -238,7 +241,9 @@ double MicrosPerOp(int ops, F&& op) {
   for (int r = 0; r < 5; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < ops; ++i) op();
-    rounds.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / ops);
+    rounds.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+        ops);
   }
   return Median(rounds);
 }
@@ -285,12 +290,13 @@ int Run(const std::string& mnt, bool uring, int ops) {
   const double ioctl = MicrosPerOp(ops, [&] { ::ioctl(fd, TCGETS, &t); });
   ::close(fd);
   std::fflush(stdout);
-  std::printf("%-10s %-6s getattr %.2f us/op, ioctl %.2f us/op (requests served: %llu by /dev/fuse, "
-              "%llu by io_uring)%s\n",
-              uring ? "io_uring" : "/dev/fuse", g_spin ? "spin" : "sleep", getattr, ioctl,
-              static_cast<unsigned long long>(g_dev_served.load()),
-              static_cast<unsigned long long>(g_uring_served.load()),
-              failed > 0 ? " (io_uring queues failed)" : "");
+  std::printf(
+      "%-10s %-6s getattr %.2f us/op, ioctl %.2f us/op (requests served: %llu by /dev/fuse, "
+      "%llu by io_uring)%s\n",
+      uring ? "io_uring" : "/dev/fuse", g_spin ? "spin" : "sleep", getattr, ioctl,
+      static_cast<unsigned long long>(g_dev_served.load()),
+      static_cast<unsigned long long>(g_uring_served.load()),
+      failed > 0 ? " (io_uring queues failed)" : "");
   std::fflush(stdout);
   g_stop = true;
   ::umount2(mnt.c_str(), MNT_DETACH);
