@@ -144,6 +144,9 @@ int Main(int argc, char** argv) {
       ->type_name("auto|on|off");
   mount->add_flag_callback(
       "--no-passthrough", [&mc] { mc.passthrough = "off"; }, "the same as --passthrough off");
+  mount->add_flag("--fuse-uring", mc.fuse_uring,
+                  "serve FUSE requests over io_uring (Linux 6.14+, fuse.enable_uring=Y); "
+                  "/dev/fuse otherwise");
   mount->add_flag("-f,--foreground", mc.foreground, "stay in the foreground");
   mount->add_flag("-d,--debug", mc.debug, "log every FUSE request (implies -f)");
   mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");

@@ -383,6 +383,8 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
       config->store.s3_credentials_file = value;
     } else if (key == "s3_imds_v1") {
       config->store.s3_imds_v1 = true;
+    } else if (key == "fuse_uring") {
+      config->fuse_uring = true;
     } else if (key == "no_passthrough") {
       config->passthrough = "off";
     } else if (key == "passthrough") {
@@ -598,6 +600,10 @@ int RunMount(MountConfig config) {
       return PassthroughJson(channel, *objects);
     };
   }
+  const FuseServer* fuse_server = nullptr;  // set once mounted
+  fs_options.transport_json = [&fuse_server] {
+    return fuse_server != nullptr ? fuse_server->TransportJson() : std::string("{}");
+  };
   Filesystem filesystem(index_revisions.Current(), cache, fs_options);
   FuseServerOptions fuse_options;
   fuse_options.fsname = SafeFsName(source->Url());
@@ -606,10 +612,12 @@ int RunMount(MountConfig config) {
   fuse_options.spin_us = config.spin_us;
   fuse_options.debug = config.debug;
   fuse_options.passthrough = objects != nullptr;
+  fuse_options.fuse_uring = config.fuse_uring;
   fuse_options.stack_depth = StackDepthFor(config.cache_dir);
   FuseServer server(filesystem, fuse_options);
   if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
   channel = server.passthrough();
+  fuse_server = &server;
 
   index_revisions.Start(
       [&filesystem](std::shared_ptr<Index> next) { return filesystem.SwitchIndex(next); });

@@ -33,6 +33,7 @@ struct MountConfig {
   // FUSE passthrough for fully cached large files, where allowed: "auto" when most of the
   // data set's bytes are in large files (opens then cost a round trip), "on", "off".
   std::string passthrough = "auto";
+  bool fuse_uring = false;  // serve FUSE requests over io_uring where the kernel allows
   unsigned threads = 0;    // 0: 4 per core; at most kMaxThreads
   unsigned spin_us = 200;  // FUSE workers poll this long for the next request before
                            // sleeping; at most kMaxSpinUs

@@ -298,6 +298,10 @@ std::string Filesystem::StatsJson() const {
     auto pt = nlohmann::json::parse(options_.passthrough_json(), nullptr, false);
     if (!pt.is_discarded()) j["passthrough"] = std::move(pt);
   }
+  if (options_.transport_json) {
+    auto t = nlohmann::json::parse(options_.transport_json(), nullptr, false);
+    if (!t.is_discarded()) j["fuse_transport"] = std::move(t);
+  }
   for (const auto& [name, t] : cs.tiers) {
     j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes},
                         {"used_bytes", t.used_bytes},

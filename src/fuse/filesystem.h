@@ -44,6 +44,8 @@ struct FilesystemOptions {
   uint64_t backing_min_size = 0;
   // Passthrough state and counters as a JSON object, for stats (unset: omitted).
   std::function<std::string()> passthrough_json;
+  // The FUSE request transport as a JSON object, for stats (unset: omitted).
+  std::function<std::string()> transport_json;
 };
 
 // What the kernel caches of a mount and how to make it forget (set by the FUSE server).

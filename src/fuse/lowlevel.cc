@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/mountinfo.h"
 #include "common/xattrs.h"
+#include "fuse/uring_transport.h"
 
 namespace tierfs {
 namespace {
@@ -50,7 +51,8 @@ struct Context {
   // with the file cached, 5 interleaved runs each: 4 MiB 614 MB/s, 32 MiB 664; with the
   // server's disk cold both ~600).
   std::once_flag read_ahead_once;
-  std::unique_ptr<PassthroughChannel> passthrough;  // when asked for
+  std::unique_ptr<UringTransport> uring;              // when asked for and enabled
+  std::unique_ptr<PassthroughChannel> passthrough;  // when asked for (or for uring)
 };
 
 // fuse_open_out as the kernel reads it since 6.9: the padding became the backing id.
@@ -445,14 +447,24 @@ Status FuseServer::Mount(const std::string& mountpoint) {
   }
   mounted_ = true;
   mountpoint_ = mountpoint;
-  if (options_.passthrough) {
+  const int fd = fuse_session_fd(session_);
+  if (options_.fuse_uring) {
+    std::string why;
+    if (UringTransport::Enabled(&why)) {
+      ctx->uring = std::make_unique<UringTransport>(session_, fd, options_.uring_threads_per_queue);
+    } else {
+      TLOG_INFO("fuse over io_uring off: {}; requests use /dev/fuse", why);
+    }
+  }
+  if (options_.passthrough || ctx->uring != nullptr) {
     // Before any request is read: the INIT request and reply pass through the channel.
     static const fuse_custom_io io = {DeviceWritev, DeviceRead, nullptr, nullptr};
-    const int fd = fuse_session_fd(session_);
-    ctx->passthrough = std::make_unique<PassthroughChannel>(fd, options_.stack_depth);
+    ctx->passthrough = std::make_unique<PassthroughChannel>(fd, options_.stack_depth,
+                                                            options_.passthrough, ctx->uring.get());
     if (fuse_session_custom_io(session_, &io, fd) != 0) {
       ctx->passthrough.reset();
-      TLOG_INFO("passthrough off: libfuse refused custom device I/O");
+      ctx->uring.reset();
+      TLOG_INFO("passthrough and io_uring off: libfuse refused custom device I/O");
     }
   }
   fuse_session* se = session_;
@@ -582,12 +594,23 @@ Status FuseServer::Run() {
   const int rc = DeviceLoop(session_, threads, std::chrono::microseconds(options_.spin_us)).Run();
   fuse_session_unmount(session_);
   mounted_ = false;
+  if (auto* ctx = static_cast<Context*>(context_); ctx != nullptr && ctx->uring != nullptr) {
+    ctx->uring->Stop();
+  }
   if (rc < 0) return Status::FromErrno(-rc, "fuse loop");
   return Status::Ok();
 }
 
 const PassthroughChannel* FuseServer::passthrough() const {
   return context_ == nullptr ? nullptr : static_cast<Context*>(context_)->passthrough.get();
+}
+
+std::string FuseServer::TransportJson() const {
+  auto* ctx = static_cast<Context*>(context_);
+  const bool uring = ctx != nullptr && ctx->passthrough != nullptr && ctx->passthrough->uring_on();
+  if (!uring) return R"({"transport":"/dev/fuse"})";
+  return R"({"transport":"io_uring","queues":)" + std::to_string(ctx->uring->queues()) +
+         R"(,"ring_requests":)" + std::to_string(ctx->uring->served()) + "}";
 }
 
 void FuseServer::Exit() {

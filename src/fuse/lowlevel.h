@@ -28,6 +28,10 @@ struct FuseServerOptions {
   // objects are fully cached then read their backing files without the daemon.
   bool passthrough = false;
   int stack_depth = 1;  // max_stack_depth for passthrough (StackDepthFor the cache dir)
+  // Serve requests over io_uring where the kernel allows it (see fuse/uring_transport.h),
+  // with this many workers per CPU queue.
+  bool fuse_uring = false;
+  unsigned uring_threads_per_queue = 4;
 };
 
 class FuseServer {
@@ -49,6 +53,8 @@ class FuseServer {
   void Exit();
   // The passthrough channel, when asked for and mounted (null otherwise).
   const PassthroughChannel* passthrough() const;
+  // The request transport in use and what it served, as a JSON object (for stats).
+  std::string TransportJson() const;
 
  private:
   Filesystem& fs_;

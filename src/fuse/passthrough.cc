@@ -12,12 +12,14 @@
 #include <vector>
 
 #include "common/log.h"
+#include "fuse/uring_transport.h"
 
 namespace tierfs {
 namespace {
 
 // Kernel ABI newer than the headers Debian 12 ships (linux/fuse.h 7.38).
 constexpr uint64_t kPassthroughFlag2 = 1u << 5;  // FUSE_PASSTHROUGH >> 32
+constexpr uint64_t kOverIoUringFlag2 = 1u << 9;  // FUSE_OVER_IO_URING >> 32
 constexpr uint32_t kInitExt = 1u << 30;          // FUSE_INIT_EXT
 struct BackingMap {
   int32_t fd;
@@ -65,11 +67,14 @@ ssize_t PassthroughChannel::ReadRequest(int fd, void* buf, size_t len) {
   std::memcpy(&init, static_cast<char*>(buf) + sizeof in, std::min(body, sizeof init));
   const bool ext = (init.flags & kInitExt) && body >= offsetof(fuse_init_in, flags2) + 4;
   kernel_offers_ = ext && (init.flags2 & kPassthroughFlag2);
+  kernel_offers_uring_ = ext && (init.flags2 & kOverIoUringFlag2);
   init_unique_ = in.unique;
   return n;
 }
 
 ssize_t PassthroughChannel::WriteReply(int fd, struct iovec* iov, int count) {
+  ssize_t committed = 0;
+  if (uring_ != nullptr && uring_->Commit(iov, count, &committed)) return committed;
   const uint64_t unique = init_unique_.load();
   if (unique == 0 || count < 2 || iov[0].iov_len < sizeof(fuse_out_header)) {
     return ::writev(fd, iov, count);
@@ -79,23 +84,33 @@ ssize_t PassthroughChannel::WriteReply(int fd, struct iovec* iov, int count) {
   if (out.unique != unique) return ::writev(fd, iov, count);
   init_unique_ = 0;
   if (out.error != 0 || iov[1].iov_len < sizeof(fuse_init_out)) return ::writev(fd, iov, count);
-  if (!kernel_offers_) {
-    Refuse("the kernel does not offer it (Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)");
-    return ::writev(fd, iov, count);
-  }
   fuse_init_out init;
   std::memcpy(&init, iov[1].iov_base, sizeof init);
-  init.flags |= kInitExt;
-  init.flags2 |= kPassthroughFlag2;
-  init.unused[0] = static_cast<uint32_t>(stack_depth_);  // max_stack_depth
-  if (init.flags & FUSE_WRITEBACK_CACHE) {
+  bool passthrough = false;
+  if (want_passthrough_ && !kernel_offers_) {
+    Refuse("the kernel does not offer it (Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)");
+  } else if (want_passthrough_ && (init.flags & FUSE_WRITEBACK_CACHE)) {
     Refuse("the writeback cache is on");
-    return ::writev(fd, iov, count);
+  } else if (want_passthrough_) {
+    init.flags2 |= kPassthroughFlag2;
+    init.unused[0] = static_cast<uint32_t>(stack_depth_);  // max_stack_depth
+    passthrough = true;
   }
+  const bool uring = uring_ != nullptr && kernel_offers_uring_;
+  if (uring_ != nullptr && !uring) {
+    TLOG_INFO("fuse over io_uring off: the kernel does not offer it; requests use /dev/fuse");
+  }
+  if (uring) init.flags2 |= kOverIoUringFlag2;
+  if (passthrough || uring) init.flags |= kInitExt;
   std::vector<iovec> patched(iov, iov + count);
   patched[1].iov_base = &init;
   const ssize_t n = ::writev(fd, patched.data(), count);
-  if (n >= 0) usable_ = true;
+  if (n < 0) return n;
+  if (passthrough) usable_ = true;
+  if (uring) {
+    uring_on_ = true;
+    uring_->Start();
+  }
   return n;
 }
 

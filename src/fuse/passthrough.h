@@ -32,6 +32,10 @@
 struct iovec;
 
 namespace tierfs {
+class UringTransport;
+}
+
+namespace tierfs {
 
 // A file whose byte N is the object's byte N, and what keeps it (and its room in the
 // cache) alive while the kernel reads it.
@@ -49,8 +53,11 @@ struct PassthroughCounters {
 
 class PassthroughChannel {
  public:
-  // `dev_fd`: the session's /dev/fuse descriptor. `stack_depth` as above.
-  PassthroughChannel(int dev_fd, int stack_depth) : dev_fd_(dev_fd), stack_depth_(stack_depth) {}
+  // `dev_fd`: the session's /dev/fuse descriptor. `stack_depth` as above. `passthrough`:
+  // ask for passthrough. `uring`: if not null, ask for FUSE over io_uring too and start it
+  // once INIT is answered; replies of requests it serves are committed through it.
+  PassthroughChannel(int dev_fd, int stack_depth, bool passthrough, UringTransport* uring)
+      : dev_fd_(dev_fd), stack_depth_(stack_depth), want_passthrough_(passthrough), uring_(uring) {}
   ~PassthroughChannel();
   PassthroughChannel(const PassthroughChannel&) = delete;
   PassthroughChannel& operator=(const PassthroughChannel&) = delete;
@@ -60,6 +67,8 @@ class PassthroughChannel {
   bool usable() const { return usable_.load(std::memory_order_relaxed); }
   // Why passthrough is off ("" while usable or before INIT).
   std::string why_not() const;
+  // FUSE over io_uring was accepted at INIT and serves requests.
+  bool uring_on() const { return uring_on_.load(std::memory_order_relaxed); }
 
   struct Decision {
     bool passthrough = false;
@@ -95,6 +104,9 @@ class PassthroughChannel {
 
   const int dev_fd_;
   const int stack_depth_;
+  const bool want_passthrough_;
+  UringTransport* const uring_;
+  std::atomic<bool> kernel_offers_uring_{false}, uring_on_{false};
   std::atomic<uint64_t> init_unique_{0};  // the INIT request awaiting our reply
   std::atomic<bool> kernel_offers_{false}, usable_{false};
   mutable std::mutex why_mu_;  // protects why_

@@ -163,3 +163,33 @@ for bad in "--passthrough maybe" "-o passthrough=maybe"; do
 done
 is_mounted "$MNT" && fail "a bad --passthrough left a mount"
 pass "auto: off for a data set of small files (one notice), -o passthrough=on forces it, bad modes refused"
+
+# 7. FUSE over io_uring (--fuse-uring): requests served by per-CPU rings, passthrough
+# opens included; without the kernel parameter, one notice and /dev/fuse.
+PARAM=/sys/module/fuse/parameters/enable_uring
+if [ -w "$PARAM" ]; then
+  uring_before=$(cat "$PARAM")
+  trap 'echo "$uring_before" > "$PARAM"; chmod "$fuse_mode" /dev/fuse; cleanup' EXIT
+  echo Y > "$PARAM"
+  mount_tierfs "$SRC" "$MNT" "${OPTS[@]}" -o fuse_uring
+  [ "$(stat_field "$MNT" "['fuse_transport']['transport']")" = io_uring ] ||
+    fail "-o fuse_uring: $(stats_json "$MNT")"
+  cmp "$SRC/small.bin" "$MNT/small.bin" || fail "io_uring: small file differs"
+  cmp "$SRC/big.bin" "$MNT/big.bin" || fail "io_uring: big file differs"
+  [ "$(mmap_sum "$MNT/big.bin")" = "$want" ] || fail "io_uring: mmap differs"
+  ring=$(stat_field "$MNT" "['fuse_transport']['ring_requests']")
+  [ "$ring" -gt 0 ] || fail "no request came through the ring"
+  [ "$(pt opens)" -ge 1 ] || fail "no passthrough open over io_uring"
+  unmount_tierfs "$MNT"
+  echo N > "$PARAM"
+  "$TIERFS" mount "$SRC" "$MNT" "${OPTS[@]}" --fuse-uring 2> "$WORK/uring.err" || fail "mount"
+  MOUNTS+=("$MNT")
+  grep -q "fuse over io_uring off: the fuse module's enable_uring parameter is off" "$WORK/uring.err" ||
+    fail "no notice with enable_uring off: $(cat "$WORK/uring.err")"
+  cmp "$SRC/small.bin" "$MNT/small.bin" || fail "fallback: small file differs"
+  [ "$(stat_field "$MNT" "['fuse_transport']['transport']")" = /dev/fuse ] || fail "fallback transport"
+  unmount_tierfs "$MNT"
+  pass "io_uring: $ring requests through the rings, bytes and passthrough right; off -> /dev/fuse with a notice"
+else
+  echo "ok - io_uring section skipped: $PARAM not writable (kernel without FUSE over io_uring)"
+fi
