@@ -15,6 +15,13 @@ Status Counted(std::atomic<uint64_t>& errors, Status s) {
   if (!s.ok()) ++errors;
   return s;
 }
+
+// Adds what `source` returns under `key`, unless it is unset, not JSON, or empty.
+void AddJson(nlohmann::json& j, const char* key, const std::function<std::string()>& source) {
+  if (!source) return;
+  auto value = nlohmann::json::parse(source(), nullptr, false);
+  if (!value.is_discarded() && !value.empty()) j[key] = std::move(value);
+}
 }  // namespace
 
 std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Get(uint64_t ino) {
@@ -290,18 +297,9 @@ std::string Filesystem::StatsJson() const {
   for (const auto& [name, c] : cs.sources) {
     j["block_sources"][name] = {{"blocks", c.blocks}, {"bytes", c.bytes}};
   }
-  if (options_.routes_json) {
-    auto routes = nlohmann::json::parse(options_.routes_json(), nullptr, false);
-    if (!routes.is_discarded() && !routes.empty()) j["routes"] = std::move(routes);
-  }
-  if (options_.passthrough_json) {
-    auto pt = nlohmann::json::parse(options_.passthrough_json(), nullptr, false);
-    if (!pt.is_discarded()) j["passthrough"] = std::move(pt);
-  }
-  if (options_.transport_json) {
-    auto t = nlohmann::json::parse(options_.transport_json(), nullptr, false);
-    if (!t.is_discarded()) j["fuse_transport"] = std::move(t);
-  }
+  AddJson(j, "routes", options_.routes_json);
+  AddJson(j, "passthrough", options_.passthrough_json);
+  AddJson(j, "fuse_transport", options_.transport_json);
   for (const auto& [name, t] : cs.tiers) {
     j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes},
                         {"used_bytes", t.used_bytes},
