@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/mount_options.h"
+
 namespace tierfs {
 namespace {
 

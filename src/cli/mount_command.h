@@ -34,29 +34,14 @@ struct MountConfig {
   // data set's bytes are in large files (opens then cost a round trip), "on", "off".
   std::string passthrough = "auto";
   bool fuse_uring = false;  // serve FUSE requests over io_uring where the kernel allows
-  unsigned threads = 0;    // 0: 4 per core; at most kMaxThreads
-  unsigned spin_us = 200;  // FUSE workers poll this long for the next request before
-                           // sleeping; at most kMaxSpinUs
+  unsigned threads = 0;     // 0: 4 per core; at most kMaxThreads
+  unsigned spin_us = 200;   // FUSE workers poll this long for the next request before
+                            // sleeping; at most kMaxSpinUs
   std::string log_level = "info";
   std::string fuse_options;     // passed to libfuse (allow_other, ...)
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none
   StoreOptions store;           // remote access: TLS, timeouts, S3 endpoint and credentials
 };
-
-// Folds a comma-separated -o list into `config`: tierfs keys (cache_dir=, cache_size=,
-// ram_size=, block_size=, index=, index_refresh=, log_level=, threads=, spin_us=, s3_endpoint=,
-// s3_region=, s3_path_style, no_sign_request, s3_credentials_file=, s3_imds_v1, passthrough=,
-// no_passthrough, ca_file=, insecure, metrics=, http_proxy=, http_proxy_refresh=, on_unreachable=,
-// s3_through_proxy, manifest=, timeout=, connect_timeout=, retries=) set fields; the options
-// mount(8) and fstab use for themselves (_netdev, nofail, noauto, x-systemd.*, ...) are dropped;
-// everything else is kept for libfuse.
-Status ApplyMountOptions(const std::string& options, MountConfig* config);
-
-// "auto", "on" or "off" (--passthrough, -o passthrough=).
-Status ParsePassthroughMode(const std::string& value);
-
-// "fail" or "wait" (--on-unreachable, -o on_unreachable=): sets *wait.
-Status ParseUnreachableMode(const std::string& value, bool* wait);
 
 // Runs the mount. Returns the process exit code; errors are printed as one line.
 int RunMount(MountConfig config);

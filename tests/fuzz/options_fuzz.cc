@@ -6,7 +6,7 @@
 
 #include "cli/fluid.h"
 #include "cli/metrics_server.h"
-#include "cli/mount_command.h"
+#include "cli/mount_options.h"
 #include "common/size.h"
 
 namespace {

@@ -159,7 +159,7 @@ unmount_tierfs "$MNT"
 for bad in "--passthrough maybe" "-o passthrough=maybe"; do
   # shellcheck disable=SC2086
   out=$("$TIERFS" mount "$SMALLSRC" "$MNT" --cache-dir "$WORK/cache3" $bad 2>&1) && fail "$bad accepted"
-  [ "$(wc -l <<<"$out")" = 1 ] && grep -q "'auto', 'on' or 'off'" <<<"$out" || fail "$bad: $out"
+  [ "$(wc -l <<<"$out")" = 1 ] && grep -q "must be auto, on or off, not 'maybe'" <<<"$out" || fail "$bad: $out"
 done
 is_mounted "$MNT" && fail "a bad --passthrough left a mount"
 pass "auto: off for a data set of small files (one notice), -o passthrough=on forces it, bad modes refused"

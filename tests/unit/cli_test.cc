@@ -5,7 +5,7 @@
 
 #include "cli/fluid.h"
 #include "cli/metrics_server.h"
-#include "cli/mount_command.h"
+#include "cli/mount_options.h"
 #include "test_util.h"
 
 namespace tierfs {
@@ -154,6 +154,174 @@ TEST(MountOptions, ClusterAndRemoteOptionsAreSettableFromFstabAndFluid) {
   EXPECT_FALSE(c.store.http.wait_while_unreachable);
   EXPECT_FALSE(ApplyMountOptions("retries=0", &c).ok());
   EXPECT_FALSE(ApplyMountOptions("timeout=5s", &c).ok());
+}
+
+}  // namespace
+}  // namespace tierfs
+
+#include <CLI/CLI.hpp>
+
+namespace tierfs {
+namespace {
+
+// A value each option accepts, and one it refuses ("": none, any text is fine).
+struct Sample {
+  std::string good, bad;
+};
+Sample SampleFor(const MountOption& o) {
+  switch (o.type) {
+    case OptionType::kSize:
+      return {"3M", "lots"};
+    case OptionType::kNumber:
+      return {std::to_string(o.hi), std::to_string(o.hi + 1)};
+    case OptionType::kChoice: {
+      std::string c = o.choices;
+      return {c.substr(c.rfind('|') + 1), "sideways"};  // the last: never the default
+    }
+    case OptionType::kFlag:
+      return {"", "maybe"};
+    case OptionType::kText:
+      break;
+  }
+  return {o.name == std::string("metrics") ? "127.0.0.1:9567" : "/some/value", ""};
+}
+
+// `tierfs mount SRC MNT ARGS...` through the same CLI11 setup as main.cc: the config and
+// the error text of the first parse error ("" when it parsed).
+std::string ParseCommandLine(std::vector<std::string> args, MountConfig* out) {
+  CLI::App app;
+  auto* mount = app.add_subcommand("mount");
+  MountConfig c;
+  mount->add_option("source", c.source)->required();
+  mount->add_option("mountpoint", c.mountpoint)->required();
+  AddMountOptions(mount, &c, false);
+  mount->fallthrough();
+  AddMountConfigFile(&app);
+  args.insert(args.begin(), {"mount", "/src", "/mnt"});
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return e.what();
+  } catch (const std::invalid_argument& e) {  // CLI11 2.3: "--flag=maybe"
+    return std::string("invalid flag value: ") + e.what();
+  }
+  *out = c;
+  return "";
+}
+
+// What a spelling's error says after the key it names.
+std::string AfterKey(const std::string& error, const std::string& key) {
+  const size_t at = error.find(key + ": ");
+  return at == std::string::npos ? "(no '" + key + ": ' in '" + error + "')"
+                                 : error.substr(at + key.size() + 2);
+}
+
+// Every option of the table, in all three spellings: a good value sets the same config,
+// a bad one fails with the same message, and the man page documents both spellings.
+TEST(MountOptionTable, EveryOptionInEverySpellingWithTheSameChecks) {
+  const std::string man = ReadText(TIERFS_SOURCE_ROOT "/packaging/man/tierfs.1");
+  const std::string toml = ::testing::TempDir() + "/options.toml";
+  for (const MountOption& o : MountOptionTable()) {
+    SCOPED_TRACE(o.name);
+    const Sample s = SampleFor(o);
+    const std::string flag = std::string("--") + o.name, key = FstabKey(o);
+    std::string man_flag = "\\-\\-";  // groff spells "--cache-size" \-\-cache\-size
+    for (const char* p = o.name; *p != '\0'; ++p)
+      man_flag += *p == '-' ? std::string("\\-") : std::string(1, *p);
+    EXPECT_NE(man.find(man_flag), std::string::npos) << "the man page does not document " << flag;
+    ASSERT_EQ(FindMountOption(key), &o);
+    ASSERT_EQ(FindMountOption(o.name), &o);
+
+    MountConfig by_flag, by_file, by_o;
+    std::vector<std::string> args = {flag};
+    if (o.type != OptionType::kFlag) args.push_back(s.good);
+    ASSERT_EQ(ParseCommandLine(args, &by_flag), "");
+    std::ofstream(toml) << o.name << " = "
+                        << (o.type == OptionType::kFlag ? "true" : "\"" + s.good + "\"") << "\n";
+    ASSERT_EQ(ParseCommandLine({"--config", toml}, &by_file), "");
+    if (o.fstab) {
+      EXPECT_NE(man.find(key), std::string::npos) << "the man page does not list -o " << key;
+      by_o.source = "/src";
+      by_o.mountpoint = "/mnt";
+      ASSERT_TRUE(
+          ApplyMountOptions(o.type == OptionType::kFlag ? key : key + "=" + s.good, &by_o).ok());
+      EXPECT_EQ(by_o.fuse_options, "") << key << " leaked to libfuse";
+    } else {
+      by_o = by_flag;  // -f and -d have no -o spelling (libfuse owns -o debug)
+    }
+    // The value landed (the config is not the defaults) and all three spellings agree.
+    auto same = [](const MountConfig& a, const MountConfig& b) {
+      return a.index_path == b.index_path && a.index_refresh == b.index_refresh &&
+             a.cache_dir == b.cache_dir && a.cache_size == b.cache_size &&
+             a.ram_size == b.ram_size && a.block_size == b.block_size && a.threads == b.threads &&
+             a.spin_us == b.spin_us && a.log_level == b.log_level &&
+             a.rebuild_index == b.rebuild_index && a.passthrough == b.passthrough &&
+             a.fuse_uring == b.fuse_uring && a.foreground == b.foreground && a.debug == b.debug &&
+             a.metrics_address == b.metrics_address && a.store.manifest == b.store.manifest &&
+             a.store.s3_endpoint == b.store.s3_endpoint && a.store.s3_region == b.store.s3_region &&
+             a.store.s3_path_style == b.store.s3_path_style &&
+             a.store.s3_no_sign == b.store.s3_no_sign &&
+             a.store.s3_credentials_file == b.store.s3_credentials_file &&
+             a.store.s3_imds_v1 == b.store.s3_imds_v1 &&
+             a.store.http.ca_file == b.store.http.ca_file &&
+             a.store.http.insecure == b.store.http.insecure &&
+             a.store.http.request_timeout_ms == b.store.http.request_timeout_ms &&
+             a.store.http.connect_timeout_ms == b.store.http.connect_timeout_ms &&
+             a.store.http.max_attempts == b.store.http.max_attempts &&
+             a.store.http.proxy_list == b.store.http.proxy_list &&
+             a.store.http.proxy_refresh_seconds == b.store.http.proxy_refresh_seconds &&
+             a.store.http.wait_while_unreachable == b.store.http.wait_while_unreachable &&
+             a.store.s3_through_proxy == b.store.s3_through_proxy &&
+             a.store.nfs_uid == b.store.nfs_uid && a.store.nfs_gid == b.store.nfs_gid;
+    };
+    MountConfig untouched;
+    untouched.source = "/src";
+    untouched.mountpoint = "/mnt";
+    EXPECT_FALSE(same(by_flag, untouched) && o.type != OptionType::kText)
+        << flag << " " << s.good << " changed nothing";
+    EXPECT_TRUE(same(by_flag, by_file)) << "flag and config file differ";
+    EXPECT_TRUE(same(by_flag, by_o)) << "flag and -o differ";
+
+    if (s.bad.empty()) continue;
+    // A refused value: one message, whichever way it was spelled.
+    MountConfig ignored;
+    const Status direct = ApplyMountOption(o, s.bad, &ignored);
+    ASSERT_FALSE(direct.ok()) << s.bad;
+    const std::string flag_error =
+        ParseCommandLine(o.type == OptionType::kFlag ? std::vector<std::string>{flag + "=" + s.bad}
+                                                     : std::vector<std::string>{flag, s.bad},
+                         &ignored);
+    if (o.type != OptionType::kFlag) {  // CLI11 itself refuses a value given to a flag
+      EXPECT_EQ(AfterKey(flag_error, flag), direct.message());
+      std::ofstream(toml) << o.name << " = \"" << s.bad << "\"\n";
+      EXPECT_EQ(AfterKey(ParseCommandLine({"--config", toml}, &ignored), flag), direct.message());
+    } else {
+      EXPECT_NE(flag_error, "");
+    }
+    if (o.fstab) {
+      const Status by_fstab = ApplyMountOptions(key + "=" + s.bad, &ignored);
+      EXPECT_EQ(by_fstab.message(), "option " + key + ": " + direct.message());
+    }
+  }
+}
+
+TEST(MountOptionTable, MessagesSayWhatIsAccepted) {
+  MountConfig c;
+  EXPECT_EQ(ApplyMountOptions("threads=x4", &c).message(), "option threads: 'x4' is not a number");
+  EXPECT_EQ(ApplyMountOptions("threads=5000", &c).message(),
+            "option threads: 5000 not in range 0 to 1024");
+  EXPECT_EQ(ApplyMountOptions("passthrough=maybe", &c).message(),
+            "option passthrough: must be auto, on or off, not 'maybe'");
+  EXPECT_EQ(ApplyMountOptions("fuse_uring=perhaps", &c).message(),
+            "option fuse_uring: takes no value (or true/false), not 'perhaps'");
+  ASSERT_TRUE(ApplyMountOptions("fuse_uring=false,rebuild_index=true", &c).ok());
+  EXPECT_FALSE(c.fuse_uring);
+  EXPECT_TRUE(c.rebuild_index);
+  // -o debug is libfuse's, not ours.
+  ASSERT_TRUE(ApplyMountOptions("debug", &c).ok());
+  EXPECT_FALSE(c.debug);
+  EXPECT_EQ(c.fuse_options, "debug");
 }
 
 }  // namespace
