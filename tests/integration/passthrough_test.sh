@@ -45,8 +45,12 @@ pass "warm pass by passthrough: read() and mmap identical, 0 READ requests ($r0 
 
 # 2. A partly cached file: a cached-mode open held across completion keeps later opens
 # cached (the kernel refuses to mix modes); once it closes, the next open is passthrough.
-dd if="$MNT/part.bin" of=/dev/null bs=1M count=8 status=none
+# fd 3 is opened before any of the file is cached, so it is a cached-mode open for sure
+# (opened after the first read, read-ahead could already have completed the object).
+c0=$(pt cached_opens)
 exec 3< "$MNT/part.bin"
+[ "$(pt cached_opens)" -gt "$c0" ] || fail "the first open of an uncached file was not cached-mode"
+dd if="$MNT/part.bin" of=/dev/null bs=1M count=8 status=none
 for i in 1 2 3 4; do cmp "$SRC/part.bin" "$MNT/part.bin" & done
 wait || fail "a concurrent reader during completion saw wrong bytes"
 wait_eligible 2
