@@ -5,6 +5,7 @@
 // error. Neither throws. Both are cheap to move.
 #pragma once
 
+#include <cassert>
 #include <cerrno>
 #include <string>
 #include <utility>
@@ -37,12 +38,14 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// Result<T> holds either a value or a non-OK Status.
+// Result<T> holds either a value or a non-OK Status. Built from an OK status (a bug: there
+// is no value to hand out) it holds EIO instead, so a caller that tests ok() never reads a
+// missing value and never replies errno 0 to the kernel; debug builds stop there.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : v_(NotOk(std::move(status))) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
   const Status& status() const {
@@ -58,6 +61,10 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
 
  private:
+  static Status NotOk(Status s) {
+    assert(!s.ok() && "Result built from an OK status");
+    return s.ok() ? Status::Io("internal error: a result without a value") : s;
+  }
   std::variant<T, Status> v_;
 };
 

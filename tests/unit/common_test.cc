@@ -140,6 +140,20 @@ TEST(LogLimiter, AdmitsABurstPerPeriodAndCountsWhatItDropped) {
 
 namespace tierfs {
 
+// A Result made from an OK status has no value to give: it must never look like success,
+// nor carry errno 0 (which would reach the kernel as a successful reply without data).
+TEST(Result, AnOkStatusIsNeverAValue) {
+#ifdef NDEBUG
+  Result<int> r(Status::Ok());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().error(), EIO);
+#else
+  EXPECT_DEATH({ Result<int> r(Status::Ok()); }, "OK status");
+#endif
+  Result<int> bad(Status::NotFound("x"));
+  EXPECT_EQ(bad.status().error(), ENOENT);
+}
+
 TEST(Status, MessagesAreAlwaysOneLine) {
   Status s(EINVAL, "bad name 'a\nb\x01' here");
   EXPECT_EQ(s.message(), "bad name 'a\\x0ab\\x01' here");
