@@ -393,6 +393,7 @@ int RunMount(MountConfig config) {
   const uint64_t heap_slack = std::max<uint64_t>(16 << 20, config.ram_size / 32);
   BlockPool::Global().Configure(config.block_size, heap_slack);
   HeapTrimmer heap_trimmer(heap_slack, [] { return BlockPool::Global().idle_bytes(); });
+  heap_trimmer.Start();
 
   RevisionOptions revision_options;
   revision_options.cache_dir = config.cache_dir;
@@ -433,6 +434,7 @@ int RunMount(MountConfig config) {
   cache.Start();
   IndexRevisions& index_revisions = **revisions;
   FilesystemOptions fs_options;
+  fs_options.block_pool = &BlockPool::Global();
   fs_options.uid = ::getuid();
   fs_options.gid = ::getgid();
   fs_options.routes_json = [&source] { return source->RoutesJson(); };

@@ -31,10 +31,7 @@ ResidentMemory ReadResidentMemory() {
 }
 
 HeapTrimmer::HeapTrimmer(uint64_t slack, std::function<uint64_t()> idle)
-    : slack_(slack), idle_(std::move(idle)), thread_([this] {
-        SetThreadName("tierfs-trim");
-        Run();
-      }) {}
+    : slack_(slack), idle_(std::move(idle)) {}
 
 HeapTrimmer::~HeapTrimmer() {
   {
@@ -42,7 +39,7 @@ HeapTrimmer::~HeapTrimmer() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 uint64_t HeapTrimmer::trims() const {
@@ -50,21 +47,27 @@ uint64_t HeapTrimmer::trims() const {
   return trims_;
 }
 
-void HeapTrimmer::Run() {
-  std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
-    lock.unlock();
-    bool trimmed = false;
-    // Nothing to trim when malloc is not glibc's (in use reads 0).
-    const uint64_t in_use = MallocInUse();
-    const uint64_t idle = in_use > 0 && idle_ ? std::min(idle_(), in_use) : 0;
-    if (in_use > 0 && ReadResidentMemory().anon > in_use - idle + slack_) {
-      ::malloc_trim(0);
-      trimmed = true;
+bool HeapTrimmer::TrimOnce() {
+  // Nothing to trim when malloc is not glibc's (in use reads 0).
+  const uint64_t in_use = MallocInUse();
+  const uint64_t idle = in_use > 0 && idle_ ? std::min(idle_(), in_use) : 0;
+  if (in_use == 0 || ReadResidentMemory().anon <= in_use - idle + slack_) return false;
+  ::malloc_trim(0);
+  std::lock_guard lock(mu_);
+  ++trims_;
+  return true;
+}
+
+void HeapTrimmer::Start(std::chrono::milliseconds period) {
+  thread_ = std::thread([this, period] {
+    SetThreadName("tierfs-trim");
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
+      lock.unlock();
+      TrimOnce();
+      lock.lock();
     }
-    lock.lock();
-    trims_ += trimmed;
-  }
+  });
 }
 
 }  // namespace tierfs

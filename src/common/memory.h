@@ -8,12 +8,13 @@
 // over a 20,000-file tree with a 32 MiB RAM tier, 117 MiB anonymous RSS).
 //
 //  - LimitMallocArenas() caps the arenas (call before any thread starts).
-//  - HeapTrimmer checks once a second and returns free heap pages to the system
+//  - HeapTrimmer (once started) checks once a second and returns free heap pages to the system
 //    (malloc_trim) when the process's anonymous memory exceeds what malloc has handed out
 //    by more than `slack` bytes. Memory handed out but kept idle for reuse (the block
 //    pool) counts as free here, so free heap and idle buffers together stay near `slack`.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -39,14 +40,20 @@ class HeapTrimmer {
  public:
   // `idle`: bytes malloc handed out that are only held for reuse (0 if not given).
   explicit HeapTrimmer(uint64_t slack, std::function<uint64_t()> idle = nullptr);
-  ~HeapTrimmer();
+  ~HeapTrimmer();  // stops the thread, if started
   HeapTrimmer(const HeapTrimmer&) = delete;
   HeapTrimmer& operator=(const HeapTrimmer&) = delete;
+
+  // One check: trims the heap if it holds more than `slack` free bytes. True if it did.
+  // Tests call this directly; the daemon calls Start().
+  bool TrimOnce();
+
+  // Calls TrimOnce() every `period` on a thread of its own until destroyed.
+  void Start(std::chrono::milliseconds period = std::chrono::seconds(1));
 
   uint64_t trims() const;
 
  private:
-  void Run();
   const uint64_t slack_;
   const std::function<uint64_t()> idle_;
   mutable std::mutex mu_;  // protects stop_, trims_

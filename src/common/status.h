@@ -44,7 +44,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}                // NOLINT: implicit by design
   Result(Status status) : v_(NotOk(std::move(status))) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }

@@ -334,10 +334,12 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
   w.Gauge("tierfs_dataset_bytes", "total size of the data set (TOTAL SIZE)", {}, d(m.bytes));
   w.Gauge("tierfs_process_resident_memory_bytes", "resident memory of the daemon", {},
           d(ReadResidentMemory().total));
-  w.Gauge("tierfs_block_pool_idle_bytes", "freed block memory kept for the next block", {},
-          d(BlockPool::Global().idle_bytes()));
-  w.Counter("tierfs_block_pool_reuses_total", "blocks that reused freed memory (no new pages)", {},
-            d(BlockPool::Global().reuses()));
+  if (const BlockPool* pool = options_.block_pool; pool != nullptr) {
+    w.Gauge("tierfs_block_pool_idle_bytes", "freed block memory kept for the next block", {},
+            d(pool->idle_bytes()));
+    w.Counter("tierfs_block_pool_reuses_total", "blocks that reused freed memory (no new pages)",
+              {}, d(pool->reuses()));
+  }
   // Per-tier families; each is written whole (all tiers) before the next one starts.
   struct TierFamily {
     const char* name;

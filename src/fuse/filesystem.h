@@ -46,6 +46,8 @@ struct FilesystemOptions {
   std::function<std::string()> passthrough_json;
   // The FUSE request transport as a JSON object, for stats (unset: omitted).
   std::function<std::string()> transport_json;
+  // The pool block memory comes from, for its metrics (unset: omitted).
+  const BlockPool* block_pool = nullptr;
 };
 
 // What the kernel caches of a mount and how to make it forget (set by the FUSE server).

@@ -178,10 +178,8 @@ TEST(HeapTrimmer, ReturnsFreedMemoryInTheMiddleOfTheHeap) {
   uint64_t after = before;
   {
     HeapTrimmer trimmer(8 << 20);
-    for (int i = 0; i < 50 && trimmer.trims() == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    EXPECT_GE(trimmer.trims(), 1u);
+    EXPECT_TRUE(trimmer.TrimOnce());
+    EXPECT_EQ(trimmer.trims(), 1u);
     after = ReadResidentMemory().anon;
   }
   EXPECT_LE(after + (16 << 20), before)
@@ -191,9 +189,9 @@ TEST(HeapTrimmer, ReturnsFreedMemoryInTheMiddleOfTheHeap) {
 
 TEST(HeapTrimmer, LeavesAHeapWithoutHolesAlone) {
   if (MallocInUse() == 0) GTEST_SKIP() << "malloc is not glibc's (sanitizer build)";
-  std::this_thread::sleep_for(std::chrono::milliseconds(10));
   HeapTrimmer trimmer(64 << 20);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_FALSE(trimmer.TrimOnce());
+  EXPECT_FALSE(trimmer.TrimOnce());
   EXPECT_EQ(trimmer.trims(), 0u);
 }
 
@@ -204,16 +202,19 @@ TEST(HeapTrimmer, MemoryHeldIdleForReuseCountsAgainstTheSlack) {
   std::vector<char> in_use(80 << 20, 1);
   const uint64_t anon = ReadResidentMemory().anon, handed_out = MallocInUse();
   const uint64_t slack = (anon > handed_out ? anon - handed_out : 0) + (32 << 20);
-  {
-    HeapTrimmer trimmer(slack);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    EXPECT_EQ(trimmer.trims(), 0u);
+  EXPECT_FALSE(HeapTrimmer(slack).TrimOnce());
+  EXPECT_TRUE(HeapTrimmer(slack, [] { return uint64_t{64} << 20; }).TrimOnce());
+}
+
+TEST(HeapTrimmer, StartedItChecksOnItsOwnUntilDestroyed) {
+  if (MallocInUse() == 0) GTEST_SKIP() << "malloc is not glibc's (sanitizer build)";
+  // A slack of 0 with everything in use counted idle: every check trims.
+  HeapTrimmer trimmer(0, [] { return ~uint64_t{0}; });
+  trimmer.Start(std::chrono::milliseconds(1));
+  for (int i = 0; i < 2000 && trimmer.trims() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  HeapTrimmer trimmer(slack, [] { return uint64_t{64} << 20; });
-  for (int i = 0; i < 30 && trimmer.trims() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_GE(trimmer.trims(), 1u);
+  EXPECT_GE(trimmer.trims(), 3u);
 }
 
 }  // namespace tierfs
