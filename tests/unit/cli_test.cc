@@ -326,3 +326,39 @@ TEST(MountOptionTable, MessagesSayWhatIsAccepted) {
 
 }  // namespace
 }  // namespace tierfs
+
+#include <filesystem>
+#include <regex>
+#include <set>
+
+namespace tierfs {
+namespace {
+
+// Every metric family the daemon can export is documented in the man page's METRICS list.
+// The families are the "tierfs_..." string literals of the sources (names are never built
+// at run time), less the few such literals that are not metrics.
+TEST(MetricsDocs, EveryFamilyInTheSourcesIsInTheManPage) {
+  const std::set<std::string> not_metrics = {"tierfs_index"};  // a key of the index pointer
+  const std::string man = ReadText(TIERFS_SOURCE_ROOT "/packaging/man/tierfs.1");
+  const size_t section = man.find(".SH METRICS");
+  ASSERT_NE(section, std::string::npos);
+  const std::string metrics = man.substr(section, man.find(".SH ", section + 1) - section);
+  const std::regex family("\"(tierfs_[a-z0-9_]+)\"");
+  std::set<std::string> found;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(TIERFS_SOURCE_ROOT "/src")) {
+    if (entry.path().extension() != ".cc" && entry.path().extension() != ".h") continue;
+    const std::string text = ReadText(entry.path().string());
+    for (std::sregex_iterator it(text.begin(), text.end(), family), end; it != end; ++it) {
+      if (!not_metrics.contains((*it)[1])) found.insert((*it)[1]);
+    }
+  }
+  EXPECT_GE(found.size(), 40u) << "the scan found too few families to be right";
+  for (const std::string& name : found) {
+    const std::regex listed("\\b" + name + "\\b");
+    EXPECT_TRUE(std::regex_search(metrics, listed)) << name << " is not in the man page";
+  }
+}
+
+}  // namespace
+}  // namespace tierfs
