@@ -92,9 +92,29 @@ struct HttpResponse {
   }
 };
 
+// How one attempt failed to get an answer.
+enum class TransportFailure {
+  kNone,         // it got one
+  kUnreachable,  // no connection, or no answer in time: marks the route down; retried
+  kBroken,       // reached, then the transfer broke (reset, truncated body): retried
+  kFatal,        // not worth another try (TLS refused, body too large, unreadable upload)
+};
+
+// The seam under HttpClient: one attempt of one request on one route, no retries, no
+// checks. Production uses libcurl's (MakeCurlTransport); tests script one to drive the
+// retry, health, routing and answer-checking logic without a network. Thread-safe.
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  virtual Result<HttpResponse> Perform(const HttpRequest& request, const Route& route,
+                                       TransportFailure* failure) = 0;
+};
+std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options);
+
 class HttpClient {
  public:
-  explicit HttpClient(HttpOptions options);
+  // `transport`: null for libcurl's.
+  explicit HttpClient(HttpOptions options, std::unique_ptr<HttpTransport> transport = nullptr);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -112,8 +132,6 @@ class HttpClient {
 
  private:
   struct Impl;
-  // One request to one route, no retries. Sets *rc to curl's code (CURLE_OK if answered).
-  Result<HttpResponse> Perform(const HttpRequest& request, const Route& route, int* rc);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,239 @@
+// HttpClient's retry, health, routing and answer checks over a scripted transport: no
+// network, no sleeping beyond the 1-5 ms backoff of FastOptions.
+#include "ufs/http_client.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+
+#include "ufs/proxy_router.h"
+
+namespace tierfs {
+namespace {
+
+// One scripted answer: a response (status, headers, body bytes into the sink), or a
+// failure with no response.
+struct Step {
+  long status = 200;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  TransportFailure failure = TransportFailure::kNone;
+};
+
+class ScriptedTransport : public HttpTransport {
+ public:
+  // `answer` decides each attempt; `routes` records which route each attempt took.
+  explicit ScriptedTransport(std::function<Step(const HttpRequest&, const Route&)> answer)
+      : answer_(std::move(answer)) {}
+
+  Result<HttpResponse> Perform(const HttpRequest& request, const Route& route,
+                               TransportFailure* failure) override {
+    Step step;
+    {
+      std::lock_guard lock(mu_);
+      routes_.push_back(route.name);
+      step = answer_(request, route);
+    }
+    *failure = step.failure;
+    if (step.failure != TransportFailure::kNone) return Status::Io("scripted failure");
+    HttpResponse r;
+    r.status = step.status;
+    r.headers = step.headers;
+    if (request.sink != nullptr) {
+      r.sink_bytes = std::min(step.body.size(), request.capacity);
+      std::memcpy(request.sink, step.body.data(), r.sink_bytes);
+    } else {
+      r.body = step.body;
+    }
+    return r;
+  }
+
+  std::vector<std::string> routes() {
+    std::lock_guard lock(mu_);
+    return routes_;
+  }
+
+ private:
+  std::function<Step(const HttpRequest&, const Route&)> answer_;
+  std::mutex mu_;
+  std::vector<std::string> routes_;
+};
+
+// A transport that answers with `steps` in order (the last one again once they run out).
+std::unique_ptr<ScriptedTransport> Steps(std::vector<Step> steps, ScriptedTransport** raw) {
+  auto queue = std::make_shared<std::deque<Step>>(steps.begin(), steps.end());
+  auto t = std::make_unique<ScriptedTransport>([queue](const HttpRequest&, const Route&) {
+    Step s = queue->front();
+    if (queue->size() > 1) queue->pop_front();
+    return s;
+  });
+  *raw = t.get();
+  return t;
+}
+
+HttpOptions FastOptions() {
+  HttpOptions o;
+  o.max_attempts = 4;
+  o.backoff_base_ms = 1;
+  o.backoff_max_ms = 5;
+  return o;
+}
+
+HttpRequest Get(const std::string& url = "http://origin.test/f") {
+  HttpRequest r;
+  r.url = url;
+  return r;
+}
+
+TEST(HttpClientRetries, FiveHundredsAndTooManyRequestsAreRetriedUntilAnAnswer) {
+  ScriptedTransport* t = nullptr;
+  HttpClient http(FastOptions(), Steps({{503}, {429}, {200, {}, "ok"}}, &t));
+  auto r = http.Send(Get());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok");
+  EXPECT_EQ(t->routes().size(), 3u);
+  EXPECT_EQ(http.requests(), 3u);
+}
+
+TEST(HttpClientRetries, AServerErrorThatLastsFailsAfterMaxAttempts) {
+  ScriptedTransport* t = nullptr;
+  HttpClient http(FastOptions(), Steps({{502}}, &t));
+  auto r = http.Send(Get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().error(), EIO);
+  EXPECT_NE(r.status().message().find("HTTP 502"), std::string::npos) << r.status().message();
+  EXPECT_EQ(t->routes().size(), 4u);  // max_attempts
+}
+
+TEST(HttpClientRetries, ClientErrorsAndRedirectsAreAnswersNotRetried) {
+  for (long status : {404L, 403L, 301L, 302L, 412L}) {
+    ScriptedTransport* t = nullptr;
+    HttpClient http(FastOptions(),
+                    Steps({{status, {{"location", "http://elsewhere.test/f"}}}}, &t));
+    auto r = http.Send(Get());
+    ASSERT_TRUE(r.ok()) << status;
+    EXPECT_EQ(r->status, status);
+    EXPECT_EQ(t->routes().size(), 1u) << status << " was retried";
+  }
+  // A redirect is never followed (the transport is asked once, for the original URL) and
+  // a reader sees it as an error, never the other host's bytes.
+  HttpResponse redirect;
+  redirect.status = 301;
+  auto bytes = BytesFromRangedRead(Result<HttpResponse>(redirect), "f");
+  EXPECT_FALSE(bytes.ok());
+  EXPECT_EQ(ErrnoForHttpStatus(404), ENOENT);
+  EXPECT_EQ(ErrnoForHttpStatus(403), EACCES);
+  EXPECT_EQ(ErrnoForHttpStatus(301), EIO);
+}
+
+TEST(HttpClientRetries, BrokenTransfersAreRetriedFatalOnesAreNot) {
+  ScriptedTransport* t = nullptr;
+  HttpClient http(FastOptions(), Steps({{0, {}, "", TransportFailure::kBroken},
+                                        {0, {}, "", TransportFailure::kBroken},
+                                        {200, {}, "ok"}},
+                                       &t));
+  ASSERT_TRUE(http.Send(Get()).ok());
+  EXPECT_EQ(t->routes().size(), 3u);
+
+  HttpClient fatal(FastOptions(), Steps({{0, {}, "", TransportFailure::kFatal}}, &t));
+  EXPECT_FALSE(fatal.Send(Get()).ok());
+  EXPECT_EQ(t->routes().size(), 1u);
+}
+
+TEST(HttpClientHealth, AnUnreachableOriginIsTriedThenSkippedWithoutAnAttempt) {
+  ScriptedTransport* t = nullptr;
+  HttpClient http(FastOptions(), Steps({{0, {}, "", TransportFailure::kUnreachable}}, &t));
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(http.Send(Get()).ok());
+  // A few attempts mark the origin down; the other requests fail fast.
+  EXPECT_LE(t->routes().size(), 6u);
+  auto r = http.Send(Get());
+  EXPECT_NE(r.status().message().find("unreachable"), std::string::npos) << r.status().message();
+}
+
+// Ranged reads into a sink: a 416 for a range inside the object, a Content-Range that is
+// not the range asked for, a short body and another version are refused, never returned.
+TEST(HttpClientChecks, WrongRangedAnswersAreRefused) {
+  struct Case {
+    const char* what;
+    Step step;
+    bool refused;
+  };
+  const std::string block(100, 'x');
+  const Case cases[] = {
+      {"exact 206", {206, {{"content-range", "bytes 100-199/1000"}}, block}, false},
+      {"tail 206", {206, {{"content-range", "bytes 100-149/150"}}, block.substr(0, 50)}, false},
+      {"416 past the end", {416, {{"content-range", "bytes */100"}}, ""}, false},
+      {"416 inside", {416, {{"content-range", "bytes */1000"}}, ""}, true},
+      {"shifted 206", {206, {{"content-range", "bytes 0-99/1000"}}, block}, true},
+      {"short 206", {206, {{"content-range", "bytes 100-199/1000"}}, block.substr(0, 60)}, true},
+      {"no Content-Range", {206, {}, block}, true},
+      {"other ETag",
+       {206, {{"content-range", "bytes 100-199/1000"}, {"etag", "\"b\""}}, block},
+       true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ScriptedTransport* t = nullptr;
+    HttpClient http(FastOptions(), Steps({c.step}, &t));
+    std::string sink(100, '\0');
+    HttpRequest req = Get();
+    req.range = {{100, 199}};
+    req.sink = sink.data();
+    req.capacity = sink.size();
+    req.expect_etag = "\"a\"";
+    auto r = http.Send(req);
+    EXPECT_EQ(!r.ok(), c.refused) << (r.ok() ? "returned" : r.status().message());
+    EXPECT_EQ(t->routes().size(), 1u) << "a refused answer from the origin is not asked again";
+  }
+}
+
+TEST(HttpClientChecks, AChangedObjectReadsAsEio) {
+  HttpResponse changed;
+  changed.status = 412;
+  auto r = BytesFromRangedRead(Result<HttpResponse>(changed), "train/a.jpg");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().error(), EIO);
+  HttpResponse past_end;
+  past_end.status = 416;
+  EXPECT_EQ(*BytesFromRangedRead(Result<HttpResponse>(past_end), "f"), 0u);
+}
+
+// Through a cluster cache: a cache that cannot be reached sends the request on to the
+// next route at once (no backoff, no retry of the cache); without DIRECT nothing goes to
+// the origin.
+TEST(HttpClientRouting, ADeadCacheHandsTheRequestToTheNextRoute) {
+  HttpOptions o = FastOptions();
+  o.proxy_list = "http://127.0.0.9:3128;DIRECT";
+  auto transport = std::make_unique<ScriptedTransport>([](const HttpRequest&, const Route& r) {
+    Step s;
+    if (!r.direct()) s.failure = TransportFailure::kUnreachable;
+    s.body = "from the origin";
+    return s;
+  });
+  ScriptedTransport* t = transport.get();
+  HttpClient http(o, std::move(transport));
+  auto r = http.Send(Get());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->body, "from the origin");
+  ASSERT_EQ(t->routes().size(), 2u);
+  EXPECT_NE(t->routes()[0], "DIRECT");
+  EXPECT_EQ(t->routes()[1], "DIRECT");
+
+  o.proxy_list = "http://127.0.0.9:3128";
+  auto only_cache = std::make_unique<ScriptedTransport>([](const HttpRequest&, const Route& r) {
+    Step s;
+    s.failure = r.direct() ? TransportFailure::kNone : TransportFailure::kUnreachable;
+    return s;
+  });
+  t = only_cache.get();
+  HttpClient no_direct(o, std::move(only_cache));
+  EXPECT_FALSE(no_direct.Send(Get()).ok());
+  for (const std::string& route : t->routes()) EXPECT_NE(route, "DIRECT");
+}
+
+}  // namespace
+}  // namespace tierfs
