@@ -208,7 +208,7 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   std::vector<std::string> roots = paths;
   if (roots.empty() && list_file.empty()) roots.push_back(mnt);
   for (const auto& p : roots) {
-    fs::path full = p.size() && p[0] == '/' ? fs::path(p) : fs::path(mnt) / p;
+    fs::path full = !p.empty() && p[0] == '/' ? fs::path(p) : fs::path(mnt) / p;
     if (!add_tree(full)) return Fail("'" + p + "' is not a file or directory in the mount");
   }
 

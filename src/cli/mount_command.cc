@@ -471,7 +471,7 @@ int RunMount(MountConfig config) {
   fuse_server = &server;
 
   index_revisions.Start(
-      [&filesystem](std::shared_ptr<Index> next) { return filesystem.SwitchIndex(next); });
+      [&filesystem](const std::shared_ptr<Index>& next) { return filesystem.SwitchIndex(next); });
   const int collector = MetricsRegistry::Global().AddCollector([&](MetricsWriter& w) {
     filesystem.WriteMetrics(w);
     index_revisions.WriteMetrics(w);

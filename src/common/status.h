@@ -63,7 +63,8 @@ class [[nodiscard]] Result {
  private:
   static Status NotOk(Status s) {
     assert(!s.ok() && "Result built from an OK status");
-    return s.ok() ? Status::Io("internal error: a result without a value") : s;
+    if (s.ok()) return Status::Io("internal error: a result without a value");
+    return s;
   }
   std::variant<T, Status> v_;
 };

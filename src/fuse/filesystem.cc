@@ -49,7 +49,7 @@ void Filesystem::SetKernelCache(KernelCache kernel) {
   kernel_ = std::move(kernel);
 }
 
-Result<DiffCounts> Filesystem::SwitchIndex(std::shared_ptr<Index> next) {
+Result<DiffCounts> Filesystem::SwitchIndex(const std::shared_ptr<Index>& next) {
   next->StartWarmup();
   std::shared_ptr<Index> old;
   {

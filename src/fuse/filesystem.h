@@ -69,7 +69,7 @@ class Filesystem {
   // Serves `next` from now on, and tells the kernel to forget what it cached of paths
   // that changed. A file open before keeps reading the version it opened (its inode
   // still names it) or gets EIO once no tier and not the source has those bytes.
-  Result<DiffCounts> SwitchIndex(std::shared_ptr<Index> next);
+  Result<DiffCounts> SwitchIndex(const std::shared_ptr<Index>& next);
   void SetKernelCache(KernelCache kernel);
 
   Result<struct stat> Lookup(uint64_t parent, std::string_view name);

@@ -51,7 +51,7 @@ struct Context {
   // with the file cached, 5 interleaved runs each: 4 MiB 614 MB/s, 32 MiB 664; with the
   // server's disk cold both ~600).
   std::once_flag read_ahead_once;
-  std::unique_ptr<UringTransport> uring;              // when asked for and enabled
+  std::unique_ptr<UringTransport> uring;            // when asked for and enabled
   std::unique_ptr<PassthroughChannel> passthrough;  // when asked for (or for uring)
 };
 
@@ -370,6 +370,7 @@ fuse_session* NewSession(const FuseServerOptions& options, void* userdata) {
   std::vector<std::string> argv_s = {"tierfs", "-o", MountOptions(options)};
   if (options.debug) argv_s.push_back("-d");
   std::vector<char*> argv;
+  argv.reserve(argv_s.size());
   for (auto& a : argv_s) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), userdata);

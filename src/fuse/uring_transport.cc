@@ -194,7 +194,7 @@ void UringTransport::Run(Worker* w) {
   }
 }
 
-bool UringTransport::Commit(const struct iovec* iov, int count, ssize_t* written) {
+bool UringTransport::Commit(const struct iovec* iov, int count, ssize_t* written) const {
   Worker* w = tl_worker;
   if (w == nullptr || w->committed || count < 1 || iov[0].iov_len < sizeof(fuse_out_header)) {
     return false;

@@ -43,7 +43,7 @@ class UringTransport {
   // The reply a worker's libfuse call is writing for the request that worker serves:
   // commits it through the ring and sets *written. False for any other write (INIT,
   // notifications, replies to /dev/fuse requests), which then goes to the device.
-  bool Commit(const struct iovec* iov, int count, ssize_t* written);
+  bool Commit(const struct iovec* iov, int count, ssize_t* written) const;
 
   uint64_t served() const { return served_.load(std::memory_order_relaxed); }
   unsigned queues() const { return queues_; }

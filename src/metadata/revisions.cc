@@ -279,6 +279,7 @@ Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& 
     }
   };
   std::vector<std::thread> threads;
+  threads.reserve(kDownloadStreams);
   for (int i = 0; i < kDownloadStreams; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   const bool synced = ::fsync(fd) == 0;
@@ -430,7 +431,7 @@ Result<std::string> IndexRevisions::RefreshLocal() {
 }
 
 // Switches to `next` (opened from indexes/`dir_name`) and retires the revision in use.
-Result<std::string> IndexRevisions::Adopt(std::shared_ptr<Index> next, const Revision& rev,
+Result<std::string> IndexRevisions::Adopt(const std::shared_ptr<Index>& next, const Revision& rev,
                                           const std::string& dir_name) {
   DiffCounts counts;
   const auto start = std::chrono::steady_clock::now();

@@ -99,7 +99,7 @@ class IndexRevisions {
   Result<std::string> RefreshPublished();
   Result<std::string> RefreshLocal();
   Status Download(const struct IndexPointer& pointer, const std::string& dest);
-  Result<std::string> Adopt(std::shared_ptr<Index> next, const Revision& rev,
+  Result<std::string> Adopt(const std::shared_ptr<Index>& next, const Revision& rev,
                             const std::string& dir_name);
   // At open: `index` is the revision in use (`rev`, built_at taken from the index when 0),
   // its directory `disk_bytes` in size.

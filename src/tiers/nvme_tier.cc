@@ -607,9 +607,9 @@ void NvmeTier::OpenNextSegment(const Pending& incoming, bool admission_checked,
   while (!free_.empty() && !found) {
     i = free_.front();
     free_.pop_front();
-    if (segments_[i]->fd >= 0) {
-      found = true;
-    } else if (Status st = OpenSegmentFile(i, /*create=*/true); st.ok()) {
+    // A segment file kept from before, or a new one.
+    const Status st = segments_[i]->fd >= 0 ? Status::Ok() : OpenSegmentFile(i, /*create=*/true);
+    if (st.ok()) {
       found = true;
     } else {
       // No room for another segment (ENOSPC, quota, or object files took the rest of the

@@ -112,7 +112,7 @@ Status ObjectFileTier::Load() {
   std::vector<std::pair<fs::file_time_type, std::shared_ptr<Object>>> found;
   std::vector<fs::path> strays;
   for (const auto& e : fs::directory_iterator(options_.dir, ec)) {
-    const fs::path p = e.path();
+    const fs::path& p = e.path();
     if (p.extension() == ".map") {
       if (auto object = LoadOne(p.stem().string())) {
         found.emplace_back(fs::last_write_time(p, ec), std::move(object));

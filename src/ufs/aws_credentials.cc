@@ -136,7 +136,7 @@ class StaticProvider : public CredentialProvider {
 
 class WebIdentityProvider : public CredentialProvider {
  public:
-  WebIdentityProvider(std::string role_arn, std::string token_file, std::string region,
+  WebIdentityProvider(std::string role_arn, std::string token_file, const std::string& region,
                       const HttpOptions& http)
       : role_arn_(std::move(role_arn)),
         token_file_(std::move(token_file)),

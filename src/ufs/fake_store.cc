@@ -1,5 +1,6 @@
 #include "ufs/fake_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -134,7 +135,7 @@ Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_
   }
   if (offset >= obj.data.size()) return size_t{0};
   size_t n = std::min<size_t>(length, obj.data.size() - offset);
-  std::memcpy(buf, obj.data.data() + offset, n);
+  std::copy_n(obj.data.data() + offset, n, buf);
   read_bytes_ += n;
   return n;
 }

@@ -228,6 +228,7 @@ Status HttpStore::List(const std::string& key, const ListSink& sink) {
   std::atomic<size_t> next{0};
   std::vector<std::thread> workers;
   int n = std::min<int>(head_parallelism_, static_cast<int>(need_head.size()));
+  workers.reserve(n);
   for (int w = 0; w < n; ++w) {
     workers.emplace_back([&] {
       for (size_t i = next++; i < need_head.size(); i = next++) {

@@ -139,7 +139,16 @@ TEST_F(FilesystemTest, SwitchesUnderConcurrentReaders) {
   };
   std::vector<std::thread> readers;
   for (int i = 0; i < 4; ++i) readers.emplace_back(reader);
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(fs_->SwitchIndex(i % 2 ? one : two).ok());
+  // Each switch waits for a reader to finish a round (bounded): on a loaded machine the
+  // 40 switches could otherwise all be over before any reader ran.
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(fs_->SwitchIndex(i % 2 ? one : two).ok());
+    const uint64_t seen = answers.load();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (answers.load() == seen && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+  }
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_GT(answers.load(), 0u);
