@@ -32,6 +32,9 @@ struct IndexMeta {
 // Files this large or larger may be cached as one file each and passed through.
 inline constexpr uint64_t kLargeFileBytes = 8 << 20;
 
+// Lookups, getattr and listings are answered from memory when they can; one that must wait
+// for the disk calls AboutToBlock() first (common/blocking.h), so the FUSE loop never
+// serves it on the thread that holds the device. Thread-safe.
 class Index {
  public:
   virtual ~Index() = default;
@@ -53,6 +56,8 @@ class Index {
   virtual void StartWarmup() {}
   // Bytes of index data in memory (the warm-up's progress; 0 if unknown).
   virtual uint64_t CachedBytes() const { return 0; }
+  // Reads that had to wait for the disk (each preceded by AboutToBlock()).
+  virtual uint64_t DiskReads() const { return 0; }
 };
 
 // Opens an index directory read-only. A missing, unreadable or corrupt index is a clear error.

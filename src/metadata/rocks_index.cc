@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "metadata/index.h"
 #include "metadata/index_writer.h"
@@ -137,8 +138,7 @@ class RocksIndex : public Index {
 
   Result<Entry> Lookup(uint64_t parent, std::string_view name) override {
     rocksdb::PinnableSlice value;
-    auto s =
-        db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), DirKey(parent, name), &value);
+    auto s = Get(DirKey(parent, name), &value);
     if (s.IsNotFound()) return Status::NotFound(std::string(name));
     if (!s.ok() || value.size() < 8) return Status::Io("index lookup: " + s.ToString());
     return DecodeEntry(GetBe64(value.data()), std::string_view(value.data() + 8, value.size() - 8));
@@ -146,7 +146,7 @@ class RocksIndex : public Index {
 
   Result<Entry> GetAttr(uint64_t ino) override {
     rocksdb::PinnableSlice value;
-    auto s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), InodeKey(ino), &value);
+    auto s = Get(InodeKey(ino), &value);
     if (s.IsNotFound()) return Status::NotFound("inode " + std::to_string(ino));
     if (!s.ok()) return Status::Io("index getattr: " + s.ToString());
     return DecodeEntry(ino, std::string_view(value.data(), value.size()));
@@ -155,25 +155,54 @@ class RocksIndex : public Index {
   Status ReadDir(uint64_t ino, uint64_t pos, const DirSink& sink) override {
     std::string prefix = "L";
     PutBe64(&prefix, ino);
-    rocksdb::ReadOptions ro;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-    for (it->Seek(PosKey(ino, pos)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      rocksdb::Slice k = it->key(), v = it->value();
-      if (k.size() != 17 || v.size() < 12) return Status::Io("corrupt directory record");
-      const uint32_t name_len = GetBe32(v.data() + 8);
-      if (name_len > v.size() - 12) return Status::Io("corrupt directory record");
-      std::string_view name(v.data() + 12, name_len);
-      auto entry = DecodeEntry(
-          GetBe64(v.data()), std::string_view(v.data() + 12 + name_len, v.size() - 12 - name_len));
-      if (!entry.ok()) return entry.status();
-      if (!sink(name, *entry, GetBe64(k.data() + 9))) return Status::Ok();
+    // From memory first; where the listing needs the disk, hand over and go on from there.
+    for (const bool memory_only : {true, false}) {
+      rocksdb::ReadOptions ro;
+      if (memory_only) ro.read_tier = rocksdb::kBlockCacheTier;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+      for (it->Seek(PosKey(ino, pos)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        rocksdb::Slice k = it->key(), v = it->value();
+        if (k.size() != 17 || v.size() < 12) return Status::Io("corrupt directory record");
+        const uint32_t name_len = GetBe32(v.data() + 8);
+        if (name_len > v.size() - 12) return Status::Io("corrupt directory record");
+        std::string_view name(v.data() + 12, name_len);
+        auto entry = DecodeEntry(GetBe64(v.data()), std::string_view(v.data() + 12 + name_len,
+                                                                     v.size() - 12 - name_len));
+        if (!entry.ok()) return entry.status();
+        pos = GetBe64(k.data() + 9);
+        if (!sink(name, *entry, pos)) return Status::Ok();
+        ++pos;
+      }
+      if (!memory_only || !it->status().IsIncomplete()) {
+        return FromRocks(it->status(), "index readdir");
+      }
+      ++disk_reads_;
+      AboutToBlock();
     }
-    return FromRocks(it->status(), "index readdir");
+    return Status::Ok();
   }
+
+  uint64_t DiskReads() const override { return disk_reads_; }
 
   const IndexMeta& Meta() const override { return meta_; }
 
  private:
+  // A point read that may wait for the disk tells whoever runs it first (AboutToBlock: the
+  // FUSE loop hands its device to another worker), so a lookup that misses the block
+  // cache never stalls the lookups behind it. It reads from memory only first (block
+  // cache, memtables) and only when that is not enough goes to the disk.
+  rocksdb::Status Get(const std::string& key, rocksdb::PinnableSlice* value) {
+    rocksdb::ReadOptions memory_only;
+    memory_only.read_tier = rocksdb::kBlockCacheTier;
+    auto s = db_->Get(memory_only, db_->DefaultColumnFamily(), key, value);
+    if (!s.IsIncomplete()) return s;
+    value->Reset();
+    ++disk_reads_;
+    AboutToBlock();
+    return db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), key, value);
+  }
+
+  std::atomic<uint64_t> disk_reads_{0};
   std::unique_ptr<rocksdb::DB> db_;
   IndexMeta meta_;
   std::shared_ptr<rocksdb::Cache> cache_;

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "common/blocking.h"
 #include "common/sha256.h"
 #include "metadata/artifact.h"
 #include "metadata/index_diff.h"
@@ -111,6 +112,37 @@ TEST(Index, ReadDirIsOrderedAndResumableOver10000Entries) {
     pos = next;
   }
   EXPECT_EQ(paged, all);
+}
+
+// The FUSE loop's rule (common/blocking.h): a read that may wait for the disk says so
+// first. An index read that misses the in-memory cache hints once; the same read again,
+// now from memory, does not.
+TEST(Index, ReadsThatWaitForTheDiskSayItFirst) {
+  FakeStore store;
+  for (int i = 0; i < 3000; ++i) store.AddFile("d/f" + std::to_string(i), "x");
+  TempDir dir;
+  auto index = BuildAndOpen(store, dir / "idx");
+  ASSERT_NE(index, nullptr);
+  static thread_local int hints = 0;
+  hints = 0;
+  SetBlockingHook([](void*) { ++hints; }, nullptr);
+
+  auto d = index->Lookup(kRootIno, "d");  // cold: from the disk
+  ASSERT_TRUE(d.ok());
+  EXPECT_GE(hints, 1);
+  EXPECT_EQ(static_cast<uint64_t>(hints), index->DiskReads());
+  ASSERT_TRUE(index->GetAttr(d->ino).ok());  // another block: may hint once more
+  const int after_cold = hints;
+  ASSERT_TRUE(index->Lookup(kRootIno, "d").ok());  // warm: from memory
+  ASSERT_TRUE(index->GetAttr(d->ino).ok());
+  EXPECT_EQ(hints, after_cold) << "a read from memory handed the device over";
+
+  // A listing that needs the disk part-way resumes there after the hint, losing nothing.
+  EXPECT_EQ(Names(*index, d->ino).size(), 3000u);
+  const int after_list = hints;
+  EXPECT_EQ(Names(*index, d->ino).size(), 3000u);
+  EXPECT_EQ(hints, after_list) << "a listing from memory handed the device over";
+  SetBlockingHook(nullptr, nullptr);
 }
 
 TEST(Index, WarmupLoadsTheIndexIntoMemoryAndCanBeCutShort) {
