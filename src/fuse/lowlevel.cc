@@ -47,9 +47,8 @@ struct Context {
   bool no_opendir = false;
   // The kernel resets the mount's read-ahead when it processes our INIT reply, so it is
   // raised on the first request after INIT. 32 MiB: the kernel's read-ahead READs are
-  // what keep several block fetches in flight for one sequential reader (from a server
-  // with the file cached, 5 interleaved runs each: 4 MiB 614 MB/s, 32 MiB 664; with the
-  // server's disk cold both ~600).
+  // what keep several block fetches in flight for one sequential reader (measurements in
+  // tools/bench/README.md, "Tuning behind the defaults").
   std::once_flag read_ahead_once;
   std::unique_ptr<UringTransport> uring;            // when asked for and enabled
   std::unique_ptr<PassthroughChannel> passthrough;  // when asked for (or for uring)
@@ -490,10 +489,9 @@ namespace {
 //
 // The leader spins briefly (non-blocking reads, yielding the CPU to anything runnable)
 // before it sleeps in poll(). On a VM whose idle vCPUs halt, every sleep and wake-up is a
-// halt exit and re-entry (~100 us here, where guest halt polling is off): a fresh-mount
-// stat of every file ran at 6.5k/s with daemon and reader on different vCPUs and 25k/s on
-// the same one. A leader still spinning takes the next request at once. The spin ends
-// `spin` after the last request, so an idle daemon sleeps.
+// halt exit and re-entry, which costs more than serving a short request; a leader still
+// spinning takes the next request at once. The spin ends `spin` after the last request,
+// so an idle daemon sleeps (tools/bench/README.md, "Tuning behind the defaults").
 class DeviceLoop {
  public:
   DeviceLoop(fuse_session* se, unsigned workers, std::chrono::microseconds spin)

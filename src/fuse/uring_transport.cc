@@ -148,9 +148,9 @@ void UringTransport::Run(Worker* w) {
   Submit(w, dev_fd_, kCmdRegister, 0);
   while (!stopping_ && !fuse_session_exited(se_)) {
     // Workers sleep until a request comes; they do not poll as the /dev/fuse loop may. A
-    // worker runs on its caller's CPU, so polling there takes turns with the caller: polling
-    // for 200 us after each reply cut one thread's ioctl round trip from ~20 to ~11 us but
-    // made a DataLoader epoch (2 workers, 10,000 warm files) ~1.7x slower (0.53 vs 0.30 s).
+    // worker runs on its caller's CPU, so polling there takes turns with the caller: it
+    // speeds up one thread's round trips but slows down several busy callers (measured in
+    // tools/bench/README.md, FUSE over io_uring).
     io_uring_cqe* cqe = nullptr;
     __kernel_timespec ts{0, 500 * 1000 * 1000};
     if (io_uring_wait_cqe_timeout(&w->ring, &cqe, &ts) != 0) continue;
