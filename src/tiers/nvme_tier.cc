@@ -110,11 +110,8 @@ Status NvmeTier::Init() {
   size_t count = options_.capacity / seg;
   // Hit-ratio windows scale with the cache: a window much longer than the cache's size in
   // blocks still remembers the previous epoch's misses when the next epoch starts hitting.
-  const uint64_t blocks = options_.capacity / options_.block_size;
-  window_ = std::clamp<uint64_t>(blocks / 4, 64, 4096);
-  sample_ = std::clamp<uint64_t>(blocks / 16, 16, 256);
-  // Remembers the fetches of a pass over a data set up to 8x the cache (16 MiB at most).
-  fetched_ = std::make_unique<RecentKeys>(8 * blocks);
+  admission_ = std::make_unique<EpochAdmission>(options_.capacity / options_.block_size,
+                                                options_.epoch_aware, options_.min_hit_ratio);
 
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
@@ -282,30 +279,7 @@ void NvmeTier::Publish(uint32_t seg, const DirEntry& e, uint32_t generation) {
   if (inserted) ++blocks_;
 }
 
-void NvmeTier::CountLookup(bool hit) {
-  if (hit) ++window_hits_;
-  if (++window_lookups_ >= window_) {
-    uint64_t lookups = window_lookups_.exchange(0);
-    uint64_t hits = window_hits_.exchange(0);
-    if (lookups > 0) last_ratio_permille_ = hits * 1000 / lookups;
-  }
-}
-
-bool NvmeTier::EarningHits() const {
-  // The current window once it has a fair sample, else the last complete one. The sample
-  // is small next to the cache (1/16 of its blocks, 16..256 lookups): when a new epoch
-  // starts hitting, the churn before admission closes stays a small part of the cache
-  // (with a fixed 256, a 200-block cache turned over ~60% of itself at each epoch start).
-  uint64_t lookups = window_lookups_, hits = window_hits_;
-  uint64_t permille = lookups >= sample_ ? hits * 1000 / lookups : last_ratio_permille_.load();
-  return permille >= static_cast<uint64_t>(options_.min_hit_ratio * 1000);
-}
-
-bool NvmeTier::RefusedWhenFull(const Pending& p) {
-  if (!options_.epoch_aware || (p.refetched && !EarningHits())) return false;
-  ++admission_refused_;  // keep the resident set; this block is served from the store
-  return true;
-}
+bool NvmeTier::RefusedWhenFull(const Pending& p) { return !admission_->MayEvict(p.refetched); }
 
 void NvmeTier::Drop(const Hash128& key, const Loc& loc) {
   Shard& shard = ShardFor(key);
@@ -333,7 +307,7 @@ bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
     it->second.accessed = true;
     *loc = it->second;
   }
-  CountLookup(true);
+  admission_->CountLookup(true);
   return true;
 }
 
@@ -430,8 +404,7 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
     std::lock_guard lock(shard.mu);
     if (shard.map.count(key.hash)) return;
   }
-  const bool refetched = fetched_->Insert(key.hash);
-  if (refetched) CountLookup(false);
+  const bool refetched = admission_->NoteFetch(key.hash);
   std::unique_lock lock(queue_mu_);
   // Backpressure: a reader faster than the disk waits (briefly) for the writer, so a cold
   // pass still lands on disk; only a stuck or failing disk makes blocks drop.

@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "common/log.h"
+#include "tiers/admission.h"
 #include "tiers/disk_budget.h"
-#include "tiers/recent_keys.h"
 #include "tiers/segment_format.h"
 #include "tiers/tier.h"
 
@@ -50,14 +50,7 @@ struct NvmeTierOptions {
   uint64_t segment_size = 0;  // 0: about capacity/16, a whole number of full blocks (<= 256 MiB)
   uint64_t max_queue_bytes = 64 << 20;  // pending writes held in memory
   bool direct_io = true;                // O_DIRECT where supported
-  // Epoch-aware admission. Until the cache is full every block is admitted. Once full, a
-  // block evicts others only if (1) it has been fetched before (RecentKeys remembers
-  // recent fetches: a one-time scan, or the first epoch, evicts nothing) and
-  // (2) the cache is not earning hits (hit ratio of re-referenced lookups below
-  // `min_hit_ratio`). A training job re-reading a data set larger than the cache in
-  // shuffled order then keeps a stable subset resident instead of churning it with every
-  // miss; when the workload moves to other data that is read again, hits on the old
-  // subset stop and the cache turns over to the new data.
+  // Epoch-aware admission once the cache is full (tiers/admission.h).
   bool epoch_aware = true;
   double min_hit_ratio = 0.10;
   // Shared with ObjectFileTier: segments are reserved in it when created (null: the tier
@@ -91,7 +84,7 @@ class NvmeTier : public Tier {
   size_t segment_count() const { return segments_.size(); }
   bool direct_io() const { return direct_io_; }
   double startup_seconds() const { return startup_seconds_; }
-  uint64_t admission_refused() const { return admission_refused_; }
+  uint64_t admission_refused() const { return admission_->refused(); }
   // Disk reads issued so far, counted per submission: one per Get that found its key, one
   // per GetBatch that found any (however many records it read).
   uint64_t read_batches() const { return read_batches_; }
@@ -144,8 +137,6 @@ class NvmeTier : public Tier {
   std::shared_ptr<const Block> Verified(const BlockKey& key, const Loc& loc,
                                         std::shared_ptr<Block> block, const Result<size_t>& n);
   void Publish(uint32_t seg, const DirEntry& e, uint32_t generation);
-  void CountLookup(bool hit);
-  bool EarningHits() const;
   bool RefusedWhenFull(const Pending& p);  // writer thread
 
   const NvmeTierOptions options_;
@@ -179,17 +170,8 @@ class NvmeTier : public Tier {
   std::thread writer_;
 
   TierCounters counters_;
-  std::atomic<uint64_t> dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0},
-      admission_refused_{0}, read_batches_{0};
-  std::unique_ptr<RecentKeys> fetched_;  // blocks put here recently (admission)
-  // Recent hit ratio of re-referenced lookups (hits, and misses of blocks fetched before),
-  // over windows of `window_` lookups (racy by design: a heuristic).
-  uint64_t window_ = 1024;
-  uint64_t sample_ = 256;  // lookups before the current window's ratio is trusted
-  std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
-  // Until re-referenced lookups show otherwise, the cache counts as earning: the first
-  // pass over a data set (no re-references) must not open admission at the next epoch.
-  std::atomic<uint64_t> last_ratio_permille_{1000};
+  std::atomic<uint64_t> dropped_{0}, reinserted_{0}, used_bytes_{0}, blocks_{0}, read_batches_{0};
+  std::unique_ptr<EpochAdmission> admission_;
   // Read errors and failed verifications: at most 10 warnings per 10 s.
   LogLimiter io_error_log_{10, std::chrono::seconds(10)};
 };
