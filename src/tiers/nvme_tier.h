@@ -30,6 +30,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -129,8 +130,17 @@ class NvmeTier : public Tier {
   void WriteBatch(std::deque<Pending> work);
   bool FlushStaging();
   void SealActive();
+  // Makes a segment active for writing: a free one, else (if `incoming` may evict: see
+  // admission.h) the oldest sealed one, whose accessed blocks get a second chance at the
+  // front of `work`. No active segment if neither.
   void OpenNextSegment(const Pending& incoming, bool admission_checked, std::deque<Pending>* work);
-  void Drop(const Hash128& key, const Loc& loc);
+  bool TakeFreeSegment(uint32_t* seg);
+  bool EvictOldest(uint32_t* seg, std::vector<Pending>* keep);
+  void WriteDirectory(uint32_t seg);  // the segment's entries into its tail
+  // Forgets `key` if it still lives at (segment, generation[, offset]): the one place a
+  // block leaves the map (a failed read, eviction). Reports whether it had been read.
+  bool Erase(const Hash128& key, uint32_t segment, uint32_t generation,
+             std::optional<uint32_t> offset_units, bool* accessed = nullptr);
   // Get's steps: find the key's record, allocate a block for it, check what was read.
   bool Find(const BlockKey& key, Loc* loc);
   std::shared_ptr<Block> RecordBuffer(const Loc& loc);
