@@ -176,12 +176,14 @@ int RunStats(const std::string& mountpoint, bool json, bool watch) {
   return 0;
 }
 
-int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths,
-            const std::string& list_file, unsigned threads) {
-  std::error_code ec;
-  const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
-  if (!IsTierfsMount(mnt)) return Fail("'" + mountpoint + "' is not a tierfs mount");
-  // Which files: the listed ones, or every file under the given paths (default: all).
+namespace {
+
+// The files `tierfs warm` pulls in: those listed in `list_file`, plus every regular file
+// under `paths` (relative to the mount; the whole mount when neither is given). An error
+// names the path that is not in the mount.
+Result<std::vector<std::string>> FilesToWarm(const std::string& mnt,
+                                             const std::vector<std::string>& paths,
+                                             const std::string& list_file) {
   std::vector<std::string> files;
   auto add_tree = [&](const fs::path& p) -> bool {
     std::error_code e;
@@ -198,7 +200,7 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   };
   if (!list_file.empty()) {
     std::ifstream in(list_file);
-    if (!in) return Fail("cannot read list file '" + list_file + "'");
+    if (!in) return Status::Invalid("cannot read list file '" + list_file + "'");
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
@@ -208,57 +210,94 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   std::vector<std::string> roots = paths;
   if (roots.empty() && list_file.empty()) roots.push_back(mnt);
   for (const auto& p : roots) {
-    fs::path full = !p.empty() && p[0] == '/' ? fs::path(p) : fs::path(mnt) / p;
-    if (!add_tree(full)) return Fail("'" + p + "' is not a file or directory in the mount");
+    const fs::path full = !p.empty() && p[0] == '/' ? fs::path(p) : fs::path(mnt) / p;
+    if (!add_tree(full)) {
+      return Status::Invalid("'" + p + "' is not a file or directory in the mount");
+    }
   }
+  return files;
+}
 
-  std::atomic<size_t> next{0}, done{0};
+// What the warm workers have done so far (shared with the progress line).
+struct WarmProgress {
+  std::atomic<size_t> done{0};
   std::atomic<uint64_t> bytes{0};
+  const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+// Prints a progress line every 200 ms on a terminal (a bar, rewritten in place) or every
+// 5 s otherwise (plain lines), until `finished`.
+void ShowProgress(const WarmProgress& p, size_t total, bool tty,
+                  const std::atomic<bool>& finished) {
+  while (!finished) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 5000));
+    if (finished) break;
+    const double secs = p.seconds();
+    const size_t d = p.done;
+    const double rate = secs > 0 ? static_cast<double>(p.bytes) / secs : 0;
+    const double eta = d > 0 ? secs * static_cast<double>(total - d) / static_cast<double>(d) : 0;
+    const int width = 30, filled = total == 0 ? width : static_cast<int>(width * d / total);
+    std::fprintf(stderr, "%s[%.*s%*s] %zu/%zu files, %s, %s/s, ETA %.0fs%s", tty ? "\r" : "",
+                 filled, "##############################", width - filled, "", d, total,
+                 FormatSize(p.bytes).c_str(), FormatSize(static_cast<uint64_t>(rate)).c_str(), eta,
+                 tty ? "   " : "\n");
+  }
+}
+
+// Asks the daemon to warm each file (the warm xattr: no bytes cross to us) on `threads`
+// threads; returns the files that failed, with why.
+std::vector<std::string> WarmFiles(const std::vector<std::string>& files, unsigned threads,
+                                   WarmProgress* progress) {
+  std::atomic<size_t> next{0};
   std::mutex failed_mu;  // protects failed
   std::vector<std::string> failed;
-  const auto start = std::chrono::steady_clock::now();
-  const bool tty = ::isatty(STDERR_FILENO);
-  std::atomic<bool> finished{false};
-  std::thread progress([&] {
-    while (!finished) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 5000));
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      size_t d = done;
-      double rate = secs > 0 ? static_cast<double>(bytes) / secs : 0;
-      double eta =
-          d > 0 ? secs * static_cast<double>(files.size() - d) / static_cast<double>(d) : 0;
-      if (finished) break;
-      int width = 30, filled = files.empty() ? width : static_cast<int>(width * d / files.size());
-      std::fprintf(stderr, "%s[%.*s%*s] %zu/%zu files, %s, %s/s, ETA %.0fs%s", tty ? "\r" : "",
-                   filled, "##############################", width - filled, "", d, files.size(),
-                   FormatSize(bytes).c_str(), FormatSize(static_cast<uint64_t>(rate)).c_str(), eta,
-                   tty ? "   " : "\n");
-    }
-  });
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < std::max(1u, threads); ++t) {
     workers.emplace_back([&] {
       char buf[64];
       for (size_t i = next++; i < files.size(); i = next++) {
-        ssize_t n = ::getxattr(files[i].c_str(), kWarmXattr, buf, sizeof buf - 1);
+        const ssize_t n = ::getxattr(files[i].c_str(), kWarmXattr, buf, sizeof buf - 1);
         if (n < 0) {
           std::lock_guard lock(failed_mu);
           failed.push_back(files[i] + ": " + std::strerror(errno));
         } else {
           buf[n] = '\0';
-          bytes += std::strtoull(buf, nullptr, 10);
+          progress->bytes += std::strtoull(buf, nullptr, 10);
         }
-        ++done;
+        ++progress->done;
       }
     });
   }
   for (auto& w : workers) w.join();
+  return failed;
+}
+
+}  // namespace
+
+int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths,
+            const std::string& list_file, unsigned threads) {
+  std::error_code ec;
+  const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
+  if (!IsTierfsMount(mnt)) return Fail("'" + mountpoint + "' is not a tierfs mount");
+  auto files = FilesToWarm(mnt, paths, list_file);
+  if (!files.ok()) return Fail(files.status());
+
+  WarmProgress progress;
+  const bool tty = ::isatty(STDERR_FILENO);
+  std::atomic<bool> finished{false};
+  std::thread shown([&] { ShowProgress(progress, files->size(), tty, finished); });
+  const std::vector<std::string> failed = WarmFiles(*files, threads, &progress);
   finished = true;
-  progress.join();
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  shown.join();
+
+  const double secs = progress.seconds();
+  const uint64_t bytes = progress.bytes;
   if (tty) std::fprintf(stderr, "\n");
   std::printf(
-      "warmed %zu files, %s in %.1fs (%s/s)", files.size() - failed.size(),
+      "warmed %zu files, %s in %.1fs (%s/s)", files->size() - failed.size(),
       FormatSize(bytes).c_str(), secs,
       FormatSize(static_cast<uint64_t>(secs > 0 ? static_cast<double>(bytes) / secs : 0)).c_str());
   if (!failed.empty()) {
