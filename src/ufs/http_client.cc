@@ -182,58 +182,42 @@ Status CheckRangedAnswer(const HttpRequest& request, const HttpResponse& respons
   return Status::Ok();
 }
 
+// One Send: the routes planned for the request and what each has done so far.
+struct HttpClient::Attempts {
+  const HttpRequest& request;
+  std::vector<std::shared_ptr<Route>> plan;
+  // Why a route is out of this request: kIn = still in; kGone = failed to connect (a wait
+  // may bring it back); kDone = answered wrongly or with 5xx (not tried again).
+  enum : uint8_t { kIn = 0, kGone = 1, kDone = 2 };
+  std::vector<uint8_t> out;
+  Status last = Status(EHOSTUNREACH, "no route to the source (empty --http-proxy group?)");
+  int origin_attempts = 0;
+  bool backoff = false;  // sleep before the next try of the origin
+  size_t count(uint8_t state) const { return std::count(out.begin(), out.end(), state); }
+};
+
 Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   const HttpOptions& o = impl_->options;
   if (impl_->router == nullptr) return Status::Invalid(impl_->router_error);
   thread_local std::mt19937_64 rng(std::random_device{}());
   const uint64_t placement = request.placement != 0 ? request.placement : Xxh3(request.url);
-  auto plan = impl_->router->Plan(placement, OriginOf(request.url));
-  // Why a route is out of this request: 0 = still in; kGone = failed to connect (a wait
-  // may bring it back); kDone = answered wrongly or with 5xx (not tried again).
-  enum : uint8_t { kIn = 0, kGone = 1, kDone = 2 };
-  std::vector<uint8_t> out(plan.size(), kIn);
-  Status last = Status(EHOSTUNREACH, "no route to the source (empty --http-proxy group?)");
-  int origin_attempts = 0;
-  bool backoff = false;
+  Attempts a{request, impl_->router->Plan(placement, OriginOf(request.url)), {}};
+  a.out.assign(a.plan.size(), Attempts::kIn);
   while (true) {
-    if (o.wait_while_unreachable && ShutdownRequested()) return last;
-    // The best route that takes the request now.
-    size_t pick = plan.size();
-    const auto now = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < plan.size() && pick == plan.size(); ++i) {
-      if (out[i] == kIn && plan[i]->health.Try(now) != RouteHealth::Admit::kSkip) pick = i;
+    if (o.wait_while_unreachable && ShutdownRequested()) return a.last;
+    const size_t pick = PickRoute(&a);
+    if (pick == a.plan.size()) {
+      if (WaitForARoute(&a)) continue;
+      return a.last;
     }
-    if (pick == plan.size()) {
-      const bool gone = std::count(out.begin(), out.end(), kGone) > 0;
-      const bool any_in = std::count(out.begin(), out.end(), kIn) > 0;
-      if (!any_in && !(gone && o.wait_while_unreachable)) return last;
-      if (o.wait_while_unreachable && !ShutdownRequested()) {
-        // Like an NFS hard mount: wait for the first route's next probe, then try again.
-        for (auto& x : out) {
-          if (x == kGone) x = kIn;
-        }
-        auto soonest = now + std::chrono::seconds(1);
-        for (size_t i = 0; i < plan.size(); ++i) {
-          if (out[i] == kIn) soonest = std::min(soonest, plan[i]->health.retry_at());
-        }
-        AboutToBlock();
-        std::this_thread::sleep_until(std::max(soonest, now + std::chrono::milliseconds(20)));
-        continue;
-      }
-      ++impl_->failures;
-      ++impl_->fast_failures;
-      std::string down;
-      for (const auto& r : plan) down += (down.empty() ? "" : ", ") + r->name;
-      return Status(EIO, RedactUrl(request.url) + ": source unreachable (" + down +
-                             " down; failing fast until a probe gets an answer)");
-    }
-    Route& route = *plan[pick];
-    if (backoff) {
-      long cap = std::min(o.backoff_max_ms, o.backoff_base_ms << std::min(origin_attempts - 1, 10));
+    Route& route = *a.plan[pick];
+    if (a.backoff) {
+      const long cap =
+          std::min(o.backoff_max_ms, o.backoff_base_ms << std::min(a.origin_attempts - 1, 10));
       std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap + 1)));
-      backoff = false;
+      a.backoff = false;
     }
-    if (route.direct()) ++origin_attempts;
+    if (route.direct()) ++a.origin_attempts;
     TransportFailure failure = TransportFailure::kNone;
     Result<HttpResponse> sent = Status::Io("not sent");
     try {
@@ -243,76 +227,123 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
       route.health.Answered();  // a probe must not stay taken (out of memory, ...)
       throw;
     }
-    if (!sent.ok()) {  // no answer
-      ++impl_->failures;
-      route.Requests("error").Add();
-      last = sent.status();
-      if (failure == TransportFailure::kFatal) {
-        route.health.Answered();  // it was reached (TLS refused, body too large, ...)
-        return last;
-      }
-      if (failure == TransportFailure::kUnreachable) {
-        route.health.Failed(std::chrono::steady_clock::now());
-      } else {
-        route.health.Answered();  // reached, then the transfer broke: retried, not down
-      }
-      if (!route.direct()) {
-        TLOG_WARN_LIMITED(impl_->route_log, "cache {} failed: {}; trying the next route",
-                          route.name, last.message());
-        out[pick] = kGone;  // the next-ranked route, at once
-        continue;
-      }
-      if (origin_attempts >= o.max_attempts && !o.wait_while_unreachable) {
-        out[pick] = kGone;
-        continue;
-      }
-      backoff = true;
-      continue;
-    }
-    route.health.Answered();
-    HttpResponse& response = *sent;
-    const long code = response.status;
-    if (code >= 500 || code == 429) {
-      ++impl_->failures;
-      route.Requests("answered").Add();
-      last = Status::Io(RedactUrl(request.url) + ": HTTP " + std::to_string(code) +
-                        (route.direct() ? "" : " from cache " + route.name));
-      if (!route.direct() || origin_attempts >= o.max_attempts) {
-        out[pick] = kDone;
-        continue;
-      }
-      backoff = true;
-      continue;
-    }
-    bool not_slicing = false;
-    Status check = CheckRangedAnswer(request, response, &not_slicing);
-    if (not_slicing && !route.direct() && !route.warned_not_slicing.exchange(true)) {
-      TLOG_WARN(
-          "cache {} is not keeping ranges per block (answered {} to bytes={}-{}): configure "
-          "its slice size to tierfs's block size (docs/cluster.md)",
-          route.name, code == 200 ? "the whole object" : response.header("content-range"),
-          request.range->first, request.range->second);
-    }
-    if (!check.ok()) {
-      ++impl_->refused;
-      route.Requests("refused").Add();
-      route.Bytes("refused").Add(response.sink_bytes);
-      TLOG_WARN_LIMITED(
-          impl_->route_log, "refused an answer {}: {}",
-          route.direct() ? std::string("from the origin") : "from cache " + route.name,
-          check.message());
-      last = Status(EIO, check.message());
-      out[pick] = kDone;
-      continue;
-    }
-    response.via = route.direct() ? ReadVia::kOrigin : CacheVerdict(response);
-    const char* result = response.via == ReadVia::kCacheHit    ? "hit"
-                         : response.via == ReadVia::kCacheMiss ? "miss"
-                                                               : "answered";
-    route.Requests(result).Add();
-    if (request.sink != nullptr) route.Bytes(result).Add(response.sink_bytes);
-    return std::move(response);
+    const bool finished =
+        sent.ok() ? Answered(&a, pick, &*sent) : NoAnswer(&a, pick, failure, sent.status());
+    if (finished) return sent.ok() ? std::move(sent) : Result<HttpResponse>(a.last);
   }
+}
+
+size_t HttpClient::PickRoute(Attempts* a) {
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < a->plan.size(); ++i) {
+    if (a->out[i] == Attempts::kIn && a->plan[i]->health.Try(now) != RouteHealth::Admit::kSkip) {
+      return i;
+    }
+  }
+  return a->plan.size();
+}
+
+bool HttpClient::WaitForARoute(Attempts* a) {
+  const HttpOptions& o = impl_->options;
+  if (a->count(Attempts::kIn) == 0 &&
+      !(a->count(Attempts::kGone) > 0 && o.wait_while_unreachable)) {
+    return false;  // every route answered or was tried: `last` says how
+  }
+  if (o.wait_while_unreachable && !ShutdownRequested()) {
+    // Like an NFS hard mount: wait for the first route's next probe, then try again.
+    for (auto& x : a->out) {
+      if (x == Attempts::kGone) x = Attempts::kIn;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    auto soonest = now + std::chrono::seconds(1);
+    for (size_t i = 0; i < a->plan.size(); ++i) {
+      if (a->out[i] == Attempts::kIn) soonest = std::min(soonest, a->plan[i]->health.retry_at());
+    }
+    AboutToBlock();
+    std::this_thread::sleep_until(std::max(soonest, now + std::chrono::milliseconds(20)));
+    return true;
+  }
+  ++impl_->failures;
+  ++impl_->fast_failures;
+  std::string down;
+  for (const auto& r : a->plan) down += (down.empty() ? "" : ", ") + r->name;
+  a->last = Status(EIO, RedactUrl(a->request.url) + ": source unreachable (" + down +
+                            " down; failing fast until a probe gets an answer)");
+  return false;
+}
+
+bool HttpClient::NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why) {
+  const HttpOptions& o = impl_->options;
+  Route& route = *a->plan[pick];
+  ++impl_->failures;
+  route.Requests("error").Add();
+  a->last = why;
+  if (failure == TransportFailure::kFatal) {
+    route.health.Answered();  // it was reached (TLS refused, body too large, ...)
+    return true;
+  }
+  if (failure == TransportFailure::kUnreachable) {
+    route.health.Failed(std::chrono::steady_clock::now());
+  } else {
+    route.health.Answered();  // reached, then the transfer broke: retried, not down
+  }
+  if (!route.direct()) {
+    TLOG_WARN_LIMITED(impl_->route_log, "cache {} failed: {}; trying the next route", route.name,
+                      why.message());
+    a->out[pick] = Attempts::kGone;  // the next-ranked route, at once
+  } else if (a->origin_attempts >= o.max_attempts && !o.wait_while_unreachable) {
+    a->out[pick] = Attempts::kGone;
+  } else {
+    a->backoff = true;
+  }
+  return false;
+}
+
+bool HttpClient::Answered(Attempts* a, size_t pick, HttpResponse* response) {
+  const HttpOptions& o = impl_->options;
+  const HttpRequest& request = a->request;
+  Route& route = *a->plan[pick];
+  route.health.Answered();
+  const long code = response->status;
+  if (code >= 500 || code == 429) {
+    ++impl_->failures;
+    route.Requests("answered").Add();
+    a->last = Status::Io(RedactUrl(request.url) + ": HTTP " + std::to_string(code) +
+                         (route.direct() ? "" : " from cache " + route.name));
+    if (!route.direct() || a->origin_attempts >= o.max_attempts) {
+      a->out[pick] = Attempts::kDone;
+    } else {
+      a->backoff = true;
+    }
+    return false;
+  }
+  bool not_slicing = false;
+  const Status check = CheckRangedAnswer(request, *response, &not_slicing);
+  if (not_slicing && !route.direct() && !route.warned_not_slicing.exchange(true)) {
+    TLOG_WARN(
+        "cache {} is not keeping ranges per block (answered {} to bytes={}-{}): configure "
+        "its slice size to tierfs's block size (docs/cluster.md)",
+        route.name, code == 200 ? "the whole object" : response->header("content-range"),
+        request.range->first, request.range->second);
+  }
+  if (!check.ok()) {
+    ++impl_->refused;
+    route.Requests("refused").Add();
+    route.Bytes("refused").Add(response->sink_bytes);
+    TLOG_WARN_LIMITED(impl_->route_log, "refused an answer {}: {}",
+                      route.direct() ? std::string("from the origin") : "from cache " + route.name,
+                      check.message());
+    a->last = Status(EIO, check.message());
+    a->out[pick] = Attempts::kDone;
+    return false;
+  }
+  response->via = route.direct() ? ReadVia::kOrigin : CacheVerdict(*response);
+  const char* result = response->via == ReadVia::kCacheHit    ? "hit"
+                       : response->via == ReadVia::kCacheMiss ? "miss"
+                                                              : "answered";
+  route.Requests(result).Add();
+  if (request.sink != nullptr) route.Bytes(result).Add(response->sink_bytes);
+  return true;
 }
 
 Result<size_t> BytesFromRangedRead(const Result<HttpResponse>& response, const std::string& key) {

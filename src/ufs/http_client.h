@@ -132,6 +132,14 @@ class HttpClient {
 
  private:
   struct Impl;
+  struct Attempts;  // one Send's routes and their state
+  // Send's steps. PickRoute: the best route that takes the request now (plan.size(): none).
+  // WaitForARoute: with none, whether to try again (after waiting, in wait mode).
+  // NoAnswer / Answered: account for one attempt; true when Send is finished.
+  size_t PickRoute(Attempts* a);
+  bool WaitForARoute(Attempts* a);
+  bool NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why);
+  bool Answered(Attempts* a, size_t pick, HttpResponse* response);
   std::unique_ptr<Impl> impl_;
 };
 
