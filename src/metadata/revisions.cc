@@ -390,8 +390,8 @@ Result<std::string> IndexRevisions::RefreshPublished() {
     return index.status();
   }
   auto adopted =
-      Adopt(std::move(*index), {pointer->sha256, pointer->published_at, pointer->built_at},
-            pointer->sha256);
+      Adopt(std::shared_ptr<Index>(std::move(*index)),
+            {pointer->sha256, pointer->published_at, pointer->built_at}, pointer->sha256);
   if (adopted.ok()) pointer_validator_ = fetched->validator;
   return adopted;
 }
@@ -427,7 +427,7 @@ Result<std::string> IndexRevisions::RefreshLocal() {
     retire_flags_.erase(index->get());
     return std::string("unchanged");
   }
-  return Adopt(std::move(*index), {name, 0, meta->built_at}, name);
+  return Adopt(std::shared_ptr<Index>(std::move(*index)), {name, 0, meta->built_at}, name);
 }
 
 // Switches to `next` (opened from indexes/`dir_name`) and retires the revision in use.
