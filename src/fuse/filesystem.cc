@@ -22,6 +22,77 @@ void AddJson(nlohmann::json& j, const char* key, const std::function<std::string
   auto value = nlohmann::json::parse(source(), nullptr, false);
   if (!value.is_discarded() && !value.empty()) j[key] = std::move(value);
 }
+
+// The counters `tierfs stats` (StatsJson) and /metrics (WriteMetrics) both show, each
+// named once: its stats JSON key, and its metric family (nullptr: stats only) with help.
+struct CacheCounter {
+  const char* json;
+  const char* metric;
+  const char* help;
+  uint64_t CacheStats::*field;
+};
+constexpr CacheCounter kCacheCounters[] = {
+    {"reads", nullptr, nullptr, &CacheStats::reads},
+    {"read_bytes", "tierfs_read_bytes_total", "bytes served to readers", &CacheStats::read_bytes},
+    {"remote_reads", nullptr, nullptr, &CacheStats::remote_reads},
+    {"remote_bytes", nullptr, nullptr, &CacheStats::remote_bytes},
+    {"remote_errors", nullptr, nullptr, &CacheStats::remote_errors},
+    {"singleflight_waits", "tierfs_singleflight_waits_total",
+     "reads that waited for a fetch already running", &CacheStats::singleflight_waits},
+    {"block_hits", nullptr, nullptr, &CacheStats::hits},
+    {"block_misses", "tierfs_cache_misses_total",
+     "blocks no cache tier held (read from the source)", &CacheStats::misses},
+    {"prefetched_blocks", "tierfs_prefetched_blocks_total",
+     "blocks fetched ahead of sequential readers", &CacheStats::prefetched_blocks},
+    {"prefetch_dropped", "tierfs_prefetch_dropped_total",
+     "read-ahead not issued: memory budget full", &CacheStats::prefetch_dropped},
+    {"prefetch_inflight_peak", nullptr, nullptr, &CacheStats::prefetch_inflight_peak},
+};
+
+// Per-tier values: the key under "tiers"/NAME in stats, and the metric labelled {tier}.
+struct TierField {
+  const char* json;
+  const char* metric;
+  const char* help;
+  bool counter;
+  uint64_t TierStats::*field;
+};
+constexpr TierField kTierFields[] = {
+    {"capacity_bytes", "tierfs_cache_capacity_bytes", "bound on the bytes of a cache tier", false,
+     &TierStats::capacity_bytes},
+    {"used_bytes", "tierfs_cache_bytes", "bytes held by a cache tier", false,
+     &TierStats::used_bytes},
+    {"blocks", "tierfs_cache_blocks", "blocks held by a cache tier", false, &TierStats::blocks},
+    {"hits", "tierfs_cache_hits_total", "blocks served by a cache tier", true, &TierStats::hits},
+    {"misses", nullptr, nullptr, true, &TierStats::misses},
+    {"inserts", nullptr, nullptr, true, &TierStats::inserts},
+    {"evictions", "tierfs_cache_evictions_total", "blocks evicted from a cache tier", true,
+     &TierStats::evictions},
+    {"errors", "tierfs_cache_errors_total", "I/O errors inside a cache tier (served as misses)",
+     true, &TierStats::errors},
+    {"checksum_failures", nullptr, nullptr, true, &TierStats::checksum_failures},
+};
+
+// FUSE requests by operation: the key under "fuse_ops" in stats and the {op} label of
+// tierfs_fuse_ops_total (nullptr: not an op; errors has its own family).
+struct FuseOp {
+  const char* json;
+  const char* label;
+  std::atomic<uint64_t> FuseOpCounters::*counter;
+};
+constexpr FuseOp kFuseOps[] = {
+    {"lookup", "lookup", &FuseOpCounters::lookup},
+    {"getattr", "getattr", &FuseOpCounters::getattr},
+    {"readdir", "readdir", &FuseOpCounters::readdir},
+    {"read", "read", &FuseOpCounters::read},
+    {"readlink", "readlink", &FuseOpCounters::readlink},
+    {"statfs", "statfs", &FuseOpCounters::statfs},
+    {"xattr", "xattr", &FuseOpCounters::xattr},
+    {"open", "open", &FuseOpCounters::open},
+    {"rejected_writes", "write", &FuseOpCounters::rejected_writes},
+    {"errors", nullptr, &FuseOpCounters::errors},
+};
+
 }  // namespace
 
 std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Get(uint64_t ino) {
@@ -283,17 +354,7 @@ std::string Filesystem::StatsJson() const {
     if (!revision.is_discarded()) j["index"] = std::move(revision);
   }
   j["block_size"] = cache_.block_size();
-  j["reads"] = cs.reads;
-  j["read_bytes"] = cs.read_bytes;
-  j["remote_reads"] = cs.remote_reads;
-  j["remote_bytes"] = cs.remote_bytes;
-  j["remote_errors"] = cs.remote_errors;
-  j["singleflight_waits"] = cs.singleflight_waits;
-  j["block_hits"] = cs.hits;
-  j["block_misses"] = cs.misses;
-  j["prefetched_blocks"] = cs.prefetched_blocks;
-  j["prefetch_dropped"] = cs.prefetch_dropped;
-  j["prefetch_inflight_peak"] = cs.prefetch_inflight_peak;
+  for (const CacheCounter& c : kCacheCounters) j[c.json] = cs.*c.field;
   for (const auto& [name, c] : cs.sources) {
     j["block_sources"][name] = {{"blocks", c.blocks}, {"bytes", c.bytes}};
   }
@@ -301,26 +362,9 @@ std::string Filesystem::StatsJson() const {
   AddJson(j, "passthrough", options_.passthrough_json);
   AddJson(j, "fuse_transport", options_.transport_json);
   for (const auto& [name, t] : cs.tiers) {
-    j["tiers"][name] = {{"capacity_bytes", t.capacity_bytes},
-                        {"used_bytes", t.used_bytes},
-                        {"blocks", t.blocks},
-                        {"hits", t.hits},
-                        {"misses", t.misses},
-                        {"inserts", t.inserts},
-                        {"evictions", t.evictions},
-                        {"errors", t.errors},
-                        {"checksum_failures", t.checksum_failures}};
+    for (const TierField& f : kTierFields) j["tiers"][name][f.json] = t.*f.field;
   }
-  j["fuse_ops"] = {{"lookup", counters_.lookup.load()},
-                   {"getattr", counters_.getattr.load()},
-                   {"readdir", counters_.readdir.load()},
-                   {"read", counters_.read.load()},
-                   {"readlink", counters_.readlink.load()},
-                   {"statfs", counters_.statfs.load()},
-                   {"xattr", counters_.xattr.load()},
-                   {"open", counters_.open.load()},
-                   {"rejected_writes", counters_.rejected_writes.load()},
-                   {"errors", counters_.errors.load()}};
+  for (const FuseOp& op : kFuseOps) j["fuse_ops"][op.json] = (counters_.*op.counter).load();
   return j.dump();
 }
 
@@ -341,29 +385,13 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
               {}, d(pool->reuses()));
   }
   // Per-tier families; each is written whole (all tiers) before the next one starts.
-  struct TierFamily {
-    const char* name;
-    const char* help;
-    bool counter;
-    uint64_t TierStats::*field;
-  };
-  static constexpr TierFamily kTierFamilies[] = {
-      {"tierfs_cache_hits_total", "blocks served by a cache tier", true, &TierStats::hits},
-      {"tierfs_cache_bytes", "bytes held by a cache tier", false, &TierStats::used_bytes},
-      {"tierfs_cache_capacity_bytes", "bound on the bytes of a cache tier", false,
-       &TierStats::capacity_bytes},
-      {"tierfs_cache_blocks", "blocks held by a cache tier", false, &TierStats::blocks},
-      {"tierfs_cache_evictions_total", "blocks evicted from a cache tier", true,
-       &TierStats::evictions},
-      {"tierfs_cache_errors_total", "I/O errors inside a cache tier (served as misses)", true,
-       &TierStats::errors},
-  };
-  for (const TierFamily& f : kTierFamilies) {
+  for (const TierField& f : kTierFields) {
+    if (f.metric == nullptr) continue;
     for (const auto& [name, t] : cs.tiers) {
       if (f.counter) {
-        w.Counter(f.name, f.help, {{"tier", name}}, d(t.*f.field));
+        w.Counter(f.metric, f.help, {{"tier", name}}, d(t.*f.field));
       } else {
-        w.Gauge(f.name, f.help, {{"tier", name}}, d(t.*f.field));
+        w.Gauge(f.metric, f.help, {{"tier", name}}, d(t.*f.field));
       }
     }
   }
@@ -377,28 +405,17 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
     w.Counter("tierfs_block_source_bytes_total", "bytes of those blocks, by the same sources",
               {{"source", name}}, d(c.bytes));
   }
-  w.Counter("tierfs_cache_misses_total", "blocks no cache tier held (read from the source)", {},
-            d(cs.misses));
   uint64_t checksum_failures = 0;
   for (const auto& [name, t] : cs.tiers) checksum_failures += t.checksum_failures;
   w.Counter("tierfs_checksum_failures_total", "cached blocks that failed verification (dropped)",
             {}, d(checksum_failures));
-  w.Counter("tierfs_read_bytes_total", "bytes served to readers", {}, d(cs.read_bytes));
-  w.Counter("tierfs_prefetched_blocks_total", "blocks fetched ahead of sequential readers", {},
-            d(cs.prefetched_blocks));
-  w.Counter("tierfs_prefetch_dropped_total", "read-ahead not issued: memory budget full", {},
-            d(cs.prefetch_dropped));
-  w.Counter("tierfs_singleflight_waits_total", "reads that waited for a fetch already running", {},
-            d(cs.singleflight_waits));
-  const std::pair<const char*, const std::atomic<uint64_t>*> ops[] = {
-      {"lookup", &counters_.lookup},        {"getattr", &counters_.getattr},
-      {"readdir", &counters_.readdir},      {"read", &counters_.read},
-      {"readlink", &counters_.readlink},    {"statfs", &counters_.statfs},
-      {"xattr", &counters_.xattr},          {"open", &counters_.open},
-      {"write", &counters_.rejected_writes}};
-  for (const auto& [op, value] : ops) {
+  for (const CacheCounter& c : kCacheCounters) {
+    if (c.metric != nullptr) w.Counter(c.metric, c.help, {}, d(cs.*c.field));
+  }
+  for (const FuseOp& op : kFuseOps) {
+    if (op.label == nullptr) continue;
     w.Counter("tierfs_fuse_ops_total", "FUSE requests by operation (write: refused, EROFS)",
-              {{"op", op}}, d(value->load()));
+              {{"op", op.label}}, d((counters_.*op.counter).load()));
   }
   w.Counter("tierfs_fuse_errors_total", "FUSE requests answered with an error", {},
             d(counters_.errors.load()));
