@@ -328,11 +328,35 @@ TEST(MountOptionTable, MessagesSayWhatIsAccepted) {
 }  // namespace tierfs
 
 #include <filesystem>
-#include <regex>
 #include <set>
 
 namespace tierfs {
 namespace {
+
+bool NameChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
+
+// The "tierfs_..." string literals in `text` (no std::regex: GCC 12's warns under ASan).
+std::vector<std::string> FamilyLiterals(const std::string& text) {
+  std::vector<std::string> names;
+  for (size_t at = text.find("\"tierfs_"); at != std::string::npos;
+       at = text.find("\"tierfs_", at + 1)) {
+    size_t end = at + 1;
+    while (end < text.size() && NameChar(text[end])) ++end;
+    if (end < text.size() && text[end] == '"') names.push_back(text.substr(at + 1, end - at - 1));
+  }
+  return names;
+}
+
+// Whether `name` occurs in `text` as a whole word.
+bool HasWord(const std::string& text, const std::string& name) {
+  for (size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+    const size_t end = at + name.size();
+    if ((at == 0 || !NameChar(text[at - 1])) && (end == text.size() || !NameChar(text[end]))) {
+      return true;
+    }
+  }
+  return false;
+}
 
 // Every metric family the daemon can export is documented in the man page's METRICS list.
 // The families are the "tierfs_..." string literals of the sources (names are never built
@@ -343,21 +367,19 @@ TEST(MetricsDocs, EveryFamilyInTheSourcesIsInTheManPage) {
   const size_t section = man.find(".SH METRICS");
   ASSERT_NE(section, std::string::npos);
   const std::string metrics = man.substr(section, man.find(".SH ", section + 1) - section);
-  const std::regex family("\"(tierfs_[a-z0-9_]+)\"");
   std::set<std::string> found;
   for (const auto& entry :
        std::filesystem::recursive_directory_iterator(TIERFS_SOURCE_ROOT "/src")) {
     if (entry.path().extension() != ".cc" && entry.path().extension() != ".h") continue;
-    const std::string text = ReadText(entry.path().string());
-    for (std::sregex_iterator it(text.begin(), text.end(), family), end; it != end; ++it) {
-      if (!not_metrics.contains((*it)[1])) found.insert((*it)[1]);
+    for (const std::string& name : FamilyLiterals(ReadText(entry.path().string()))) {
+      if (!not_metrics.contains(name)) found.insert(name);
     }
   }
   EXPECT_GE(found.size(), 40u) << "the scan found too few families to be right";
   for (const std::string& name : found) {
-    const std::regex listed("\\b" + name + "\\b");
-    EXPECT_TRUE(std::regex_search(metrics, listed)) << name << " is not in the man page";
+    EXPECT_TRUE(HasWord(metrics, name)) << name << " is not in the man page";
   }
+  EXPECT_FALSE(HasWord("tierfs_cache_hits_total_x", "tierfs_cache_hits_total"));
 }
 
 }  // namespace
