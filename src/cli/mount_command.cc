@@ -327,13 +327,6 @@ int RunMount(MountConfig config) {
       config.block_size % kBlockAlign != 0) {
     return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
   }
-  if (config.threads > kMaxThreads) {
-    return Fail(Status::Invalid("threads must be at most " + std::to_string(kMaxThreads) +
-                                " (0: 4 per core)"));
-  }
-  if (config.spin_us > kMaxSpinUs) {
-    return Fail(Status::Invalid("spin_us must be at most " + std::to_string(kMaxSpinUs)));
-  }
   if (!config.metrics_address.empty()) {
     if (auto a = ParseListenAddress(config.metrics_address); !a.ok()) return Fail(a.status());
   }

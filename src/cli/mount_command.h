@@ -10,7 +10,8 @@
 
 namespace tierfs {
 
-// Limits of --threads/-o threads= and --spin-us/-o spin_us= (checked by RunMount).
+// Ranges of --threads, --spin-us and --index-refresh (rows of the option table,
+// mount_options.cc, which checks them in every spelling).
 inline constexpr unsigned kMaxThreads = 1024;
 inline constexpr unsigned kMaxSpinUs = 100000;
 inline constexpr long kMaxIndexRefresh = 7 * 86400;

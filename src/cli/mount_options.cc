@@ -2,7 +2,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <array>
 #include <sstream>
 #include <vector>
 
@@ -11,11 +10,6 @@
 
 namespace tierfs {
 namespace {
-
-Status SetPassthrough(MountConfig* c, const OptionValue& v) {
-  c->passthrough = v.text;
-  return Status::Ok();
-}
 
 // clang-format off
 // One row per option; the order is the order of `tierfs mount --help`.
@@ -49,7 +43,7 @@ const MountOption kOptions[] = {
     {"passthrough", OptionType::kChoice,
      "FUSE passthrough for fully cached files of 8 MiB or more: auto (when most of the data "
      "set's bytes are in such files), on, off",
-     0, 0, "auto|on|off", SetPassthrough},
+     0, 0, "auto|on|off", [](MountConfig* c, const OptionValue& v) { c->passthrough = v.text; return Status::Ok(); }},
     {"no-passthrough", OptionType::kFlag, "the same as --passthrough off",
      0, 0, nullptr, [](MountConfig* c, const OptionValue&) { c->passthrough = "off"; return Status::Ok(); }},
     {"fuse-uring", OptionType::kFlag,
@@ -114,14 +108,14 @@ const MountOption kOptions[] = {
 // Options mount(8) and systemd use themselves, or that a read-only FUSE mount sets itself:
 // -o drops them.
 bool IsMountHelperOption(const std::string& key) {
-  static const std::array<std::string_view, 19> kKeys = {
-      "_netdev",  "nofail", "noauto", "auto",  "user",   "users", "nouser",
-      "defaults", "rw",     "ro",     "dev",   "nodev",  "suid",  "nosuid",
-      "exec",     "noexec", "async",  "atime", "noatime"};
+  static constexpr std::string_view kKeys[] = {
+      "_netdev",  "nofail", "noauto", "auto",  "user",    "users",   "nouser",
+      "defaults", "rw",     "ro",     "dev",   "nodev",   "suid",    "nosuid",
+      "exec",     "noexec", "async",  "atime", "noatime", "relatime"};
   for (std::string_view k : kKeys) {
     if (key == k) return true;
   }
-  return key == "relatime" || key.rfind("x-", 0) == 0 || key.rfind("comment", 0) == 0;
+  return key.rfind("x-", 0) == 0 || key.rfind("comment", 0) == 0;
 }
 
 // Reads `tierfs mount --config FILE`: every key lands in the [mount] section, so CLI11

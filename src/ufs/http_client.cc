@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cctype>
 #include <chrono>
-#include <cstring>
-#include <mutex>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
