@@ -32,10 +32,12 @@ int Main(int argc, char** argv) {
 
   MountConfig mc;
   std::string mount_opts;
-  auto* mount = app.add_subcommand("mount", "Mount SOURCE read-only at MOUNTPOINT");
-  mount->add_option("source", mc.source, "path, file://, http(s)://, s3:// or nfs:// URL")
-      ->required();
-  mount->add_option("mountpoint", mc.mountpoint, "an existing directory")->required();
+  auto* mount = app.add_subcommand(
+      "mount",
+      "Mount SOURCE read-only at MOUNTPOINT (or several: --source PATH=URL ... MOUNTPOINT)");
+  // Named apart from --source, which a config file's `source = ...` sets.
+  mount->add_option("SOURCE", mc.source, "path, file://, http(s)://, s3:// or nfs:// URL");
+  mount->add_option("mountpoint", mc.mountpoint, "an existing directory");
   AddMountOptions(mount, &mc, /*store_only=*/false);
   mount->add_option("-o", mount_opts, "mount options: allow_other, cache_dir=, cache_size=, ...");
   // --config belongs to the top-level app (that is where CLI11 reads config files); mount
@@ -143,6 +145,17 @@ int Main(int argc, char** argv) {
   if (*mount) {
     if (!mount_opts.empty()) {
       if (Status s = ApplyMountOptions(mount_opts, &mc); !s.ok()) return Fail(s);
+    }
+    if (mc.mountpoint.empty() && !mc.sources.empty()) {
+      mc.mountpoint = mc.source;  // `--source P=URL ... MOUNTPOINT`: one word, the mountpoint
+      mc.source.clear();
+    }
+    if (!mc.source.empty() && mc.sources.size() == 1 && mc.sources[0].path == "/" &&
+        mc.sources[0].options.empty()) {
+      mc.sources.clear();  // a config file's `source = ...`: the command line wins
+    }
+    if (mc.mountpoint.empty()) {
+      return Fail(Status::Invalid("a MOUNTPOINT is required (tierfs mount SOURCE MOUNTPOINT)"));
     }
     return RunMount(std::move(mc));
   }

@@ -18,6 +18,8 @@
 #include "cli/daemon.h"
 #include "cli/fail.h"
 #include "cli/metrics_server.h"
+#include "cli/mount_options.h"
+#include "cli/source_stats.h"
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/memory.h"
@@ -37,6 +39,7 @@
 #include "tiers/ram_tier.h"
 #include "ufs/http_client.h"
 #include "ufs/metered_store.h"
+#include "ufs/namespace_store.h"
 #include "ufs/proxy_router.h"
 #include "ufs/store.h"
 
@@ -282,6 +285,35 @@ void WritePassthroughMetrics(MetricsWriter& w, const PassthroughChannel* channel
             d(o.verifications));
 }
 
+// Opens `url`; if it cannot be reached now, opens it offline (calls fail until it is back)
+// and keeps the first such error in `*unreachable`.
+Result<std::unique_ptr<Store>> OpenReachable(const std::string& url, const StoreOptions& options,
+                                             const std::string& label, Status* unreachable) {
+  auto store = OpenStore(url, options);
+  if (store.ok()) return store;
+  const Status why(store.status().error(), label + store.status().message());
+  StoreOptions lazy = options;
+  lazy.allow_offline = true;
+  auto offline = OpenStore(url, lazy);
+  if (!offline.ok()) return why;
+  if (unreachable->ok()) *unreachable = why;
+  return offline;
+}
+
+// The mount's source: its one store, or a NamespaceStore of its sources.
+Result<std::unique_ptr<Store>> OpenSources(const MountConfig& config, Status* unreachable) {
+  if (config.sources.empty()) return OpenReachable(config.source, config.store, "", unreachable);
+  std::vector<NamespaceSource> parts;
+  for (const SourceSpec& spec : config.sources) {
+    auto s = OpenReachable(spec.url, spec.store, "source " + spec.path + ": ", unreachable);
+    if (!s.ok()) return s.status();
+    parts.push_back(NamespaceSource{spec.path.substr(1), std::move(*s)});
+  }
+  auto ns = NamespaceStore::Make(std::move(parts));
+  if (!ns.ok()) return ns.status();
+  return std::unique_ptr<Store>(std::move(*ns));
+}
+
 std::string SafeFsName(const std::string& url) {
   // No credentials or query string; commas and blanks would split mount options.
   std::string s = RedactUrl(url);
@@ -323,6 +355,7 @@ std::string DefaultCacheDir(const std::string& source_url) {
 int RunMount(MountConfig config) {
   LimitMallocArenas(4);
   if (Status s = SetLogLevel(config.log_level); !s.ok()) return Fail(s);
+  if (Status s = ResolveSources(&config); !s.ok()) return Fail(s);
   if (config.block_size < kMinBlockSize || config.block_size > kMaxBlockSize ||
       config.block_size % kBlockAlign != 0) {
     return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
@@ -343,27 +376,28 @@ int RunMount(MountConfig config) {
   }
   if (config.index_refresh < 0) config.index_refresh = published ? 60 : 0;
 
-  auto store = OpenStore(config.source, config.store);
-  bool offline = false;
-  if (!store.ok()) {
+  Status unreachable = Status::Ok();
+  auto store = OpenSources(config, &unreachable);
+  if (!store.ok()) return Fail(store.status());
+  NamespaceStore* names = dynamic_cast<NamespaceStore*>(store->get());
+  const bool offline = !unreachable.ok();
+  if (offline) {
     // A source that cannot be reached is fine if an index for it exists: the mount then
     // serves what the cache holds and fails other reads with EIO until the source is back.
-    StoreOptions lazy_options = config.store;
-    lazy_options.allow_offline = true;
-    auto lazy = OpenStore(config.source, lazy_options);
-    if (!lazy.ok()) return Fail(store.status());
-    std::string dir = config.cache_dir.empty() ? DefaultCacheDir((*lazy)->Url()) : config.cache_dir;
+    std::string dir =
+        config.cache_dir.empty() ? DefaultCacheDir((*store)->Url()) : config.cache_dir;
     bool have_index = !config.index_path.empty() || fs::exists(dir + "/index/CURRENT") ||
                       fs::exists(dir + "/indexes/current");
-    if (!have_index) return Fail(store.status());
+    if (!have_index) return Fail(unreachable);
     std::fprintf(stderr, "tierfs: %s; serving from the cache until it is back\n",
-                 store.status().message().c_str());
-    store = std::move(lazy);
-    offline = true;
+                 unreachable.message().c_str());
   }
   if (!offline && config.index_path.empty()) {
     // Check access (credentials, bucket, listing) before any work is done.
-    if (auto root = (*store)->Stat(""); !root.ok()) return Fail(root.status());
+    for (size_t i = 0; i < (names != nullptr ? names->size() : 1); ++i) {
+      const std::string root = names != nullptr ? names->prefix(i) : std::string();
+      if (auto r = (*store)->Stat(root); !r.ok()) return Fail(r.status());
+    }
   }
   // Every call to the source is counted for /metrics from here on (index build included).
   std::unique_ptr<Store> source = std::make_unique<MeteredStore>(std::move(*store));
@@ -424,6 +458,11 @@ int RunMount(MountConfig config) {
   // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
   if (config.ram_size == 0) prefetch.workers = 0;
   BlockCache cache(*source, tiers, config.block_size, prefetch);
+  if (names != nullptr) {
+    cache.SetTagger([names](std::string_view key) {
+      return static_cast<uint8_t>(names->SourceOf(key) + 1);  // 0: above the sources
+    });
+  }
   cache.Start();
   IndexRevisions& index_revisions = **revisions;
   FilesystemOptions fs_options;
@@ -433,6 +472,11 @@ int RunMount(MountConfig config) {
   fs_options.routes_json = [&source] { return source->RoutesJson(); };
   fs_options.index_json = [&index_revisions] { return index_revisions.StatusJson(); };
   fs_options.refresh = [&index_revisions] { return index_revisions.RefreshNow(); };
+  if (names != nullptr) {
+    fs_options.sources_json = [names, &cache, &index_revisions] {
+      return SourcesJson(*names, cache, index_revisions.Current()->Meta());
+    };
+  }
   const PassthroughChannel* channel = nullptr;  // set once mounted
   if (objects != nullptr) {
     fs_options.backing = [objects](const ObjectRef& ref, uint64_t size) {
@@ -468,6 +512,7 @@ int RunMount(MountConfig config) {
   const int collector = MetricsRegistry::Global().AddCollector([&](MetricsWriter& w) {
     filesystem.WriteMetrics(w);
     index_revisions.WriteMetrics(w);
+    if (names != nullptr) WriteSourceMetrics(w, *names, cache, index_revisions.Current()->Meta());
     if (objects != nullptr) WritePassthroughMetrics(w, channel, *objects);
   });
   metrics.Start();

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "ufs/store.h"
@@ -16,8 +18,24 @@ inline constexpr unsigned kMaxThreads = 1024;
 inline constexpr unsigned kMaxSpinUs = 100000;
 inline constexpr long kMaxIndexRefresh = 7 * 86400;
 
+// One source of a mount that serves several, each under its own path (--source PATH=URL,
+// a [[source]] table of the config file, a mount of a Fluid Dataset).
+struct SourceSpec {
+  std::string path = "/";  // where it appears in the mount: "/spark", "/apache/hbase"
+  std::string url;
+  // This source's remote-access options (rows of the option table with `store`, keys in
+  // any spelling), applied over the mount's own ones.
+  std::vector<std::pair<std::string, std::string>> options;
+  // S3 keys of this source only (a Fluid mount's encrypted options); never printed.
+  std::string s3_access_key_id, s3_secret_access_key, s3_session_token;
+  StoreOptions store;  // the mount's remote-access options with the above applied
+};
+
 struct MountConfig {
   std::string source;
+  // Several sources, or one under a path: set by --source (any spelling) and [[source]];
+  // ResolveSources folds a lone source at "/" into `source`.
+  std::vector<SourceSpec> sources;
   std::string mountpoint;
   // An index directory, or a pointer to a published index (URL or file); empty:
   // <cache_dir>/index, built on first mount.

@@ -2,18 +2,43 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
 #include "common/log.h"
 #include "common/size.h"
+#include "ufs/namespace_store.h"
 
 namespace tierfs {
 namespace {
 
+constexpr const char* kSourceTableFlag = "source-table";
+
+// "/spark=https://..." → a source at /spark; anything else (a URL, a path) → at "/".
+Status AddSource(MountConfig* c, const std::string& text) {
+  SourceSpec spec;
+  const size_t eq = text.find('=');
+  if (!text.empty() && text[0] == '/' && eq != std::string::npos &&
+      text.substr(0, eq).find("://") == std::string::npos) {
+    spec.path = text.substr(0, eq);
+    spec.url = text.substr(eq + 1);
+  } else {
+    spec.url = text;
+  }
+  if (spec.url.empty()) return Status::Invalid("'" + text + "' names no source URL");
+  c->sources.push_back(std::move(spec));
+  return Status::Ok();
+}
+
 // clang-format off
 // One row per option; the order is the order of `tierfs mount --help`.
 const MountOption kOptions[] = {
+    {"source", OptionType::kText,
+     "a source: URL or path (at the mount's root), or PATH=URL to serve it under PATH; "
+     "repeat for several (PATH=URL each, as a Fluid Dataset's mounts)",
+     0, 0, nullptr, [](MountConfig* c, const OptionValue& v) { return AddSource(c, v.text); },
+     false, true, nullptr, true},
     {"index", OptionType::kText,
      "prebuilt index directory, or a published one: URL or file of its pointer "
      "(http(s)://.../latest, s3://.../latest); default: built under the cache dir",
@@ -120,16 +145,63 @@ bool IsMountHelperOption(const std::string& key) {
 
 // Reads `tierfs mount --config FILE`: every key lands in the [mount] section, so CLI11
 // applies it to the mount subcommand's flags; options given on the command line win.
+// Each [[source]] table (path, url, and that source's remote-access options) becomes one
+// value of the hidden --source-table flag, a JSON object.
 class MountConfigFile : public CLI::ConfigTOML {
  public:
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     auto items = CLI::ConfigTOML::from_config(input);
+    std::vector<CLI::ConfigItem> out;
+    nlohmann::json table;
+    auto flush = [&] {
+      if (table.empty()) return;
+      CLI::ConfigItem item;
+      item.parents = {"mount"};
+      item.name = kSourceTableFlag;
+      item.inputs = {table.dump()};
+      out.push_back(std::move(item));
+      table = nlohmann::json::object();
+    };
     for (auto& item : items) {
+      if (item.parents.size() == 1 && item.parents[0] == "source") {
+        if (item.name == "--") {
+          flush();
+        } else {
+          table[item.name] = item.inputs.empty() ? std::string("true") : item.inputs[0];
+        }
+        continue;
+      }
       if (item.parents.empty()) item.parents.push_back("mount");
+      out.push_back(std::move(item));
     }
-    return items;
+    flush();
+    return out;
   }
 };
+
+// One [[source]] table, as MountConfigFile passes it.
+Status AddSourceTable(MountConfig* c, const std::string& json) {
+  nlohmann::json t = nlohmann::json::parse(json, nullptr, false);
+  if (!t.is_object()) return Status::Invalid("malformed [[source]] table");
+  SourceSpec spec;
+  for (const auto& [key, value] : t.items()) {
+    const std::string v = value.is_string() ? value.get<std::string>() : value.dump();
+    if (key == "path") {
+      spec.path = v;
+    } else if (key == "url") {
+      spec.url = v;
+    } else {
+      spec.options.emplace_back(key, v);
+    }
+  }
+  if (spec.url.empty()) {
+    return Status::Invalid(
+        "a [[source]] table needs url = \"...\" (path = \"/...\" too, for "
+        "several)");
+  }
+  c->sources.push_back(std::move(spec));
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -230,7 +302,74 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config) {
   return Status::Ok();
 }
 
+Status ResolveSources(MountConfig* config) {
+  if (!config->source.empty()) {
+    if (!config->sources.empty()) {
+      return Status::Invalid("give the source as SOURCE or as --source, not both");
+    }
+    return Status::Ok();
+  }
+  if (config->sources.empty()) {
+    return Status::Invalid(
+        "no source: give SOURCE MOUNTPOINT, or --source PATH=URL (repeated) "
+        "and MOUNTPOINT");
+  }
+  std::vector<std::string> prefixes;
+  for (SourceSpec& s : config->sources) {
+    auto prefix = NormalizeSourcePath(s.path);
+    if (!prefix.ok()) return prefix.status();
+    s.path = "/" + *prefix;
+    prefixes.push_back(*prefix);
+  }
+  TIERFS_RETURN_IF_ERROR(CheckSourcePaths(prefixes));
+  for (SourceSpec& s : config->sources) {
+    const std::string where = "source " + s.path + ": ";
+    MountConfig own;
+    own.store = config->store;
+    for (const auto& [key, value] : s.options) {
+      const MountOption* o = FindMountOption(key);
+      if (o == nullptr) return Status::Invalid(where + "unknown option '" + key + "'");
+      if (!o->store) {
+        return Status::Invalid(where + "option " + key +
+                               " applies to the whole mount, not to one source");
+      }
+      if (Status st = ApplyMountOption(*o, value, &own); !st.ok()) {
+        return Status::Invalid(where + "option " + key + ": " + st.message());
+      }
+    }
+    s.store = own.store;
+    if (!s.s3_access_key_id.empty()) {
+      s.store.s3_access_key_id = s.s3_access_key_id;
+      s.store.s3_secret_access_key = s.s3_secret_access_key;
+      s.store.s3_session_token = s.s3_session_token;
+    }
+  }
+  if (config->sources.size() == 1 && config->sources[0].path == "/") {
+    config->source = config->sources[0].url;
+    config->store = config->sources[0].store;
+    config->sources.clear();
+  }
+  return Status::Ok();
+}
+
 void AddMountOptions(CLI::App* cmd, MountConfig* config, bool store_only) {
+  if (!store_only) {
+    cmd->add_option_function<std::vector<std::string>>(
+           std::string("--") + kSourceTableFlag,
+           [config](const std::vector<std::string>& tables) {
+             for (const std::string& t : tables) {
+               if (Status s = AddSourceTable(config, t); !s.ok()) {
+                 throw CLI::ValidationError("[[source]]", s.message());
+               }
+             }
+           },
+           "")
+        ->group("")
+        ->type_size(1)
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  }
   for (const MountOption& o : kOptions) {
     if (store_only && !o.store) continue;
     std::string flag = std::string("--") + o.name;
@@ -249,6 +388,21 @@ void AddMountOptions(CLI::App* cmd, MountConfig* config, bool store_only) {
             if (count > 0) apply("");
           },
           o.help);
+      continue;
+    }
+    if (o.repeated) {
+      // One value per use (never greedy: `--source A=B MOUNTPOINT` leaves the mountpoint).
+      cmd->add_option_function<std::vector<std::string>>(
+             flag,
+             [apply](const std::vector<std::string>& values) {
+               for (const std::string& v : values) apply(v);
+             },
+             o.help)
+          ->type_name("TEXT")
+          ->type_size(1)
+          ->expected(1)
+          ->allow_extra_args(false)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
       continue;
     }
     const char* type_name = o.type == OptionType::kSize     ? "SIZE"

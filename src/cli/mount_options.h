@@ -51,6 +51,7 @@ struct MountOption {
   bool store = false;  // a remote-access option: also taken by `index build` / `publish`
   bool fstab = true;   // has an -o spelling (false: -f and -d, which only make sense by hand)
   const char* short_name = nullptr;  // "-f"
+  bool repeated = false;             // may be given many times; each use adds one value
 };
 
 std::span<const MountOption> MountOptionTable();
@@ -69,6 +70,12 @@ Status ApplyMountOption(const MountOption& option, const std::string& value, Mou
 // errors "option KEY: ..."; the options mount(8) and fstab use for themselves (_netdev,
 // nofail, noauto, x-systemd.*, ...) are dropped; everything else is kept for libfuse.
 Status ApplyMountOptions(const std::string& options, MountConfig* config);
+
+// Checks the mount's sources and fills each one's StoreOptions: the paths (one line for a
+// bad, duplicate or nested one), each source's own options (remote-access rows only).
+// A lone source at "/" becomes `source` with its options folded into `store`, the mount
+// of one source it always was. Called by RunMount before anything is touched.
+Status ResolveSources(MountConfig* config);
 
 // Registers every row as a flag of `cmd` writing into `*config` (only the store rows when
 // `store_only`, for the index commands).

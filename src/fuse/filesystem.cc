@@ -359,6 +359,7 @@ std::string Filesystem::StatsJson() const {
     j["block_sources"][name] = {{"blocks", c.blocks}, {"bytes", c.bytes}};
   }
   AddJson(j, "routes", options_.routes_json);
+  AddJson(j, "sources", options_.sources_json);
   AddJson(j, "passthrough", options_.passthrough_json);
   AddJson(j, "fuse_transport", options_.transport_json);
   for (const auto& [name, t] : cs.tiers) {

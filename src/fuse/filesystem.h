@@ -35,6 +35,8 @@ struct FilesystemOptions {
   std::function<std::string()> routes_json;
   // The index revision in use and its refresh checks, as a JSON object, for stats.
   std::function<std::string()> index_json;
+  // A namespace of several sources: each one's figures, a JSON array (cli/source_stats.h).
+  std::function<std::string()> sources_json;
   // Checks for a new index revision now and switches to it (reading the root's
   // "user.tierfs.refresh"); the outcome in one line.
   std::function<Result<std::string>()> refresh;

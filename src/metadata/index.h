@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "metadata/entry.h"
@@ -27,6 +28,13 @@ struct IndexMeta {
   // Bytes in files of kLargeFileBytes or more (what FUSE passthrough can serve); -1 in an
   // index built before it was counted.
   int64_t large_bytes = -1;
+  // A namespace of several sources (ufs/namespace_store.h): each one's files and bytes,
+  // in key order of their prefixes ("spark", "apache/hbase").
+  struct SourceCount {
+    std::string prefix;
+    uint64_t files = 0, bytes = 0;
+  };
+  std::vector<SourceCount> sources;
 };
 
 // Files this large or larger may be cached as one file each and passed through.

@@ -83,6 +83,14 @@ class EntrySink {
         ++meta_.files;
         meta_.bytes += e.size;
         if (e.size >= kLargeFileBytes) meta_.large_bytes += static_cast<int64_t>(e.size);
+        for (IndexMeta::SourceCount& s : meta_.sources) {
+          if (e.key.size() > s.prefix.size() && e.key.compare(0, s.prefix.size(), s.prefix) == 0 &&
+              e.key[s.prefix.size()] == '/') {
+            ++s.files;
+            s.bytes += e.size;
+            break;
+          }
+        }
         break;
     }
     if (options_.progress && ++seen_ % options_.progress_every == 0) options_.progress(meta_);
@@ -233,6 +241,7 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
   TIERFS_RETURN_IF_ERROR(writer.Put(root, ""));
   meta.dirs = 1;
   meta.large_bytes = 0;
+  for (std::string& prefix : store.SourcePrefixes()) meta.sources.push_back({std::move(prefix)});
 
   EntrySink out(writer, meta, options);
   Status walked = Status(ENOTSUP, "");

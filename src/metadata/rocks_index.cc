@@ -96,15 +96,19 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 }
 
 nlohmann::json MetaToJson(const IndexMeta& m) {
-  return {{"format_version", m.format_version},
-          {"source", m.source},
-          {"built_at", m.built_at},
-          {"files", m.files},
-          {"dirs", m.dirs},
-          {"symlinks", m.symlinks},
-          {"bytes", m.bytes},
-          {"large_bytes", m.large_bytes},
-          {"skipped", m.skipped}};
+  nlohmann::json j = {{"format_version", m.format_version},
+                      {"source", m.source},
+                      {"built_at", m.built_at},
+                      {"files", m.files},
+                      {"dirs", m.dirs},
+                      {"symlinks", m.symlinks},
+                      {"bytes", m.bytes},
+                      {"large_bytes", m.large_bytes},
+                      {"skipped", m.skipped}};
+  for (const IndexMeta::SourceCount& s : m.sources) {
+    j["sources"].push_back({{"prefix", s.prefix}, {"files", s.files}, {"bytes", s.bytes}});
+  }
+  return j;
 }
 
 class RocksIndex : public Index {
@@ -327,6 +331,10 @@ Result<std::unique_ptr<Index>> OpenIndex(const std::string& path) {
     meta.bytes = j.at("bytes").get<uint64_t>();
     meta.skipped = j.value("skipped", uint64_t{0});
     meta.large_bytes = j.value("large_bytes", int64_t{-1});
+    for (const auto& s : j.value("sources", nlohmann::json::array())) {
+      meta.sources.push_back({s.at("prefix").get<std::string>(), s.at("files").get<uint64_t>(),
+                              s.at("bytes").get<uint64_t>()});
+    }
   } catch (const std::exception& e) {
     return Status::Io("index '" + path + "' has a corrupt meta record");
   }

@@ -99,7 +99,7 @@ std::shared_ptr<Block> Block::AllocateWithOffset(size_t capacity, size_t offset)
 
 Block::~Block() { BlockPool::Global().Give({storage_, capacity_}); }
 
-BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size) {
+BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size, uint8_t tag) {
   BlockKey k{ref.key, ref.version, index, {}, object_size};
   std::string id;
   id.reserve(ref.key.size() + ref.version.size() + 24);
@@ -107,6 +107,7 @@ BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size
   id.append(ref.version).push_back('\0');
   id.append(std::to_string(index));
   k.hash = Xxh3_128(id.data(), id.size());
+  if (tag != 0) k.hash.lo = (k.hash.lo & ~uint64_t{0xff}) | tag;
   return k;
 }
 

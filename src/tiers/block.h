@@ -100,7 +100,12 @@ struct BlockKey {
   uint64_t object_size = 0;
 };
 
-BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size = 0);
+// `tag` (0: none) names the block's source in a namespace of several (1 + its position):
+// it replaces the hash's low byte, so tiers that keep only hashes can still count the
+// bytes of each source (BlockTag). A single-source mount's hashes are untouched.
+BlockKey MakeBlockKey(const ObjectRef& ref, uint64_t index, uint64_t object_size = 0,
+                      uint8_t tag = 0);
+inline uint8_t BlockTag(const Hash128& hash) { return static_cast<uint8_t>(hash.lo & 0xff); }
 // The identity of a whole object version (no block index), for tiers that keep objects.
 Hash128 ObjectHash(const ObjectRef& ref);
 

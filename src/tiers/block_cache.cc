@@ -66,7 +66,7 @@ void BlockCache::PrefetchLoop() {
       jobs_.pop_front();
     }
     // Errors surface to the reader that asks for the block later.
-    (void)GetBlock(job.ref, job.object_size, MakeBlockKey(job.ref, job.index, job.object_size));
+    (void)GetBlock(job.ref, job.object_size, KeyOf(job.ref, job.index, job.object_size));
     ++prefetched_;
     std::lock_guard lock(job_mu_);
     inflight_bytes_ -= block_size_;
@@ -126,15 +126,14 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   std::vector<int> cached_tier;
   if (batched) {
     keys.reserve(last - first + 1);
-    for (uint64_t i = first; i <= last; ++i) keys.push_back(MakeBlockKey(ref, i, object_size));
+    for (uint64_t i = first; i <= last; ++i) keys.push_back(KeyOf(ref, i, object_size));
     cached.resize(keys.size());
     cached_tier.assign(keys.size(), -1);
     FromTiersBatch(keys, cached, cached_tier);
   }
   int tier = -1;  // the tier that served the block in hand, if one did
   auto get = [&](uint64_t i) -> BlockResult {
-    if (!batched)
-      return GetBlock(ref, object_size, MakeBlockKey(ref, i, object_size), false, &tier);
+    if (!batched) return GetBlock(ref, object_size, KeyOf(ref, i, object_size), false, &tier);
     if (cached[i - first] == nullptr) {
       return GetBlock(ref, object_size, keys[i - first], true, &tier);
     }
@@ -277,6 +276,15 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
   std::shared_ptr<const Block> shared = std::move(block);
   for (Tier* tier : tiers_) tier->Put(key, shared);
   return shared;
+}
+
+std::vector<std::pair<std::string, std::array<uint64_t, 256>>> BlockCache::BytesByTag() const {
+  std::vector<std::pair<std::string, std::array<uint64_t, 256>>> out;
+  for (const Tier* t : tiers_) {
+    out.emplace_back(t->name(), std::array<uint64_t, 256>{});
+    t->AddBytesByTag(tag_of_, out.back().second);
+  }
+  return out;
 }
 
 CacheStats BlockCache::Stats() const {

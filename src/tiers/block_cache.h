@@ -19,6 +19,7 @@
 
 #include <sys/uio.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -98,6 +99,12 @@ class BlockCache {
   size_t block_size() const { return block_size_; }
   CacheStats Stats() const;
 
+  // A namespace of several sources: `tag_of` gives the tag (1 + the source's position) of
+  // an object key, put in every block's hash (MakeBlockKey). Set before Start().
+  void SetTagger(Tier::TagOf tag_of) { tag_of_ = std::move(tag_of); }
+  // Bytes each tier holds by tag (index: the tag).
+  std::vector<std::pair<std::string, std::array<uint64_t, 256>>> BytesByTag() const;
+
  private:
   using BlockResult = Result<std::shared_ptr<const Block>>;
   struct Flight;
@@ -115,7 +122,12 @@ class BlockCache {
   void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last);
   void PrefetchLoop();
 
+  BlockKey KeyOf(const ObjectRef& ref, uint64_t index, uint64_t object_size) const {
+    return MakeBlockKey(ref, index, object_size, tag_of_ ? tag_of_(ref.key) : 0);
+  }
+
   Store& store_;
+  Tier::TagOf tag_of_;
   const std::vector<Tier*> tiers_;
   const size_t block_size_;
 

@@ -182,6 +182,13 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
   if (!gathering_ || queued_bytes_ >= staging_size_) queue_cv_.notify_one();
 }
 
+void NvmeTier::AddBytesByTag(const TagOf&, std::span<uint64_t, 256> out) const {
+  for (size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (const auto& [hash, loc] : shards_[i].map) out[BlockTag(hash)] += loc.length;
+  }
+}
+
 TierStats NvmeTier::Stats() const {
   TierStats s;
   s.capacity_bytes = segments_.size() * segment_size_;

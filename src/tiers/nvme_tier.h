@@ -80,6 +80,7 @@ class NvmeTier : public Tier {
                 std::span<std::shared_ptr<const Block>> out) override;
   void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
   TierStats Stats() const override;
+  void AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const override;
 
   uint64_t segment_size() const { return segment_size_; }
   size_t segment_count() const { return segments_.size(); }

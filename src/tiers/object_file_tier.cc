@@ -550,6 +550,12 @@ void ObjectFileTier::Unpin(const std::shared_ptr<Object>& object) {
   }
 }
 
+void ObjectFileTier::AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const {
+  if (!tag_of) return;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, o] : objects_) out[tag_of(o->key)] += o->reserved;
+}
+
 TierStats ObjectFileTier::Stats() const {
   TierStats s;
   s.capacity_bytes = options_.budget->capacity();

@@ -72,6 +72,11 @@ class RamTier::Shard {
     s->evictions += evictions_;
   }
 
+  void AddBytesByTag(std::span<uint64_t, 256> out) const {
+    std::lock_guard lock(mu_);
+    for (const auto& [hash, node] : map_) out[BlockTag(hash)] += node->bytes;
+  }
+
  private:
   struct Node {
     Hash128 hash;
@@ -108,6 +113,10 @@ std::shared_ptr<const Block> RamTier::Get(const BlockKey& key) {
 
 void RamTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& block) {
   ShardFor(key).Put(key.hash, block);
+}
+
+void RamTier::AddBytesByTag(const TagOf&, std::span<uint64_t, 256> out) const {
+  for (const auto& shard : shards_) shard->AddBytesByTag(out);
 }
 
 TierStats RamTier::Stats() const {

@@ -28,6 +28,7 @@ class RamTier : public Tier {
   std::shared_ptr<const Block> Get(const BlockKey& key) override;
   void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
   TierStats Stats() const override;
+  void AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const override;
 
  private:
   class Shard;

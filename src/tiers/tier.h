@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "tiers/block.h"
 
@@ -57,6 +59,14 @@ class Tier {
   }
   virtual void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) = 0;
   virtual TierStats Stats() const = 0;
+
+  // Adds the bytes the tier holds to out[tag], by the tag of each block's source
+  // (BlockTag of its key's hash; tiers that keep object keys may ask `tag_of`).
+  using TagOf = std::function<uint8_t(std::string_view key)>;
+  virtual void AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const {
+    (void)tag_of;
+    (void)out;
+  }
 };
 
 }  // namespace tierfs

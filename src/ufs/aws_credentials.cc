@@ -412,6 +412,10 @@ Result<std::unique_ptr<CredentialProvider>> ResolveCredentialChain(const Credent
     *first = std::move(*c);
     return std::move(*p);
   };
+  if (!o.given.access_key.empty()) {
+    *first = o.given;
+    return std::unique_ptr<CredentialProvider>(new StaticProvider("given", o.given));
+  }
   if (!o.credentials_file.empty()) {
     if (!std::ifstream(o.credentials_file)) {
       return Status(ENOENT, "cannot read credentials file '" + o.credentials_file + "'");

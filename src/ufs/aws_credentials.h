@@ -51,6 +51,7 @@ class CredentialProvider {
 };
 
 struct CredentialChainOptions {
+  AwsCredentials given;          // keys of this source only (a Fluid secret): no chain
   std::string credentials_file;  // --s3-credentials-file: that file's profile, nothing else
   std::string region;            // for STS's regional endpoint
   bool imds_v1 = false;          // allow IMDSv1 when the token PUT is refused

@@ -22,6 +22,9 @@ class MeteredStore : public Store {
 
   std::string Url() const override { return inner_->Url(); }
   std::string RoutesJson() const override { return inner_->RoutesJson(); }
+  std::vector<std::string> SourcePrefixes() const override { return inner_->SourcePrefixes(); }
+  // The store it wraps.
+  Store& inner() const { return *inner_; }
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   Status ListFlat(const ListSink& sink) override;

@@ -85,6 +85,9 @@ Result<std::unique_ptr<Store>> S3Store::Open(const std::string& url, const Store
   if (!options.s3_no_sign) {
     CredentialChainOptions chain;
     chain.credentials_file = options.s3_credentials_file;
+    chain.given.access_key = options.s3_access_key_id;
+    chain.given.secret_key = options.s3_secret_access_key;
+    chain.given.session_token = options.s3_session_token;
     chain.region = region;
     chain.imds_v1 = options.s3_imds_v1;
     chain.http = options.http;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "ufs/http_client.h"
@@ -71,6 +72,10 @@ class Store {
   // empty for stores that are not read over HTTP.
   virtual std::string RoutesJson() const { return {}; }
 
+  // The key prefixes of the sources of a namespace (namespace_store.h), in key order;
+  // empty for a store that is one source.
+  virtual std::vector<std::string> SourcePrefixes() const { return {}; }
+
   // Reads up to `length` bytes at `offset` into `buf`. Returns the bytes read, which is
   // less than `length` only at the end of the object. If `via` is not null it is set to
   // where the bytes came from (kOrigin unless a cluster cache served them).
@@ -101,6 +106,9 @@ struct StoreOptions {
   bool s3_no_sign = false;          // anonymous requests
   std::string s3_credentials_file;  // an AWS credentials file (e.g. a Kubernetes secret)
   bool s3_imds_v1 = false;          // let the EC2 metadata lookup fall back to IMDSv1
+  // Keys of this source only (a Fluid mount's secret); set, no credential chain is asked.
+  // Never on a command line, in a log line or an error.
+  std::string s3_access_key_id, s3_secret_access_key, s3_session_token;
   // Signed (private) S3 reads may go through --http-proxy caches: whoever reaches a cache
   // can then read what it holds. Off: such a mount is refused.
   bool s3_through_proxy = false;
