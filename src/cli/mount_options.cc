@@ -150,32 +150,57 @@ bool IsMountHelperOption(const std::string& key) {
 class MountConfigFile : public CLI::ConfigTOML {
  public:
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    auto items = CLI::ConfigTOML::from_config(input);
-    std::vector<CLI::ConfigItem> out;
-    nlohmann::json table;
-    auto flush = [&] {
-      if (table.empty()) return;
+    // The [[source]] tables are taken out here (CLI11 merges repeated tables); the rest
+    // goes to CLI11's TOML reader.
+    std::stringstream rest;
+    std::vector<nlohmann::json> tables;
+    bool in_table = false;
+    for (std::string line; std::getline(input, line);) {
+      std::string t = Trim(line);
+      if (!t.empty() && t[0] == '[') {
+        in_table = t == "[[source]]";
+        if (in_table) {
+          tables.emplace_back(nlohmann::json::object());
+          continue;
+        }
+      }
+      if (!in_table) {
+        rest << line << "\n";
+        continue;
+      }
+      if (t.empty() || t[0] == '#') continue;
+      const size_t eq = t.find('=');
+      if (eq == std::string::npos) {
+        tables.back()[t] = "true";
+        continue;
+      }
+      std::string value = Trim(t.substr(eq + 1));
+      if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'')) {
+        value = value.substr(1, value.find(value[0], 1) - 1);
+      } else if (const size_t hash = value.find('#'); hash != std::string::npos) {
+        value = Trim(value.substr(0, hash));
+      }
+      tables.back()[Trim(t.substr(0, eq))] = value;
+    }
+    auto items = CLI::ConfigTOML::from_config(rest);
+    for (auto& item : items) {
+      if (item.parents.empty()) item.parents.push_back("mount");
+    }
+    if (!tables.empty()) {  // one item: CLI11 applies the first item of a name only
       CLI::ConfigItem item;
       item.parents = {"mount"};
       item.name = kSourceTableFlag;
-      item.inputs = {table.dump()};
-      out.push_back(std::move(item));
-      table = nlohmann::json::object();
-    };
-    for (auto& item : items) {
-      if (item.parents.size() == 1 && item.parents[0] == "source") {
-        if (item.name == "--") {
-          flush();
-        } else {
-          table[item.name] = item.inputs.empty() ? std::string("true") : item.inputs[0];
-        }
-        continue;
-      }
-      if (item.parents.empty()) item.parents.push_back("mount");
-      out.push_back(std::move(item));
+      for (const nlohmann::json& table : tables) item.inputs.push_back(table.dump());
+      items.push_back(std::move(item));
     }
-    flush();
-    return out;
+    return items;
+  }
+
+ private:
+  static std::string Trim(const std::string& s) {
+    const size_t a = s.find_first_not_of(" \t\r");
+    if (a == std::string::npos) return {};
+    return s.substr(a, s.find_last_not_of(" \t\r") - a + 1);
   }
 };
 

@@ -16,8 +16,11 @@ start_apache "$DATA" "$APACHE" "$PORT" || fail "apache did not start"
 URL=http://127.0.0.1:$PORT
 
 MNT=$WORK/mnt
-mount_tierfs --source "/spark=$URL/spark/" "$MNT" --source "/apache/hbase=$URL/hbase/" \
-  --source "/local=$WORK/local" --cache-dir "$WORK/cache" --cache-size 256M
+mkdir -p "$MNT"
+MOUNTS+=("$MNT")
+"$TIERFS" mount --source "/spark=$URL/spark/" --source "/apache/hbase=$URL/hbase/" \
+  --source "/local=$WORK/local" "$MNT" --cache-dir "$WORK/cache" --cache-size 256M ||
+  fail "mount of three sources failed"
 [ "$(ls "$MNT")" = "$(printf 'apache\nlocal\nspark')" ] || fail "root lists $(ls "$MNT" | xargs)"
 src_field() {  # src_field PATH FIELD: a per-source figure of the mount's stats
   stats_json "$MNT" | python3 -c "import json,sys; d=json.load(sys.stdin)
@@ -52,7 +55,6 @@ timeout = 20000
 path = "/apache/hbase"
 url = "$URL/hbase/"
 TOML
-MOUNTS+=("$MNT")
 "$TIERFS" mount --config "$WORK/ns.toml" "$MNT" || fail "mount --config with [[source]] failed"
 diff -r "$DATA/hbase" "$MNT/apache/hbase" || fail "[[source]] mount differs"
 pass "[[source]] tables mount the same namespace"
