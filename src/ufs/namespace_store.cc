@@ -72,12 +72,14 @@ Status CheckSourcePaths(const std::vector<std::string>& prefixes) {
 
 Result<std::unique_ptr<NamespaceStore>> NamespaceStore::Make(std::vector<NamespaceSource> sources) {
   std::vector<std::string> prefixes;
+  prefixes.reserve(sources.size());
   for (const NamespaceSource& s : sources) prefixes.push_back(s.prefix);
   TIERFS_RETURN_IF_ERROR(CheckSourcePaths(prefixes));
   if (std::find(prefixes.begin(), prefixes.end(), "") != prefixes.end()) {
     return Status::Invalid("a namespace source needs a path other than '/'");
   }
   std::vector<Source> out;
+  out.reserve(sources.size());
   for (NamespaceSource& s : sources) {
     out.push_back(
         Source{std::move(s.prefix), std::move(s.store), std::make_unique<SourceCounters>()});
