@@ -4,8 +4,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -181,6 +183,18 @@ namespace {
 // The files `tierfs warm` pulls in: those listed in `list_file`, plus every regular file
 // under `paths` (relative to the mount; the whole mount when neither is given). An error
 // names the path that is not in the mount.
+// A path the user named, as a path in the filesystem: one under the mountpoint as it is,
+// any other taken inside the mount ("spark/x", and "/spark/x" as a Dataset names it).
+std::string InMount(const std::string& mnt, const std::string& p) {
+  const fs::path root = fs::absolute(mnt).lexically_normal();
+  const fs::path given = fs::path(p).lexically_normal();
+  if (given.is_absolute()) {
+    auto [r, g] = std::mismatch(root.begin(), root.end(), given.begin(), given.end());
+    if (r == root.end() || (std::next(r) == root.end() && r->empty())) return given.string();
+  }
+  return (root / given.relative_path()).string();
+}
+
 Result<std::vector<std::string>> FilesToWarm(const std::string& mnt,
                                              const std::vector<std::string>& paths,
                                              const std::string& list_file) {
@@ -204,14 +218,13 @@ Result<std::vector<std::string>> FilesToWarm(const std::string& mnt,
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      files.push_back(line[0] == '/' ? line : mnt + "/" + line);
+      files.push_back(InMount(mnt, line));
     }
   }
   std::vector<std::string> roots = paths;
   if (roots.empty() && list_file.empty()) roots.push_back(mnt);
   for (const auto& p : roots) {
-    const fs::path full = !p.empty() && p[0] == '/' ? fs::path(p) : fs::path(mnt) / p;
-    if (!add_tree(full)) {
+    if (!add_tree(InMount(mnt, p))) {
       return Status::Invalid("'" + p + "' is not a file or directory in the mount");
     }
   }
@@ -228,13 +241,31 @@ struct WarmProgress {
   }
 };
 
+// Tells the progress thread to stop at once, not at its next line.
+struct ProgressStop {
+  std::mutex mu;  // protects done
+  std::condition_variable cv;
+  bool done = false;
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+  }
+};
+
 // Prints a progress line every 200 ms on a terminal (a bar, rewritten in place) or every
-// 5 s otherwise (plain lines), until `finished`.
-void ShowProgress(const WarmProgress& p, size_t total, bool tty,
-                  const std::atomic<bool>& finished) {
-  while (!finished) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 5000));
-    if (finished) break;
+// 5 s otherwise (plain lines), until stopped.
+void ShowProgress(const WarmProgress& p, size_t total, bool tty, ProgressStop* stop) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(stop->mu);
+      if (stop->cv.wait_for(lock, std::chrono::milliseconds(tty ? 200 : 5000),
+                            [stop] { return stop->done; })) {
+        return;
+      }
+    }
     const double secs = p.seconds();
     const size_t d = p.done;
     const double rate = secs > 0 ? static_cast<double>(p.bytes) / secs : 0;
@@ -287,10 +318,10 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
 
   WarmProgress progress;
   const bool tty = ::isatty(STDERR_FILENO);
-  std::atomic<bool> finished{false};
-  std::thread shown([&] { ShowProgress(progress, files->size(), tty, finished); });
+  ProgressStop stop;
+  std::thread shown([&] { ShowProgress(progress, files->size(), tty, &stop); });
   const std::vector<std::string> failed = WarmFiles(*files, threads, &progress);
-  finished = true;
+  stop.Stop();
   shown.join();
 
   const double secs = progress.seconds();

@@ -15,6 +15,7 @@
 
 #include "cli/fail.h"
 #include "cli/mount_command.h"
+#include "cli/mount_options.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/size.h"
@@ -60,9 +61,10 @@ Status WriteManifestFile(const std::string& index_path, const std::string& out_p
 
 }  // namespace
 
-int RunIndexBuild(const std::string& source, const std::string& index_path, const StoreOptions& so,
+int RunIndexBuild(MountConfig sources, const std::string& index_path,
                   const std::string& write_manifest, ListMode mode) {
-  auto store = OpenStore(source, so);
+  if (Status s = ResolveSources(&sources); !s.ok()) return Fail(s);
+  auto store = OpenSources(sources, /*unreachable=*/nullptr);
   if (!store.ok()) return Fail(store.status());
   const bool tty = ::isatty(STDERR_FILENO);
   BuildOptions options;

@@ -53,10 +53,27 @@ int Main(int argc, char** argv) {
   auto* index = app.add_subcommand("index", "Build or inspect an index");
   index->require_subcommand(1);
   auto* build = index->add_subcommand("build", "Walk SOURCE once and write an index");
-  build->add_option("source", build_source, "path or URL")->required();
+  build->add_option("source", build_source, "path or URL (or several: --source PATH=URL ...)");
   build->add_option("--index", index_path, "index directory to write")->required();
   MountConfig build_config;
   AddMountOptions(build, &build_config, /*store_only=*/true);
+  build
+      ->add_option_function<std::vector<std::string>>(
+          "--source",
+          [&build_config](const std::vector<std::string>& values) {
+            for (const std::string& v : values) {
+              if (Status s = ApplyMountOption(*FindMountOption("source"), v, &build_config);
+                  !s.ok()) {
+                throw CLI::ValidationError("--source", s.message());
+              }
+            }
+          },
+          "a source of a namespace, PATH=URL (repeat for several), as `tierfs mount` takes it")
+      ->type_name("PATH=URL")
+      ->type_size(1)
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   std::string write_manifest;
   build->add_option("--write-manifest", write_manifest, "also write the files as a manifest");
   ListMode list_mode = ListMode::kAuto;
@@ -105,7 +122,9 @@ int Main(int argc, char** argv) {
   unsigned warm_threads = 8;
   auto* warm = app.add_subcommand("warm", "Pull files into the cache (whole mount by default)");
   warm->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
-  warm->add_option("paths", warm_paths, "files or directories (relative to the mount)");
+  warm->add_option("paths", warm_paths,
+                   "files or directories in the mount: relative, /data/x, or as the Dataset "
+                   "names them (/spark/x)");
   warm->add_option("--list", warm_list, "a file listing paths, one per line");
   warm->add_option("--threads", warm_threads, "parallel files")->check(CLI::Range(1, 256));
   std::string fluid_config = kFluidConfigPath;
@@ -160,7 +179,8 @@ int Main(int argc, char** argv) {
     return RunMount(std::move(mc));
   }
   if (*build) {
-    return RunIndexBuild(build_source, index_path, build_config.store, write_manifest, list_mode);
+    build_config.source = build_source;
+    return RunIndexBuild(std::move(build_config), index_path, write_manifest, list_mode);
   }
   if (*stats) return RunStats(admin_mnt, stats_json, stats_watch);
   if (*warm) return RunWarm(admin_mnt, warm_paths, warm_list, warm_threads);

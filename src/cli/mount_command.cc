@@ -285,13 +285,23 @@ void WritePassthroughMetrics(MetricsWriter& w, const PassthroughChannel* channel
             d(o.verifications));
 }
 
-// Opens `url`; if it cannot be reached now, opens it offline (calls fail until it is back)
-// and keeps the first such error in `*unreachable`.
+std::string SafeFsName(const std::string& url) {
+  // No credentials or query string; commas and blanks would split mount options.
+  std::string s = RedactUrl(url);
+  for (char& c : s) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\n') c = '_';
+  }
+  return s;
+}
+
+// Opens `url`; if it cannot be reached now and `unreachable` is set, opens it offline
+// (calls fail until it is back) and keeps the first such error in `*unreachable`.
 Result<std::unique_ptr<Store>> OpenReachable(const std::string& url, const StoreOptions& options,
                                              const std::string& label, Status* unreachable) {
   auto store = OpenStore(url, options);
   if (store.ok()) return store;
   const Status why(store.status().error(), label + store.status().message());
+  if (unreachable == nullptr) return why;
   StoreOptions lazy = options;
   lazy.allow_offline = true;
   auto offline = OpenStore(url, lazy);
@@ -300,7 +310,8 @@ Result<std::unique_ptr<Store>> OpenReachable(const std::string& url, const Store
   return offline;
 }
 
-// The mount's source: its one store, or a NamespaceStore of its sources.
+}  // namespace
+
 Result<std::unique_ptr<Store>> OpenSources(const MountConfig& config, Status* unreachable) {
   if (config.sources.empty()) return OpenReachable(config.source, config.store, "", unreachable);
   std::vector<NamespaceSource> parts;
@@ -313,17 +324,6 @@ Result<std::unique_ptr<Store>> OpenSources(const MountConfig& config, Status* un
   if (!ns.ok()) return ns.status();
   return std::unique_ptr<Store>(std::move(*ns));
 }
-
-std::string SafeFsName(const std::string& url) {
-  // No credentials or query string; commas and blanks would split mount options.
-  std::string s = RedactUrl(url);
-  for (char& c : s) {
-    if (c == ',' || c == ' ' || c == '\t' || c == '\n') c = '_';
-  }
-  return s;
-}
-
-}  // namespace
 
 bool IsTierfsMount(const std::string& path) {
   std::error_code ec;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +62,12 @@ struct MountConfig {
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none
   StoreOptions store;           // remote access: TLS, timeouts, S3 endpoint and credentials
 };
+
+// Opens the mount's source: its one store, or a NamespaceStore of `config.sources`
+// (resolved by ResolveSources). With `unreachable`, a store that cannot be reached now
+// opens offline (its calls fail until it is back) and the first such error is kept there;
+// without, it is an error.
+Result<std::unique_ptr<Store>> OpenSources(const MountConfig& config, Status* unreachable);
 
 // Runs the mount. Returns the process exit code; errors are printed as one line.
 int RunMount(MountConfig config);

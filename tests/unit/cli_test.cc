@@ -46,8 +46,9 @@ TEST(FluidConfig, TranslatesARealConfigJson) {
   EXPECT_EQ(c.metrics_address, "0.0.0.0:9567");
   EXPECT_EQ(c.log_level, "warn");
   EXPECT_EQ(c.fuse_options, "allow_other");
-  EXPECT_EQ(fm->env.at("AWS_ACCESS_KEY_ID"), "AKIDEXAMPLE");
-  EXPECT_EQ(fm->env.at("AWS_SECRET_ACCESS_KEY"), "wJalrXUtnFEMI/K7MDENG");
+  EXPECT_TRUE(c.sources.empty());  // path "/": the mount of one source
+  EXPECT_EQ(c.store.s3_access_key_id, "AKIDEXAMPLE");
+  EXPECT_EQ(c.store.s3_secret_access_key, "wJalrXUtnFEMI/K7MDENG");
   // The printed command never carries a secret or the secret files' paths.
   EXPECT_EQ(fm->command_line.find("AKIDEXAMPLE"), std::string::npos);
   EXPECT_EQ(fm->command_line.find("access-key"), std::string::npos);
@@ -64,18 +65,34 @@ TEST(FluidConfig, RefusesWhatItCannotServeWithOneClearLine) {
       {R"({"mounts":[{"mountPoint":"https://x/"}]})", "targetPath"},
       {R"({"targetPath":"rel","mounts":[{"mountPoint":"https://x/"}]})", "targetPath"},
       {R"({"targetPath":"/t","mounts":[]})", "mounts"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/"},{"mountPoint":"https://y/"}]})",
-       "one source per mount"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"pvc://claim"}]})", "PVC"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/"}],"accessModes":["ReadWriteMany"]})",
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/"}]})",
+       "neither a path nor a name"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a"},{"mountPoint":"https://y/","name":"a","path":"/b"}]})",
+       "two mounts are named 'a'"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a"},{"mountPoint":"https://y/","name":"b","path":"/a"}]})",
+       "two sources have the path /a"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a","path":"/a/../b"}]})",
+       "may not contain '..'"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":".."}]})",
+       "not a directory name"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a"},{"mountPoint":"https://y/","name":"b","path":"/"}]})",
+       "only valid for a single source"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a"},{"mountPoint":"https://y/","name":"b","path":"/a/b"}]})",
+       "inside source /a"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a","options":{"cache-size":"1G"}},{"mountPoint":"https://y/","name":"b","options":{"cache-size":"2G"}}]})",
+       "applies to the whole mount"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"a","encryptOptions":[{"name":"aws-access-key-id","valueFrom":{"secretKeyRef":{"name":"..","key":"k"}}}]}]})",
+       "bad secret"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"pvc://claim","name":"c"}]})", "PVC"},
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"x"}],"accessModes":["ReadWriteMany"]})",
        "read-only"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","options":{"cache-size":"lots"}}]})",
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"x","options":{"cache-size":"lots"}}]})",
        "cache_size"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","options":{"a":{"b":1}}}]})",
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"x","options":{"a":{"b":1}}}]})",
        "must be a string"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","options":{"ram-size":"1G,allow_root"}}]})",
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"https://x/","name":"x","options":{"ram-size":"1G,allow_root"}}]})",
        "','"},
-      {R"({"targetPath":"/t","mounts":[{"mountPoint":"s3://b/","options":{"aws-access-key-id":"/no/such/file"}}]})",
+      {R"({"targetPath":"/t","mounts":[{"mountPoint":"s3://b/","name":"b","options":{"aws-access-key-id":"/no/such/file"}}]})",
        "cannot read secret file"},
   };
   for (const auto& [json, want] : cases) {
@@ -89,11 +106,73 @@ TEST(FluidConfig, RefusesWhatItCannotServeWithOneClearLine) {
 
 TEST(FluidConfig, LocalMountPointsAndFlags) {
   auto fm = FluidMountFromConfig(
-      R"({"targetPath":"/t","mounts":[{"mountPoint":"local:///data/set","options":{"s3-path-style":"false","insecure":"true"}}]})");
+      R"({"targetPath":"/t","mounts":[{"mountPoint":"local:///data/set","path":"/","options":{"s3-path-style":"false","insecure":"true"}}]})");
   ASSERT_TRUE(fm.ok()) << fm.status().message();
   EXPECT_EQ(fm->config.source, "/data/set");
   EXPECT_TRUE(fm->config.store.http.insecure);
   EXPECT_FALSE(fm->config.store.s3_path_style);
+}
+
+// The course lab's Dataset: one mount named spark and no path is served at /spark, the
+// path every Fluid runtime gives it (the pod reads /data/spark/spark-3.4.1).
+TEST(FluidConfig, AMountWithoutPathIsServedAtItsName) {
+  auto fm = FluidMountFromConfig(
+      R"({"targetPath":"/t","mounts":[{"mountPoint":"https://archive.apache.org/dist/spark/","name":"spark"}]})");
+  ASSERT_TRUE(fm.ok()) << fm.status().message();
+  ASSERT_EQ(fm->config.sources.size(), 1U);
+  EXPECT_TRUE(fm->config.source.empty());
+  EXPECT_EQ(fm->config.sources[0].path, "/spark");
+  EXPECT_EQ(fm->config.sources[0].url, "https://archive.apache.org/dist/spark/");
+  EXPECT_EQ(
+      fm->command_line,
+      "tierfs mount --source /spark=https://archive.apache.org/dist/spark/ /t -f -o allow_other");
+}
+
+// Several mounts: each source gets its own remote options and secrets, the shared ones
+// reach all, the whole mount's options come from runtimeOptions and the mounts.
+TEST(FluidConfig, SeveralMountsEachWithItsOwnOptionsAndSecrets) {
+  TempDir dir;
+  WriteFile(dir.path() + "/s3/id", "AKIDHBASE\n");
+  WriteFile(dir.path() + "/s3/key", "hbasesecret\n");
+  WriteFile(dir.path() + "/shared/token", "sharedtoken\n");
+  const std::string json = R"({"targetPath":"/t",
+    "runtimeOptions":{"ram-size":"64M","timeout":"15000"},
+    "sharedOptions":{"cache-size":"3G"},
+    "sharedEncryptOptions":[{"name":"aws-session-token","valueFrom":{"secretKeyRef":{"name":"shared","key":"token"}}}],
+    "mounts":[
+      {"mountPoint":"https://archive.apache.org/dist/spark/","name":"spark","options":{"insecure":"true"}},
+      {"mountPoint":"s3://bucket/hbase/","name":"hbase","path":"/apache/hbase/",
+       "options":{"s3-endpoint":"http://127.0.0.1:4568","s3_path_style":"true","timeout":"30000"},
+       "encryptOptions":[
+         {"name":"aws-access-key-id","valueFrom":{"secretKeyRef":{"name":"s3","key":"id"}}},
+         {"name":"aws-secret-access-key","valueFrom":{"secretKeyRef":{"name":"s3","key":"key"}}}]}]})";
+  auto fm = FluidMountFromConfig(json, dir.path());
+  ASSERT_TRUE(fm.ok()) << fm.status().message();
+  const MountConfig& c = fm->config;
+  EXPECT_EQ(c.ram_size, 64ULL << 20);
+  EXPECT_EQ(c.cache_size, 3ULL << 30);
+  ASSERT_EQ(c.sources.size(), 2U);
+  const SourceSpec& spark = c.sources[0];
+  const SourceSpec& hbase = c.sources[1];
+  EXPECT_EQ(spark.path, "/spark");
+  EXPECT_EQ(hbase.path, "/apache/hbase");
+  EXPECT_TRUE(spark.store.http.insecure);
+  EXPECT_FALSE(hbase.store.http.insecure);
+  EXPECT_TRUE(spark.store.s3_endpoint.empty());
+  EXPECT_EQ(hbase.store.s3_endpoint, "http://127.0.0.1:4568");
+  EXPECT_TRUE(hbase.store.s3_path_style);
+  EXPECT_EQ(spark.store.http.request_timeout_ms, 15000);  // runtimeOptions: every source's default
+  EXPECT_EQ(hbase.store.http.request_timeout_ms, 30000);  // its own wins
+  EXPECT_TRUE(spark.store.s3_access_key_id.empty());
+  EXPECT_EQ(hbase.store.s3_access_key_id, "AKIDHBASE");
+  EXPECT_EQ(hbase.store.s3_secret_access_key, "hbasesecret");
+  EXPECT_EQ(hbase.store.s3_session_token, "sharedtoken");
+  EXPECT_EQ(fm->command_line.find("AKIDHBASE"), std::string::npos);
+  EXPECT_EQ(fm->command_line.find("sharedtoken"), std::string::npos);
+  EXPECT_NE(fm->command_line.find("--source /spark=https://archive.apache.org/dist/spark/ "
+                                  "--source /apache/hbase=s3://bucket/hbase/ /t -f"),
+            std::string::npos)
+      << fm->command_line;
 }
 
 TEST(MountOptions, TierfsKeysSetFieldsAndTheRestGoToLibfuse) {
