@@ -71,6 +71,21 @@ void PrintStats(const nlohmann::json& j) {
   std::printf("%-14s %-14s %-16s %-8s\n\n", FormatSize(total).c_str(), FormatSize(cached).c_str(),
               FormatSize(capacity).c_str(),
               Percent(static_cast<double>(cached), static_cast<double>(total)).c_str());
+  if (j.contains("sources") && j["sources"].is_array()) {
+    // A namespace: the same columns per source, then what each asked of its store.
+    std::printf("%-20s %-14s %-14s %-8s %-8s %s\n", "SOURCE", "TOTAL SIZE", "CACHED", "CACHED%",
+                "FILES", "REMOTE REQUESTS");
+    for (const auto& s : j["sources"]) {
+      const uint64_t b = s.value("bytes", uint64_t{0});
+      const uint64_t c = std::min(s.value("cached_bytes", uint64_t{0}), b);
+      std::printf("%-20s %-14s %-14s %-8s %-8llu %llu\n", s.value("path", "").c_str(),
+                  FormatSize(b).c_str(), FormatSize(c).c_str(),
+                  Percent(static_cast<double>(c), static_cast<double>(b)).c_str(),
+                  static_cast<unsigned long long>(s.value("files", 0ULL)),
+                  static_cast<unsigned long long>(s.value("remote_requests", 0ULL)));
+    }
+    std::printf("\n");
+  }
   const uint64_t hits = j.value("block_hits", uint64_t{0}),
                  misses = j.value("block_misses", uint64_t{0});
   std::printf("source           %s\n", j.value("source", "").c_str());

@@ -152,7 +152,15 @@ mount -T "$WORK/fstab" "$FMNT" || fail "mount from an fstab line failed"
 is_mounted "$FMNT" || fail "fstab mount did not mount"
 diff -r "$DATA" "$FMNT" > /dev/null || fail "fstab mount: trees differ"
 "$TIERFS" unmount "$FMNT"
-pass "installed package: mount -t fuse.tierfs and an fstab line (_netdev,nofail,x-systemd.automount) mount"
+# A namespace from fstab: config=FILE names a TOML file of [[source]] tables.
+printf 'cache-dir = "%s"\n[[source]]\npath = "/a"\nurl = "%s"\n[[source]]\npath = "/b/c"\nurl = "%s"\n' \
+  "$WORK/ns-cache" "$DATA" "$DATA" > "$WORK/ns.toml"
+echo "none $FMNT fuse.tierfs config=$WORK/ns.toml,_netdev,nofail 0 0" > "$WORK/fstab"
+mount -T "$WORK/fstab" "$FMNT" || fail "mount of a namespace from an fstab line failed"
+diff -r "$DATA" "$FMNT/a" > /dev/null && diff -r "$DATA" "$FMNT/b/c" > /dev/null ||
+  fail "fstab namespace mount: trees differ"
+"$TIERFS" unmount "$FMNT"
+pass "installed package: mount -t fuse.tierfs and fstab lines (_netdev,nofail,x-systemd.automount; config= of two sources) mount"
 
 # The installed systemd unit: systemd-analyze verify, then run as systemd would (Type=notify,
 # EnvironmentFile, ExecStartPre/ExecStart/ExecStop) with a config like the example's.
