@@ -132,8 +132,7 @@ Status ObjectFileTier::Load() {
   for (auto& [time, object] : found) {
     object->last_use = tick--;
     if (!options_.budget->TryReserve(object->reserved)) {
-      ::unlink(PathOf(*object, ".data").c_str());
-      ::unlink(PathOf(*object, ".map").c_str());
+      RemoveFiles(*object);
       continue;
     }
     objects_.emplace(object->id, object);
@@ -326,37 +325,56 @@ Status ObjectFileTier::CreateFiles(Object& object) {
 
 bool ObjectFileTier::Reserve(const std::shared_ptr<Object>& object, uint64_t bytes) {
   if (options_.budget->TryReserve(bytes)) return true;
-  std::lock_guard lock(mu_);
-  // Full. An object that holds nothing yet is new: it may evict others only while the
-  // resident set is not earning hits.
-  if (object->reserved == 0 &&
-      last_ratio_permille_.load() >= static_cast<uint64_t>(options_.min_hit_ratio * 1000)) {
-    ++admission_refused_;
-    return false;
-  }
-  while (!options_.budget->TryReserve(bytes)) {
-    std::shared_ptr<Object> victim;
-    for (const auto& [id, o] : objects_) {
-      if (o != object && o->reserved > 0 && (victim == nullptr || o->last_use < victim->last_use)) {
-        victim = o;
-      }
+  {
+    std::lock_guard lock(mu_);
+    // Full. An object that holds nothing yet is new: it may evict others only while the
+    // resident set is not earning hits.
+    if (object->reserved == 0 &&
+        last_ratio_permille_.load() >= static_cast<uint64_t>(options_.min_hit_ratio * 1000)) {
+      ++admission_refused_;
+      return false;
     }
-    if (victim == nullptr) return false;
-    EvictLocked(victim);
   }
+  // Least recently used objects go until the bytes fit. A victim leaves the map under mu_;
+  // its files are unlinked after, so a lookup never waits behind the unlink (blocking.h).
+  // Its room is released once its files are gone: the disk never holds more than the budget.
+  do {
+    std::shared_ptr<Object> victim;
+    uint64_t freed = 0;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, o] : objects_) {
+        if (o != object && o->reserved > 0 &&
+            (victim == nullptr || o->last_use < victim->last_use)) {
+          victim = o;
+        }
+      }
+      if (victim == nullptr) return false;
+      freed = TakeOutLocked(victim);
+    }
+    RemoveFiles(*victim);
+    options_.budget->Release(freed);
+  } while (!options_.budget->TryReserve(bytes));
   return true;
 }
 
-void ObjectFileTier::EvictLocked(const std::shared_ptr<Object>& victim) {
+uint64_t ObjectFileTier::TakeOutLocked(const std::shared_ptr<Object>& victim) {
   objects_.erase(victim->id);
   victim->evicted = true;
-  ::unlink(PathOf(*victim, ".data").c_str());
-  ::unlink(PathOf(*victim, ".map").c_str());
   ++counters_.evictions;
-  if (victim->pins == 0) {
-    options_.budget->Release(victim->reserved);
-  } else {
-    evicted_pinned_bytes_ += victim->reserved;  // released by the last Unpin
+  if (victim->pins == 0) return victim->reserved;
+  evicted_pinned_bytes_ += victim->reserved;  // released by the last Unpin
+  return 0;
+}
+
+void ObjectFileTier::RemoveFiles(const Object& object) const {
+  for (const char* ext : {".data", ".map"}) {
+    const std::string path = PathOf(object, ext);
+    if (options_.remove_file) {
+      options_.remove_file(path);
+    } else {
+      ::unlink(path.c_str());
+    }
   }
 }
 

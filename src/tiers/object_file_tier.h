@@ -35,6 +35,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,9 +56,11 @@ struct ObjectFileTierOptions {
   std::string dir;  // created if missing
   DiskBudget* budget = nullptr;
   size_t block_size = 1 << 20;
-  uint64_t min_object_size = 8 << 20;
+  uint64_t min_object_size = 8 << 20;  // the mount passes kLargeFileBytes (metadata/index.h)
   uint64_t max_queue_bytes = 64 << 20;
   double min_hit_ratio = 0.10;
+  // Removes a file (::unlink); tests slow it down to check that hits never wait on it.
+  std::function<void(const std::string& path)> remove_file;
 };
 
 struct ObjectFileStats {
@@ -118,8 +121,11 @@ class ObjectFileTier : public Tier {
   void Verify(const std::shared_ptr<Object>& object);
   Status CreateFiles(Object& object);
   bool Reserve(const std::shared_ptr<Object>& object, uint64_t bytes);
-  // Drops `victim` from the map and its files from the directory. Requires mu_.
-  void EvictLocked(const std::shared_ptr<Object>& victim);
+  // Drops `victim` from the map (requires mu_); returns the bytes to release once its
+  // files are gone (0 while it is pinned: the last Unpin releases them).
+  uint64_t TakeOutLocked(const std::shared_ptr<Object>& victim);
+  // Unlinks an object's files. Never called with mu_ held: a lookup must not wait on it.
+  void RemoveFiles(const Object& object) const;
   void Unpin(const std::shared_ptr<Object>& object);
   void Forget(Object& object, uint64_t index);  // requires mu_: a block found bad
   void CountLookup(bool hit);

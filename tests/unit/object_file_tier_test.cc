@@ -4,8 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "test_util.h"
 #include "tiers/block.h"
@@ -176,6 +180,53 @@ TEST(ObjectFileTier, FullAndEarningHitsRefusesNewObjects) {
   EXPECT_TRUE(t->Get(Key("a", 0))) << "a resident set earning hits was churned";
   EXPECT_EQ(t->Get(Key("b", 0)), nullptr);
   EXPECT_GT(t->ObjectStats().admission_refused, 0u);
+}
+
+// The blocking rule (common/blocking.h): eviction unlinks files, which can take long on a
+// loaded disk; a hit on another object must not wait behind it (it did while the unlink
+// ran under the tier's lock).
+TEST(ObjectFileTier, AHitNeverWaitsBehindAnEvictionsUnlink) {
+  TempDir dir;
+  const uint64_t room = 4 * kBlock + 4096;  // one object
+  DiskBudget budget(2 * room);
+  std::mutex mu;  // protects unlinking, release
+  std::condition_variable cv;
+  bool unlinking = false, release = false;
+  auto opts = Options(dir.path(), &budget);
+  opts.remove_file = [&](const std::string& path) {
+    std::unique_lock lock(mu);
+    unlinking = true;
+    cv.notify_all();
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return release; });  // a slow disk
+    ::unlink(path.c_str());
+  };
+  auto t = OpenStarted(opts);
+  ASSERT_TRUE(t);
+  PutAll(*t, "a");
+  PutAll(*t, "b");
+  ASSERT_TRUE(t->Get(Key("b", 0)));  // "a" is now the least recently used
+  const std::string c = ObjectBytes("c");
+  t->Put(Key("c", 0), BlockOf(c, 0));  // the writer evicts "a" and stalls in its unlink
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return unlinking; }));
+  }
+  std::atomic<bool> served{false};
+  std::thread reader([&] { served = t->Get(Key("b", 1)) != nullptr; });
+  for (int i = 0; i < 200 && !served; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const bool during_unlink = served;
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  reader.join();
+  t->Flush();
+  EXPECT_TRUE(during_unlink) << "a hit waited for an eviction's unlink";
+  EXPECT_TRUE(served);
+  EXPECT_EQ(t->Get(Key("a", 0)), nullptr);
+  EXPECT_LE(budget.used(), budget.capacity());
 }
 
 TEST(ObjectFileTier, SharedBudgetIsNeverExceeded) {
