@@ -139,7 +139,8 @@ Status CheckMountpoint(const std::string& mountpoint) {
 // The on-disk tiers under the cache dir, sized so that everything there (blocks, object
 // files, an index kept there, the lock) stays within --cache-size: the NVMe tier under
 // <cache_dir>/blocks and, with passthrough, the object file tier under <cache_dir>/objects
-// for objects of at least kPassthroughMinSize (see tiers/object_file_tier.h), both drawing
+// for objects of at least kLargeFileBytes (metadata/index.h; what the index counts as
+// large), both drawing
 // on one budget. Either may be null: the tier is disabled (size 0) or the disk refuses it
 // (then the mount runs on what remains).
 struct DiskTiers {
@@ -147,8 +148,6 @@ struct DiskTiers {
   std::unique_ptr<NvmeTier> nvme;
   std::unique_ptr<ObjectFileTier> objects;
 };
-
-constexpr uint64_t kPassthroughMinSize = 8 << 20;
 
 // `index_room`: what the cache dir keeps for index revisions (IndexRevisions::RoomFor).
 Result<DiskTiers> OpenDiskTiers(const MountConfig& config, uint64_t index_room, bool objects) {
@@ -165,7 +164,7 @@ Result<DiskTiers> OpenDiskTiers(const MountConfig& config, uint64_t index_room, 
   // Blocks waiting to be written are memory beyond the RAM tier: a quarter of it at most.
   const uint64_t queue =
       std::clamp<uint64_t>(config.ram_size / 4, 4 * config.block_size, 64ULL << 20);
-  const uint64_t min_object = std::max<uint64_t>(kPassthroughMinSize, 2 * config.block_size);
+  const uint64_t min_object = std::max<uint64_t>(kLargeFileBytes, 2 * config.block_size);
   NvmeTierOptions o;
   o.dir = config.cache_dir + "/blocks";
   o.capacity = t.budget->capacity();
