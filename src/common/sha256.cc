@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "common/fd.h"
+
 namespace tierfs {
 
 struct Sha256::Ctx {
@@ -37,22 +39,17 @@ std::string Sha256::HexDigest() {
 }
 
 Result<std::string> Sha256OfFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "cannot open '" + path + "'");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "cannot open '" + path + "'");
   Sha256 sha;
   std::vector<char> buf(1 << 20);
-  while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "cannot read '" + path + "'");
-    }
-    if (n == 0) break;
-    sha.Update(buf.data(), static_cast<size_t>(n));
+  for (uint64_t offset = 0;;) {
+    auto n = PreadFull(fd.get(), buf.data(), buf.size(), offset, path);
+    if (!n.ok()) return n.status();
+    sha.Update(buf.data(), *n);
+    offset += *n;
+    if (*n < buf.size()) break;
   }
-  ::close(fd);
   return sha.HexDigest();
 }
 

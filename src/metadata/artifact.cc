@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/sha256.h"
 
 namespace tierfs {
@@ -35,49 +36,17 @@ void PutBe(std::string* out, T v) {
   for (int i = sizeof(T) - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
 }
 
-Status WriteAll(int fd, const char* p, size_t n, const std::string& what) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return Status::FromErrno(errno, "cannot write '" + what + "'");
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-
-// Reads exactly n bytes (EIO "truncated" if the file ends first).
-Status ReadExact(int fd, char* p, size_t n, const std::string& what) {
-  while (n > 0) {
-    ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Status::FromErrno(errno, "cannot read '" + what + "'");
-    if (r == 0) return Status::Io("index artifact '" + what + "' is truncated");
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return Status::Ok();
-}
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 Status WriteFileAtomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "cannot write '" + tmp + "'");
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                  ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::FromErrno(ok ? errno : err, "cannot write '" + path + "'");
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno(errno, "cannot write '" + tmp + "'");
+  TIERFS_RETURN_IF_ERROR(WriteFull(fd.get(), text.data(), text.size(), tmp));
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "cannot sync '" + tmp + "'");
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::FromErrno(errno, "cannot write '" + path + "'");
   }
   return Status::Ok();
 }
@@ -141,14 +110,14 @@ Result<PackedIndex> PackIndex(const std::string& index_dir, const std::string& o
   std::sort(names.begin(), names.end());
 
   const std::string tmp = out_dir + "/.packing-" + std::to_string(::getpid());
-  Fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (out.fd < 0) return Status::FromErrno(errno, "cannot create '" + tmp + "'");
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (out.get() < 0) return Status::FromErrno(errno, "cannot create '" + tmp + "'");
   Sha256 sha;
   uint64_t total = 0;
   auto emit = [&](const char* p, size_t n) -> Status {
     sha.Update(p, n);
     total += n;
-    return WriteAll(out.fd, p, n, tmp);
+    return WriteFull(out.get(), p, n, tmp);
   };
   auto fail = [&](Status s) {
     fs::remove(tmp, ec);
@@ -160,8 +129,8 @@ Result<PackedIndex> PackIndex(const std::string& index_dir, const std::string& o
   std::vector<char> buf(1 << 20);
   for (const std::string& name : names) {
     const std::string path = index_dir + "/" + name;
-    Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (in.fd < 0) return fail(Status::FromErrno(errno, "cannot open '" + path + "'"));
+    UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (in.get() < 0) return fail(Status::FromErrno(errno, "cannot open '" + path + "'"));
     const uint64_t size = fs::file_size(path, ec);
     if (ec) return fail(Status(ec.value(), "cannot stat '" + path + "'"));
     std::string rec;
@@ -171,12 +140,12 @@ Result<PackedIndex> PackIndex(const std::string& index_dir, const std::string& o
     if (Status s = emit(rec.data(), rec.size()); !s.ok()) return fail(s);
     for (uint64_t left = size; left > 0;) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-      if (Status s = ReadExact(in.fd, buf.data(), n, path); !s.ok()) return fail(s);
+      if (Status s = ReadExact(in.get(), buf.data(), n, path); !s.ok()) return fail(s);
       if (Status s = emit(buf.data(), n); !s.ok()) return fail(s);
       left -= n;
     }
   }
-  if (::fsync(out.fd) != 0) return fail(Status::FromErrno(errno, "cannot sync '" + tmp + "'"));
+  if (::fsync(out.get()) != 0) return fail(Status::FromErrno(errno, "cannot sync '" + tmp + "'"));
   PackedIndex packed;
   packed.sha256 = sha.HexDigest();
   packed.size = total;
@@ -205,14 +174,14 @@ Status UnpackIndex(const std::string& artifact_path, const std::string& dest_dir
     fs::remove_all(tmp, ec);
     return s;
   };
-  Fd in{::open(artifact_path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (in.fd < 0) return fail(Status::FromErrno(errno, "cannot open '" + artifact_path + "'"));
+  UniqueFd in(::open(artifact_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return fail(Status::FromErrno(errno, "cannot open '" + artifact_path + "'"));
   const uint64_t artifact_size = fs::file_size(artifact_path, ec);
   auto corrupt = [&](const std::string& why) {
     return fail(Status::Io("index artifact '" + artifact_path + "' is corrupt: " + why));
   };
   char head[kMagic.size() + 4];
-  if (Status s = ReadExact(in.fd, head, sizeof head, artifact_path); !s.ok()) return fail(s);
+  if (Status s = ReadExact(in.get(), head, sizeof head, artifact_path); !s.ok()) return fail(s);
   if (std::string_view(head, kMagic.size()) != kMagic) return corrupt("not a tierfs index");
   uint32_t count = 0;
   for (size_t i = 0; i < 4; ++i)
@@ -222,32 +191,34 @@ Status UnpackIndex(const std::string& artifact_path, const std::string& dest_dir
   std::vector<char> buf(1 << 20);
   for (uint32_t f = 0; f < count; ++f) {
     char len_be[2];
-    if (Status s = ReadExact(in.fd, len_be, 2, artifact_path); !s.ok()) return fail(s);
+    if (Status s = ReadExact(in.get(), len_be, 2, artifact_path); !s.ok()) return fail(s);
     const size_t name_len =
         (static_cast<uint8_t>(len_be[0]) << 8) | static_cast<uint8_t>(len_be[1]);
     std::string name(name_len, '\0');
-    if (Status s = ReadExact(in.fd, name.data(), name_len, artifact_path); !s.ok()) return fail(s);
+    if (Status s = ReadExact(in.get(), name.data(), name_len, artifact_path); !s.ok())
+      return fail(s);
     if (!IsPlainFileName(name) || IsRuntimeFile(name)) return corrupt("bad file name");
     char size_be[8];
-    if (Status s = ReadExact(in.fd, size_be, 8, artifact_path); !s.ok()) return fail(s);
+    if (Status s = ReadExact(in.get(), size_be, 8, artifact_path); !s.ok()) return fail(s);
     uint64_t size = 0;
     for (char c : size_be) size = (size << 8) | static_cast<uint8_t>(c);
     pos += 2 + name_len + 8;
     if (size > artifact_size - std::min(pos, artifact_size)) return corrupt("size past the end");
     const std::string path = tmp + "/" + name;
-    Fd out{::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644)};
-    if (out.fd < 0) {
+    UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (out.get() < 0) {
       if (errno == EEXIST) return corrupt("file '" + name + "' twice");
       return fail(Status::FromErrno(errno, "cannot create '" + path + "'"));
     }
     for (uint64_t left = size; left > 0;) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-      if (Status s = ReadExact(in.fd, buf.data(), n, artifact_path); !s.ok()) return fail(s);
-      if (Status s = WriteAll(out.fd, buf.data(), n, path); !s.ok()) return fail(s);
+      if (Status s = ReadExact(in.get(), buf.data(), n, artifact_path); !s.ok()) return fail(s);
+      if (Status s = WriteFull(out.get(), buf.data(), n, path); !s.ok()) return fail(s);
       left -= n;
     }
     pos += size;
-    if (::fsync(out.fd) != 0) return fail(Status::FromErrno(errno, "cannot sync '" + path + "'"));
+    if (::fsync(out.get()) != 0)
+      return fail(Status::FromErrno(errno, "cannot sync '" + path + "'"));
   }
   if (pos != artifact_size) return corrupt("trailing bytes");
   fs::rename(tmp, dest_dir, ec);

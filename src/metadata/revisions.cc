@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/fd.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "metadata/artifact.h"
@@ -264,12 +265,9 @@ Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& 
       // No HEAD first and no version to match: the name is the content's digest, checked
       // below, and the pointer gave the size.
       auto n = pointer_store_->ReadRange(ObjectRef{name, ""}, off, len, buf.data(), nullptr);
-      Status s =
-          !n.ok()     ? n.status()
-          : *n != len ? Status::Io("artifact " + name + " ended early")
-          : ::pwrite(fd, buf.data(), len, static_cast<off_t>(off)) == static_cast<ssize_t>(len)
-              ? Status::Ok()
-              : Status::FromErrno(errno, "cannot write '" + download + "'");
+      Status s = !n.ok()     ? n.status()
+                 : *n != len ? Status::Io("artifact " + name + " ended early")
+                             : PwriteFull(fd, buf.data(), len, off, download);
       if (!s.ok()) {
         std::lock_guard lock(err_mu);
         if (error.ok()) error = s;

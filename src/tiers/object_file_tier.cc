@@ -11,6 +11,7 @@
 
 #include "common/blocking.h"
 #include "common/checksum.h"
+#include "common/fd.h"
 #include "tiers/block.h"
 
 namespace tierfs {
@@ -31,30 +32,6 @@ static_assert(sizeof(Record) == 16);
 
 uint64_t Rounded(uint64_t n) { return (n + kBlockAlign - 1) / kBlockAlign * kBlockAlign; }
 
-bool WriteAll(int fd, const char* p, size_t n, uint64_t offset) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-    offset += static_cast<uint64_t>(w);
-  }
-  return true;
-}
-
-bool ReadAll(int fd, char* p, size_t n, uint64_t offset) {
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-    offset += static_cast<uint64_t>(r);
-  }
-  return true;
-}
-
 template <typename T>
 void Append(std::string* out, T v) {
   out->append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -67,7 +44,7 @@ struct ObjectFileTier::Object {
   std::string key, version, stem;
   uint64_t size = 0;
   uint32_t nblocks = 0;
-  int fd = -1, map_fd = -1;  // set once (writer or load), closed with the object
+  UniqueFd fd, map_fd;  // set once (writer or load), closed with the object
   struct Slot {
     uint64_t sum = 0;
     uint32_t length = 0;
@@ -85,10 +62,6 @@ struct ObjectFileTier::Object {
 
   bool complete() const { return present == nblocks; }
   bool verified() const { return complete() && from_disk == 0; }
-  ~Object() {
-    if (fd >= 0) ::close(fd);
-    if (map_fd >= 0) ::close(map_fd);
-  }
 };
 
 Result<std::unique_ptr<ObjectFileTier>> ObjectFileTier::Open(const ObjectFileTierOptions& options) {
@@ -144,15 +117,15 @@ Status ObjectFileTier::Load() {
 std::shared_ptr<ObjectFileTier::Object> ObjectFileTier::LoadOne(const std::string& stem) {
   auto object = std::make_shared<Object>();
   object->stem = stem;
-  object->map_fd = ::open(PathOf(*object, ".map").c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
-  object->fd = ::open(PathOf(*object, ".data").c_str(), O_RDWR | O_CLOEXEC);
-  if (object->map_fd < 0 || object->fd < 0) return nullptr;
+  object->map_fd.reset(::open(PathOf(*object, ".map").c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+  object->fd.reset(::open(PathOf(*object, ".data").c_str(), O_RDWR | O_CLOEXEC));
+  if (!object->map_fd.valid() || !object->fd.valid()) return nullptr;
   struct stat st {};
-  if (::fstat(object->map_fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < kHeaderFixed) {
+  if (::fstat(object->map_fd.get(), &st) != 0 || static_cast<uint64_t>(st.st_size) < kHeaderFixed) {
     return nullptr;
   }
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  if (!ReadAll(object->map_fd, bytes.data(), bytes.size(), 0)) return nullptr;
+  if (!PreadExact(object->map_fd.get(), bytes.data(), bytes.size(), 0, stem).ok()) return nullptr;
   uint64_t size = 0;
   uint32_t block_size = 0, key_len = 0, version_len = 0;
   std::memcpy(&size, bytes.data() + 8, 8);
@@ -291,16 +264,15 @@ void ObjectFileTier::Put(const BlockKey& key, const std::shared_ptr<const Block>
 
 Status ObjectFileTier::CreateFiles(Object& object) {
   const std::string data = PathOf(object, ".data"), map = PathOf(object, ".map");
-  int fd = ::open(data.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create '" + data + "'");
+  UniqueFd fd(::open(data.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return Status::FromErrno(errno, "cannot create '" + data + "'");
   // Sparse: the file has the object's size from the start; blocks fill it in.
-  if (::ftruncate(fd, static_cast<off_t>(object.size)) != 0) {
+  if (::ftruncate(fd.get(), static_cast<off_t>(object.size)) != 0) {
     Status s = Status::FromErrno(errno, "cannot size '" + data + "'");
-    ::close(fd);
     ::unlink(data.c_str());
     return s;
   }
-  int map_fd = ::open(map.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  UniqueFd map_fd(::open(map.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
   std::string header(kMagic, sizeof kMagic);
   Append<uint64_t>(&header, object.size);
   Append<uint32_t>(&header, static_cast<uint32_t>(options_.block_size));
@@ -308,18 +280,16 @@ Status ObjectFileTier::CreateFiles(Object& object) {
   Append<uint32_t>(&header, static_cast<uint32_t>(object.version.size()));
   header += object.key;
   header += object.version;
-  if (map_fd < 0 ||
-      ::write(map_fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
-    Status s = Status::FromErrno(errno, "cannot write '" + map + "'");
-    if (map_fd >= 0) ::close(map_fd);
-    ::close(fd);
+  Status s = map_fd.valid() ? WriteFull(map_fd.get(), header.data(), header.size(), map)
+                            : Status::FromErrno(errno, "cannot create '" + map + "'");
+  if (!s.ok()) {
     ::unlink(data.c_str());
     ::unlink(map.c_str());
     return s;
   }
   std::lock_guard lock(mu_);
-  object.fd = fd;
-  object.map_fd = map_fd;
+  object.fd = std::move(fd);
+  object.map_fd = std::move(map_fd);
   return Status::Ok();
 }
 
@@ -384,7 +354,7 @@ void ObjectFileTier::Write(const Job& job) {
     std::lock_guard lock(mu_);
     object.slots[job.index].queued = false;
     // An object that got nothing written is not kept as an empty entry.
-    if (object.reserved == 0 && object.fd < 0 && !object.evicted) objects_.erase(object.id);
+    if (object.reserved == 0 && !object.fd.valid() && !object.evicted) objects_.erase(object.id);
   };
   bool reserved;
   {
@@ -409,7 +379,7 @@ void ObjectFileTier::Write(const Job& job) {
   bool have_files;
   {
     std::lock_guard lock(mu_);
-    have_files = object.fd >= 0;
+    have_files = object.fd.valid();
   }
   if (!have_files) {
     if (Status s = CreateFiles(object); !s.ok()) {
@@ -419,11 +389,12 @@ void ObjectFileTier::Write(const Job& job) {
     }
   }
   const Record r{static_cast<uint32_t>(job.index), length, Xxh3(job.block->data(), length)};
-  if (!WriteAll(object.fd, job.block->data(), length, job.index * options_.block_size) ||
-      ::write(object.map_fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
+  Status written = PwriteFull(object.fd.get(), job.block->data(), length,
+                              job.index * options_.block_size, PathOf(object, ".data"));
+  if (written.ok()) written = WriteFull(object.map_fd.get(), &r, sizeof r, PathOf(object, ".map"));
+  if (!written.ok()) {
     ++counters_.errors;
-    TLOG_WARN_LIMITED(io_error_log_, "object cache: write of {} failed: {}", object.key,
-                      std::strerror(errno));
+    TLOG_WARN_LIMITED(io_error_log_, "object cache: {}", written.message());
     return unqueue();
   }
   std::lock_guard lock(mu_);
@@ -449,8 +420,9 @@ void ObjectFileTier::Verify(const std::shared_ptr<Object>& object) {
       slot = object->slots[i];
     }
     if (!slot.present || !slot.from_disk) continue;
-    const bool read =
-        ReadAll(object->fd, buffer->mutable_data(), slot.length, i * options_.block_size);
+    const bool read = PreadExact(object->fd.get(), buffer->mutable_data(), slot.length,
+                                 i * options_.block_size, object->stem)
+                          .ok();
     const bool good = read && Xxh3(buffer->data(), slot.length) == slot.sum;
     std::lock_guard lock(mu_);
     Object::Slot& now = object->slots[i];
@@ -509,8 +481,9 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
   }
   auto block = Block::Allocate(slot.length);
   AboutToBlock();  // a disk read when the page cache does not hold it
-  const bool read =
-      ReadAll(object->fd, block->mutable_data(), slot.length, key.index * options_.block_size);
+  const bool read = PreadExact(object->fd.get(), block->mutable_data(), slot.length,
+                               key.index * options_.block_size, object->stem)
+                        .ok();
   block->set_size(slot.length);
   const bool good = read && Xxh3(block->data(), slot.length) == slot.sum;
   std::lock_guard lock(mu_);
@@ -546,7 +519,7 @@ ObjectFileTier::Backing ObjectFileTier::GetBacking(const ObjectRef& ref, uint64_
     if (object->verified()) {
       ++object->pins;
       std::shared_ptr<void> pin(nullptr, [this, object](void*) { Unpin(object); });
-      return {object->fd, std::move(pin)};
+      return {object->fd.get(), std::move(pin)};
     }
     if (object->verify_queued) return {};
     object->verify_queued = true;

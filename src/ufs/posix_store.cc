@@ -11,6 +11,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "common/fd.h"
 #include "common/log.h"
 
 namespace tierfs {
@@ -47,24 +48,6 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
   return info;
 }
 
-}  // namespace
-
-namespace {
-// Reads up to `length` bytes at `offset`: fewer only at the end of the file.
-Result<size_t> PreadFull(int fd, char* buf, size_t length, uint64_t offset,
-                         const std::string& key) {
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pread(fd, buf + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read '" + key + "'");
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
-}
 }  // namespace
 
 // An open file and the version it had when opened.

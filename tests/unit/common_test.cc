@@ -1,4 +1,7 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -6,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/log.h"
 #include "common/memory.h"
 #include "common/metrics.h"
@@ -215,6 +219,53 @@ TEST(HeapTrimmer, StartedItChecksOnItsOwnUntilDestroyed) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_GE(trimmer.trims(), 3u);
+}
+
+// Whole reads and writes (common/fd.h). A socket pair moves at most its buffer per call,
+// so a large transfer is made of short writes and reads: the loops must finish them.
+TEST(Fd, WholeTransfersOverShortCallsAndTheirErrors) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+  const int small = 4096;
+  ASSERT_EQ(::setsockopt(a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  std::string sent(1 << 20, '\0');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + i / 4096);
+  std::string got(sent.size(), '\0');
+  std::thread reader([&] { EXPECT_TRUE(ReadExact(b.get(), got.data(), got.size(), "pair").ok()); });
+  EXPECT_TRUE(WriteFull(a.get(), sent.data(), sent.size(), "pair").ok());
+  reader.join();
+  EXPECT_EQ(got, sent);
+  // The reader asks for more than comes: the end of the stream is "truncated", never a
+  // short success.
+  a.reset();
+  char c;
+  Status s = ReadExact(b.get(), &c, 1, "pair");
+  EXPECT_EQ(s.error(), EIO);
+  EXPECT_NE(s.message().find("truncated"), std::string::npos) << s.message();
+
+  char path[] = "/tmp/tierfs-fd-XXXXXX";
+  UniqueFd f(::mkstemp(path));
+  ASSERT_TRUE(f.valid());
+  ::unlink(path);
+  ASSERT_TRUE(PwriteFull(f.get(), sent.data(), 1000, 5000, path).ok());
+  auto n = PreadFull(f.get(), got.data(), 10000, 4000, path);  // past the end: fewer
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2000U);
+  EXPECT_EQ(got.substr(1000, 1000), sent.substr(0, 1000));
+  EXPECT_EQ(PreadExact(f.get(), got.data(), 10000, 4000, path).error(), EIO);
+  // A failing call reports its own errno.
+  UniqueFd ro(::open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC));
+  Status w = WriteFull(ro.get(), "x", 1, "cmdline");
+  EXPECT_EQ(w.error(), EBADF);
+  EXPECT_NE(w.message().find("cmdline"), std::string::npos);
+  // UniqueFd closes once: the moved-from one no longer owns it.
+  const int raw = f.get();
+  UniqueFd moved(std::move(f));
+  EXPECT_FALSE(f.valid());
+  EXPECT_EQ(moved.get(), raw);
+  moved.reset();
+  EXPECT_EQ(::fcntl(raw, F_GETFD), -1);
 }
 
 }  // namespace tierfs
