@@ -476,17 +476,19 @@ bool IsExpiredCredentialsAnswer(long status, const std::string& body) {
   return false;
 }
 
-CredentialCache::CredentialCache(std::unique_ptr<CredentialProvider> provider, AwsCredentials first)
+CredentialCache::CredentialCache(std::unique_ptr<CredentialProvider> provider, AwsCredentials first,
+                                 Clock& clock)
     : provider_(std::move(provider)),
+      clock_(clock),
       name_(provider_->Name()),
       current_(std::move(first)),
-      fetched_at_(UnixNow()) {
+      fetched_at_(clock_.Now()) {
   collector_ = MetricsRegistry::Global().AddCollector([this](MetricsWriter& w) {
     std::lock_guard lock(mu_);
     if (current_.expires_at == 0) return;
     w.Gauge("tierfs_s3_credentials_expiry_seconds",
             "seconds until the S3 credentials in use expire (renewed ahead of it)",
-            {{"provider", name_}}, static_cast<double>(current_.expires_at - UnixNow()));
+            {{"provider", name_}}, static_cast<double>(current_.expires_at - clock_.Now()));
   });
   if (current_.expires_at != 0) thread_ = std::thread([this] { Loop(); });
 }
@@ -516,7 +518,7 @@ Status CredentialCache::Renew() {
   if (failures_in_a_row_ > 0) TLOG_INFO("S3 credentials ({}) renewed again", name_);
   failures_in_a_row_ = 0;
   current_ = std::move(*fresh);
-  fetched_at_ = UnixNow();
+  fetched_at_ = clock_.Now();
   cv_.notify_all();
   return Status::Ok();
 }
@@ -530,12 +532,11 @@ void CredentialCache::Loop() {
     const int64_t ahead = std::clamp<int64_t>(lifetime / 4, 1, 300);
     int64_t wake = current_.expires_at - ahead;
     if (failures_in_a_row_ > 0) {
-      wake = UnixNow() +
+      wake = clock_.Now() +
              std::min<int64_t>(30, int64_t{1} << std::min<int64_t>(failures_in_a_row_ - 1, 5));
     }
-    const auto until = std::chrono::system_clock::time_point(std::chrono::seconds(wake));
-    if (cv_.wait_until(lock, until, [&] { return stop_; })) break;
-    if (UnixNow() < wake) continue;  // renewed meanwhile (Refused): recompute
+    if (clock_.WaitUntil(lock, cv_, wake, [&] { return stop_; })) break;
+    if (clock_.Now() < wake) continue;  // renewed meanwhile (Refused): recompute
     lock.unlock();
     Status s;
     {
@@ -545,7 +546,7 @@ void CredentialCache::Loop() {
     lock.lock();
     if (!s.ok()) {
       static LogLimiter limiter{5, std::chrono::seconds(60)};
-      const int64_t left = current_.expires_at - UnixNow();
+      const int64_t left = current_.expires_at - clock_.Now();
       TLOG_WARN_LIMITED(limiter, "renewing S3 credentials ({}) failed: {}; {}", name_, s.message(),
                         left > 0 ? "the current ones serve for " + std::to_string(left) + " s more"
                                  : std::string("reads fail until it works again"));
@@ -556,12 +557,12 @@ void CredentialCache::Loop() {
 Result<AwsCredentials> CredentialCache::Get() {
   {
     std::lock_guard lock(mu_);
-    if (current_.expires_at == 0 || UnixNow() < current_.expires_at) return current_;
+    if (current_.expires_at == 0 || clock_.Now() < current_.expires_at) return current_;
   }
   std::lock_guard renew(renew_mu_);  // one fetch; the others wait for it and use its result
   {
     std::lock_guard lock(mu_);
-    if (UnixNow() < current_.expires_at) return current_;
+    if (clock_.Now() < current_.expires_at) return current_;
   }
   if (Status s = Renew(); !s.ok()) {
     return Status(EACCES,

@@ -29,6 +29,7 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "ufs/http_client.h"
 
@@ -70,7 +71,9 @@ Result<std::unique_ptr<CredentialProvider>> ResolveCredentialChain(
 // renewal is retried with backoff. Thread-safe.
 class CredentialCache {
  public:
-  CredentialCache(std::unique_ptr<CredentialProvider> provider, AwsCredentials first);
+  // `clock` (the system's by default) must outlive the cache.
+  CredentialCache(std::unique_ptr<CredentialProvider> provider, AwsCredentials first,
+                  Clock& clock = Clock::Real());
   ~CredentialCache();
   CredentialCache(const CredentialCache&) = delete;
   CredentialCache& operator=(const CredentialCache&) = delete;
@@ -87,6 +90,7 @@ class CredentialCache {
   void Loop();
 
   std::unique_ptr<CredentialProvider> provider_;
+  Clock& clock_;
   const std::string name_;
   std::mutex renew_mu_;    // one fetch at a time
   mutable std::mutex mu_;  // protects everything below
