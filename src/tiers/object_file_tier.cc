@@ -13,29 +13,14 @@
 #include "common/checksum.h"
 #include "common/fd.h"
 #include "tiers/block.h"
+#include "tiers/object_map_format.h"
 
 namespace tierfs {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'F', 'O', 'B', 'J', '0', '0', '1'};
-constexpr size_t kHeaderFixed = 8 + 8 + 4 + 4 + 4;
-constexpr size_t kMaxName = 64 << 10;  // key or version length a header may claim
-
-struct Record {
-  uint32_t index;
-  uint32_t length;
-  uint64_t sum;
-};
-static_assert(sizeof(Record) == 16);
-
 uint64_t Rounded(uint64_t n) { return (n + kBlockAlign - 1) / kBlockAlign * kBlockAlign; }
-
-template <typename T>
-void Append(std::string* out, T v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof v);
-}
 
 }  // namespace
 
@@ -121,45 +106,25 @@ std::shared_ptr<ObjectFileTier::Object> ObjectFileTier::LoadOne(const std::strin
   object->fd.reset(::open(PathOf(*object, ".data").c_str(), O_RDWR | O_CLOEXEC));
   if (!object->map_fd.valid() || !object->fd.valid()) return nullptr;
   struct stat st {};
-  if (::fstat(object->map_fd.get(), &st) != 0 || static_cast<uint64_t>(st.st_size) < kHeaderFixed) {
-    return nullptr;
-  }
+  if (::fstat(object->map_fd.get(), &st) != 0) return nullptr;
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   if (!PreadExact(object->map_fd.get(), bytes.data(), bytes.size(), 0, stem).ok()) return nullptr;
-  uint64_t size = 0;
-  uint32_t block_size = 0, key_len = 0, version_len = 0;
-  std::memcpy(&size, bytes.data() + 8, 8);
-  std::memcpy(&block_size, bytes.data() + 16, 4);
-  std::memcpy(&key_len, bytes.data() + 20, 4);
-  std::memcpy(&version_len, bytes.data() + 24, 4);
-  if (std::memcmp(bytes.data(), kMagic, 8) != 0 || block_size != options_.block_size ||
-      key_len > kMaxName || version_len > kMaxName || size < options_.min_object_size ||
-      bytes.size() < kHeaderFixed + key_len + version_len) {
+  auto map = DecodeObjectMap(bytes);
+  if (!map.ok() || map->block_size != options_.block_size || map->size < options_.min_object_size) {
     return nullptr;
   }
-  object->key = bytes.substr(kHeaderFixed, key_len);
-  object->version = bytes.substr(kHeaderFixed + key_len, version_len);
+  object->key = std::move(map->key);
+  object->version = std::move(map->version);
   object->id = ObjectHash(ObjectRef{object->key, object->version});
   if (fmt::format("{:016x}{:016x}", object->id.hi, object->id.lo) != stem) return nullptr;
-  object->size = size;
-  object->nblocks = static_cast<uint32_t>((size + block_size - 1) / block_size);
+  object->size = map->size;
+  object->nblocks = map->nblocks();
   object->slots.resize(object->nblocks);
-  // A torn last record (a crash mid-append) is ignored; a later record for a block wins.
-  for (size_t at = kHeaderFixed + key_len + version_len; at + sizeof(Record) <= bytes.size();
-       at += sizeof(Record)) {
-    Record r;
-    std::memcpy(&r, bytes.data() + at, sizeof r);
-    const uint64_t start = static_cast<uint64_t>(r.index) * block_size;
-    if (r.index >= object->nblocks || r.length != std::min<uint64_t>(block_size, size - start)) {
-      continue;
-    }
-    Object::Slot& slot = object->slots[r.index];
-    if (!slot.present) {
-      ++object->present;
-      ++object->from_disk;
-      object->reserved += Rounded(r.length);
-    }
-    slot = {r.sum, r.length, true, false, true, true};
+  for (const ObjectMapRecord& r : map->blocks) {
+    ++object->present;
+    ++object->from_disk;
+    object->reserved += Rounded(r.length);
+    object->slots[r.index] = {r.sum, r.length, true, false, true, true};
   }
   return object;
 }
@@ -273,13 +238,8 @@ Status ObjectFileTier::CreateFiles(Object& object) {
     return s;
   }
   UniqueFd map_fd(::open(map.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
-  std::string header(kMagic, sizeof kMagic);
-  Append<uint64_t>(&header, object.size);
-  Append<uint32_t>(&header, static_cast<uint32_t>(options_.block_size));
-  Append<uint32_t>(&header, static_cast<uint32_t>(object.key.size()));
-  Append<uint32_t>(&header, static_cast<uint32_t>(object.version.size()));
-  header += object.key;
-  header += object.version;
+  const std::string header = EncodeObjectMapHeader(
+      object.size, static_cast<uint32_t>(options_.block_size), object.key, object.version);
   Status s = map_fd.valid() ? WriteFull(map_fd.get(), header.data(), header.size(), map)
                             : Status::FromErrno(errno, "cannot create '" + map + "'");
   if (!s.ok()) {
@@ -388,7 +348,8 @@ void ObjectFileTier::Write(const Job& job) {
       return unqueue();
     }
   }
-  const Record r{static_cast<uint32_t>(job.index), length, Xxh3(job.block->data(), length)};
+  const ObjectMapRecord r{static_cast<uint32_t>(job.index), length,
+                          Xxh3(job.block->data(), length)};
   Status written = PwriteFull(object.fd.get(), job.block->data(), length,
                               job.index * options_.block_size, PathOf(object, ".data"));
   if (written.ok()) written = WriteFull(object.map_fd.get(), &r, sizeof r, PathOf(object, ".map"));
