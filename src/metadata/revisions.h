@@ -108,20 +108,24 @@ class IndexRevisions {
   void RemoveStale(const std::string& keep);
   void Loop();
 
+  // Set at open, then read only.
   const RevisionOptions options_;
   Store& source_;
   std::unique_ptr<Store> pointer_store_;  // the pointer's directory (published only)
   std::string pointer_key_;
-  std::string pointer_validator_;
   std::string indexes_dir_;
   std::atomic<uint64_t> disk_bytes_{0};
   std::atomic<uint64_t> room_{0};
-  SwitchFn on_switch_;
+  SwitchFn on_switch_;  // set by Start(), before the refresh thread runs
+
+  // One refresh at a time; refresh_mu_ protects the state only refreshes use (and Open,
+  // before any refresh can run):
+  std::mutex refresh_mu_;
+  std::string pointer_validator_;
   // Set to remove a revision's directory once its last user lets go (refreshes only).
   std::map<const Index*, std::shared_ptr<std::atomic<bool>>> retire_flags_;
 
-  std::mutex refresh_mu_;  // one refresh at a time
-  mutable std::mutex mu_;  // protects everything below
+  mutable std::mutex mu_;  // protects everything below: what readers of the status see
   std::shared_ptr<Index> current_;
   Revision revision_;
   int64_t last_check_ = 0;

@@ -1,5 +1,6 @@
 // BlockCache: the read path. Serves byte ranges of objects from a chain of tiers (RAM,
-// then NVMe) in front of a Store, in fixed-size blocks.
+// then the disk tiers: NVMe segments for small objects, the object file tier for large
+// ones kept whole for passthrough) in front of a Store, in fixed-size blocks.
 //
 //  - A hit in a lower tier is promoted to the tiers above it. A read that spans several
 //    blocks asks each tier once for all of them (the NVMe tier reads them in one batch).

@@ -117,8 +117,10 @@ struct StoreOptions {
   int nfs_gid = -1;
 };
 
-// Opens the store for `url`: "/path", "file:///path" now; other schemes are refused with a
-// clear error naming the scheme.
+// Opens the store for `url`: "/path" or "file:///path" (PosixStore), http(s):// (HttpStore:
+// listings or a manifest), s3:// (S3Store), nfs:// (NfsStore); any other scheme is refused
+// with one line naming it. Checks options and, unless `options.allow_offline`, that the
+// source answers.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options);
 
 // Joins a directory key and a child name into the child's key.
