@@ -30,17 +30,9 @@
 #include "fuse/uring_transport.h"
 
 namespace tierfs {
-namespace {
 
-// Data never changes while mounted, so the kernel may cache names, attributes and
-// negative lookups for as long as it likes.
-constexpr double kCacheTimeout = 365.0 * 24 * 3600;
-
-// A reply this large takes long enough to copy (~10 us per 128 KiB) that the device is
-// handed to another worker first.
-constexpr size_t kLongCopy = 128 << 10;
-
-struct Context {
+// The libfuse userdata of a mount: what the op functions need.
+struct FuseContext {
   Filesystem* fs;
   std::string mountpoint;
   bool no_open = false;
@@ -54,6 +46,16 @@ struct Context {
   std::unique_ptr<PassthroughChannel> passthrough;  // when asked for (or for uring)
 };
 
+namespace {
+
+// Data never changes while mounted, so the kernel may cache names, attributes and
+// negative lookups for as long as it likes.
+constexpr double kCacheTimeout = 365.0 * 24 * 3600;
+
+// A reply this large takes long enough to copy (~10 us per 128 KiB) that the device is
+// handed to another worker first.
+constexpr size_t kLongCopy = 128 << 10;
+
 // fuse_open_out as the kernel reads it since 6.9: the padding became the backing id.
 struct OpenOut {
   uint64_t fh;
@@ -64,8 +66,8 @@ constexpr uint32_t kOpenPassthrough = 1u << 7;  // FOPEN_PASSTHROUGH
 // fi->fh of an open: not tracked (cannot be passthrough), tracked cached, passthrough.
 enum OpenKind : uint64_t { kUntracked = 0, kTrackedCached = 1, kPassthrough = 2 };
 
-Context& Ctx(fuse_req_t req) {
-  auto& ctx = *static_cast<Context*>(fuse_req_userdata(req));
+FuseContext& Ctx(fuse_req_t req) {
+  auto& ctx = *static_cast<FuseContext*>(fuse_req_userdata(req));
   std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 32768); });
   return ctx;
 }
@@ -96,7 +98,7 @@ void Guard(fuse_req_t req, F&& body) {
 }
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
-  auto* ctx = static_cast<Context*>(userdata);
+  auto* ctx = static_cast<FuseContext*>(userdata);
   ctx->no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
   ctx->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
@@ -145,7 +147,7 @@ void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    Context& ctx = Ctx(req);
+    FuseContext& ctx = Ctx(req);
     bool may_passthrough = false;
     Status s = ctx.fs->Open(ino, fi->flags, &may_passthrough);
     if (!s.ok()) return (void)fuse_reply_err(req, s.error());
@@ -184,7 +186,7 @@ void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  PassthroughChannel* pt = static_cast<Context*>(fuse_req_userdata(req))->passthrough.get();
+  PassthroughChannel* pt = static_cast<FuseContext*>(fuse_req_userdata(req))->passthrough.get();
   if (pt != nullptr && fi->fh != kUntracked) pt->Release(ino, fi->fh == kPassthrough);
   fuse_reply_err(req, 0);
 }
@@ -199,10 +201,10 @@ void OpIoctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, u
 
 // The session's device I/O when passthrough is asked for (fuse_session_custom_io).
 ssize_t DeviceRead(int fd, void* buf, size_t len, void* userdata) {
-  return static_cast<Context*>(userdata)->passthrough->ReadRequest(fd, buf, len);
+  return static_cast<FuseContext*>(userdata)->passthrough->ReadRequest(fd, buf, len);
 }
 ssize_t DeviceWritev(int fd, struct iovec* iov, int count, void* userdata) {
-  return static_cast<Context*>(userdata)->passthrough->WriteReply(fd, iov, count);
+  return static_cast<FuseContext*>(userdata)->passthrough->WriteReply(fd, iov, count);
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
@@ -421,12 +423,13 @@ FuseServer::~FuseServer() {
     fuse_remove_signal_handlers(session_);
     fuse_session_destroy(session_);
   }
-  delete static_cast<Context*>(context_);
 }
 
 Status FuseServer::Mount(const std::string& mountpoint) {
-  auto* ctx = new Context{&fs_, mountpoint};
-  context_ = ctx;
+  context_ = std::make_unique<FuseContext>();
+  context_->fs = &fs_;
+  context_->mountpoint = mountpoint;
+  FuseContext* ctx = context_.get();
   session_ = NewSession(options_, ctx);
   if (session_ == nullptr) {
     return Status::Invalid("invalid mount options '" + options_.extra_options + "'");
@@ -593,19 +596,17 @@ Status FuseServer::Run() {
   const int rc = DeviceLoop(session_, threads, std::chrono::microseconds(options_.spin_us)).Run();
   fuse_session_unmount(session_);
   mounted_ = false;
-  if (auto* ctx = static_cast<Context*>(context_); ctx != nullptr && ctx->uring != nullptr) {
-    ctx->uring->Stop();
-  }
+  if (context_ != nullptr && context_->uring != nullptr) context_->uring->Stop();
   if (rc < 0) return Status::FromErrno(-rc, "fuse loop");
   return Status::Ok();
 }
 
 const PassthroughChannel* FuseServer::passthrough() const {
-  return context_ == nullptr ? nullptr : static_cast<Context*>(context_)->passthrough.get();
+  return context_ == nullptr ? nullptr : context_->passthrough.get();
 }
 
 std::string FuseServer::TransportJson() const {
-  auto* ctx = static_cast<Context*>(context_);
+  const FuseContext* ctx = context_.get();
   const bool uring = ctx != nullptr && ctx->passthrough != nullptr && ctx->passthrough->uring_on();
   if (!uring) return R"({"transport":"/dev/fuse"})";
   return R"({"transport":"io_uring","queues":)" + std::to_string(ctx->uring->queues()) +

@@ -18,6 +18,8 @@ struct fuse_session;
 
 namespace tierfs {
 
+struct FuseContext;  // lowlevel.cc: what the op functions need of a mount
+
 struct FuseServerOptions {
   std::string fsname;         // shown in /proc/mounts (must hold no secrets)
   std::string extra_options;  // user's -o options, comma-separated
@@ -62,7 +64,7 @@ class FuseServer {
   fuse_session* session_ = nullptr;
   std::string mountpoint_;
   bool mounted_ = false;
-  void* context_ = nullptr;  // the libfuse userdata (lowlevel.cc owns its type)
+  std::unique_ptr<FuseContext> context_;  // the libfuse userdata, once mounting starts
 };
 
 // Raises the kernel read-ahead of the mount at `mountpoint` to `kb` KiB (best effort).
