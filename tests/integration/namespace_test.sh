@@ -14,6 +14,7 @@ DATA=$WORK/data
 mkdir -p "$WORK/local/sub" && echo local > "$WORK/local/sub/f"
 chmod -R a+rX "$WORK"
 APACHE=$WORK/apache; PORT=$(free_port)
+trap 'stop_apache "$APACHE"; cleanup' EXIT  # a failing check must not leave apache running
 start_apache "$DATA" "$APACHE" "$PORT" || fail "apache did not start"
 URL=http://127.0.0.1:$PORT
 
@@ -185,4 +186,3 @@ diff -r "$WORK/ns/b" "$MNT/b" > /dev/null || fail "/b differs after /a's revisio
 [ "$(src_field /b remote_requests)" = "$requests_b" ] || fail "/b went remote after /a's revision"
 pass "published namespace: /a's new revision followed live; /b's $(wc -l <<<"$inodes_b") inodes, $cached_b cached bytes kept, re-read with 0 requests"
 unmount_tierfs "$MNT"
-stop_apache "$APACHE"

@@ -28,7 +28,16 @@ http {
 }
 CONF
   nginx -c "$state/nginx.conf" -p "$state" || return 1
-  for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/html/" && return 0; sleep 0.1; done
+  local _i
+  for _i in $(seq 50); do
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/html/"; then
+      # nginx logs a request after answering it: let the probe's line land before a test
+      # empties the log to count requests.
+      for _i in $(seq 50); do [ -s "$state/access.log" ] && break; sleep 0.05; done
+      return 0
+    fi
+    sleep 0.1
+  done
   echo "nginx did not start: $(cat "$state/error.log")" >&2
   return 1
 }
