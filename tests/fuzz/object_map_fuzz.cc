@@ -3,9 +3,9 @@
 // input, a map that parses must describe only blocks that fit its object (index in range,
 // the length the block must have, one record per block), and what it says must survive
 // being written again and read back unchanged; a violation aborts.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -36,9 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto back = DecodeObjectMap(again);
   if (!back.ok() || back->size != map->size || back->block_size != map->block_size ||
       back->key != map->key || back->version != map->version ||
-      back->blocks.size() != map->blocks.size() ||
-      std::memcmp(back->blocks.data(), map->blocks.data(),
-                  map->blocks.size() * sizeof(ObjectMapRecord)) != 0) {
+      !std::equal(back->blocks.begin(), back->blocks.end(), map->blocks.begin(), map->blocks.end(),
+                  [](const ObjectMapRecord& a, const ObjectMapRecord& b) {
+                    return a.index == b.index && a.length == b.length && a.sum == b.sum;
+                  })) {
     std::abort();
   }
   return 0;
