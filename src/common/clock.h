@@ -39,6 +39,7 @@ class FakeClock : public Clock {
   int64_t Now() const override { return now_.load(); }
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, int64_t deadline,
                  const std::function<bool()>& done) override {
+    waiting_until_ = deadline;
     while (!done()) {
       if (now_.load() >= deadline) return false;
       cv.wait_for(lock, std::chrono::milliseconds(5));
@@ -46,9 +47,13 @@ class FakeClock : public Clock {
     return true;
   }
   void Advance(int64_t seconds) { now_ += seconds; }
+  // The deadline the latest waiter waits for (0: none yet): lets a test move time only
+  // once the code under test has chosen its next deadline.
+  int64_t waiting_until() const { return waiting_until_.load(); }
 
  private:
   std::atomic<int64_t> now_;
+  std::atomic<int64_t> waiting_until_{0};
 };
 
 }  // namespace tierfs

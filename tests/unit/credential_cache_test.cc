@@ -54,6 +54,14 @@ class CredentialCacheTest : public ::testing::Test {
     }
     return fetches >= n;
   }
+  // Waits (2 s at most, real time) until the renewal thread waits for `deadline`: after a
+  // failure it picks its next time from the clock, so time moves only once it has.
+  bool WaiterAt(int64_t deadline) {
+    for (int i = 0; i < 400 && clock.waiting_until() != deadline; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return clock.waiting_until() == deadline;
+  }
   std::string KeyNow(CredentialCache& cache) {
     auto c = cache.Get();
     return c.ok() ? c->access_key : "error: " + c.status().message();
@@ -87,8 +95,10 @@ TEST_F(CredentialCacheTest, OldKeysServeWhileRenewalFailsWithBackoffThenReadsFai
   ASSERT_TRUE(FetchesReach(1));
   EXPECT_EQ(KeyNow(*cache), "K0") << "still valid for 10 s";
   // Back-off after failures: 1 s, then 2 s.
+  ASSERT_TRUE(WaiterAt(clock.Now() + 1));
   clock.Advance(1);
   ASSERT_TRUE(FetchesReach(2));
+  ASSERT_TRUE(WaiterAt(clock.Now() + 2));
   clock.Advance(1);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(fetches, 2) << "retried after 1 s where 2 s were due";
