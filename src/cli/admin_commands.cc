@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -210,46 +211,62 @@ std::string InMount(const std::string& mnt, const std::string& p) {
   return (root / given.relative_path()).string();
 }
 
-Result<std::vector<std::string>> FilesToWarm(const std::string& mnt,
-                                             const std::vector<std::string>& paths,
-                                             const std::string& list_file) {
-  std::vector<std::string> files;
-  auto add_tree = [&](const fs::path& p) -> bool {
-    std::error_code e;
-    if (fs::is_regular_file(fs::symlink_status(p, e))) {
-      files.push_back(p.string());
-      return true;
-    }
-    if (!fs::is_directory(fs::symlink_status(p, e))) return false;
-    for (auto it = fs::recursive_directory_iterator(p, e);
-         !e && it != fs::recursive_directory_iterator(); it.increment(e)) {
-      if (it->is_regular_file(e) && !it->is_symlink(e)) files.push_back(it->path().string());
-    }
-    return !e;
-  };
+// What `tierfs warm` asks for: directories (each warmed by the daemon in one request) and
+// single files (those of `list_file`, and file arguments); `files_in_dirs` counts the
+// files under the directories, for the progress line.
+struct WarmTargets {
+  std::vector<std::string> dirs, files;
+  size_t files_in_dirs = 0;
+  size_t total() const { return files.size() + files_in_dirs; }
+};
+
+size_t CountFiles(const fs::path& dir) {
+  size_t n = 0;
+  std::error_code e;
+  for (auto it = fs::recursive_directory_iterator(dir, e);
+       !e && it != fs::recursive_directory_iterator(); it.increment(e)) {
+    if (it->is_regular_file(e) && !it->is_symlink(e)) ++n;
+  }
+  return n;
+}
+
+Result<WarmTargets> WarmTargetsOf(const std::string& mnt, const std::vector<std::string>& paths,
+                                  const std::string& list_file) {
+  WarmTargets t;
   if (!list_file.empty()) {
     std::ifstream in(list_file);
     if (!in) return Status::Invalid("cannot read list file '" + list_file + "'");
     std::string line;
     while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      files.push_back(InMount(mnt, line));
+      if (!line.empty()) t.files.push_back(InMount(mnt, line));
     }
   }
   std::vector<std::string> roots = paths;
   if (roots.empty() && list_file.empty()) roots.push_back(mnt);
   for (const auto& p : roots) {
-    if (!add_tree(InMount(mnt, p))) {
+    const std::string path = InMount(mnt, p);
+    std::error_code e;
+    const fs::file_status st = fs::symlink_status(path, e);
+    if (fs::is_regular_file(st)) {
+      t.files.push_back(path);
+    } else if (fs::is_directory(st)) {
+      t.dirs.push_back(path);
+      t.files_in_dirs += CountFiles(path);
+    } else {
       return Status::Invalid("'" + p + "' is not a file or directory in the mount");
     }
   }
-  return files;
+  return t;
 }
 
 // What the warm workers have done so far (shared with the progress line).
 struct WarmProgress {
-  std::atomic<size_t> done{0};
+  std::atomic<size_t> done{0};  // single files
   std::atomic<uint64_t> bytes{0};
+  std::atomic<size_t> dir_files{0};  // directory warms that have answered
+  std::atomic<uint64_t> dir_bytes{0};
+  // Files and bytes of directory warms still running (the daemon's counters), if any.
+  std::function<std::pair<uint64_t, uint64_t>()> daemon;
   const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   double seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -282,26 +299,36 @@ void ShowProgress(const WarmProgress& p, size_t total, bool tty, ProgressStop* s
       }
     }
     const double secs = p.seconds();
-    const size_t d = p.done;
-    const double rate = secs > 0 ? static_cast<double>(p.bytes) / secs : 0;
+    size_t d = p.done;
+    uint64_t bytes = p.bytes;
+    if (p.daemon) {
+      const auto [files, dir_bytes] = p.daemon();
+      d += std::max<size_t>(files, p.dir_files);
+      bytes += std::max<uint64_t>(dir_bytes, p.dir_bytes);
+    }
+    d = std::min(d, total);
+    const double rate = secs > 0 ? static_cast<double>(bytes) / secs : 0;
     const double eta = d > 0 ? secs * static_cast<double>(total - d) / static_cast<double>(d) : 0;
     const int width = 30, filled = total == 0 ? width : static_cast<int>(width * d / total);
     std::fprintf(stderr, "%s[%.*s%*s] %zu/%zu files, %s, %s/s, ETA %.0fs%s", tty ? "\r" : "",
                  filled, "##############################", width - filled, "", d, total,
-                 FormatSize(p.bytes).c_str(), FormatSize(static_cast<uint64_t>(rate)).c_str(), eta,
+                 FormatSize(bytes).c_str(), FormatSize(static_cast<uint64_t>(rate)).c_str(), eta,
                  tty ? "   " : "\n");
   }
 }
 
 // Asks the daemon to warm each file (the warm xattr: no bytes cross to us) on `threads`
-// threads; returns the files that failed, with why.
+// threads (the daemon answers each once its blocks are in, so these many are in flight);
+// returns the files that failed, with why.
 std::vector<std::string> WarmFiles(const std::vector<std::string>& files, unsigned threads,
                                    WarmProgress* progress) {
   std::atomic<size_t> next{0};
   std::mutex failed_mu;  // protects failed
   std::vector<std::string> failed;
   std::vector<std::thread> workers;
-  for (unsigned t = 0; t < std::max(1u, threads); ++t) {
+  const size_t n_threads =
+      std::min<size_t>(std::max(1u, threads), std::max<size_t>(1, files.size()));
+  for (size_t t = 0; t < n_threads; ++t) {
     workers.emplace_back([&] {
       char buf[64];
       for (size_t i = next++; i < files.size(); i = next++) {
@@ -321,6 +348,46 @@ std::vector<std::string> WarmFiles(const std::vector<std::string>& files, unsign
   return failed;
 }
 
+// Asks the daemon to warm a directory's whole tree in one request (it fetches with the
+// mount's full budget); its answer names what failed. Appends failures to `failed`, adds
+// what it warmed to `progress` once done; false if the daemon does not warm directories.
+bool WarmDir(const std::string& dir, WarmProgress* progress, std::vector<std::string>* failed) {
+  std::string buf(1 << 16, '\0');
+  const ssize_t n = ::getxattr(dir.c_str(), kWarmXattr, buf.data(), buf.size());
+  if (n < 0 && errno == ENODATA) return false;
+  if (n < 0) {
+    failed->push_back(dir + ": " + std::strerror(errno));
+    return true;
+  }
+  buf.resize(static_cast<size_t>(n));
+  const nlohmann::json j = nlohmann::json::parse(buf, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    failed->push_back(dir + ": the daemon's answer is not JSON");
+    return true;
+  }
+  progress->dir_files += j.value("files", uint64_t{0}) + j.value("failed", uint64_t{0});
+  progress->dir_bytes += j.value("bytes", uint64_t{0});
+  const nlohmann::json named = j.value("failures", nlohmann::json::array());
+  for (const auto& f : named) {
+    if (f.is_string()) failed->push_back(dir + "/" + f.get<std::string>());
+  }
+  const uint64_t count = j.value("failed", uint64_t{0});
+  if (count > named.size()) {
+    failed->push_back(dir + ": " + std::to_string(count - named.size()) + " more files failed");
+  }
+  return true;
+}
+
+// The daemon's directory-warm counters (stats "warm"): files done (warmed or failed), bytes.
+std::pair<uint64_t, uint64_t> DaemonWarmCounters(const std::string& mnt) {
+  nlohmann::json j;
+  std::string error;
+  if (!ReadStats(mnt, &j, &error) || !j.contains("warm")) return {0, 0};
+  const auto& w = j["warm"];
+  return {w.value("files", uint64_t{0}) + w.value("failed", uint64_t{0}),
+          w.value("bytes", uint64_t{0})};
+}
+
 }  // namespace
 
 int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths,
@@ -328,22 +395,44 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   std::error_code ec;
   const std::string mnt = fs::weakly_canonical(mountpoint, ec).string();
   if (!IsTierfsMount(mnt)) return Fail("'" + mountpoint + "' is not a tierfs mount");
-  auto files = FilesToWarm(mnt, paths, list_file);
-  if (!files.ok()) return Fail(files.status());
+  auto targets = WarmTargetsOf(mnt, paths, list_file);
+  if (!targets.ok()) return Fail(targets.status());
 
   WarmProgress progress;
   const bool tty = ::isatty(STDERR_FILENO);
   ProgressStop stop;
-  std::thread shown([&] { ShowProgress(progress, files->size(), tty, &stop); });
-  const std::vector<std::string> failed = WarmFiles(*files, threads, &progress);
+  // Directory warms report through the daemon's counters (a delta from now); per-file
+  // warms count themselves.
+  const auto base = DaemonWarmCounters(mnt);
+  progress.daemon = [&mnt, base] {
+    auto now = DaemonWarmCounters(mnt);
+    return std::pair<uint64_t, uint64_t>{now.first - std::min(now.first, base.first),
+                                         now.second - std::min(now.second, base.second)};
+  };
+  if (targets->dirs.empty()) progress.daemon = nullptr;
+  std::thread shown([&] { ShowProgress(progress, targets->total(), tty, &stop); });
+  std::vector<std::string> failed;
+  std::vector<std::string> files = targets->files;
+  for (const std::string& dir : targets->dirs) {
+    if (!WarmDir(dir, &progress, &failed)) {
+      // A daemon from before directory warms: every file on its own.
+      for (auto it = fs::recursive_directory_iterator(dir, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec) && !it->is_symlink(ec)) files.push_back(it->path().string());
+      }
+    }
+  }
+  std::vector<std::string> file_failures = WarmFiles(files, threads, &progress);
+  failed.insert(failed.end(), file_failures.begin(), file_failures.end());
   stop.Stop();
   shown.join();
 
   const double secs = progress.seconds();
-  const uint64_t bytes = progress.bytes;
+  const uint64_t bytes = progress.bytes + progress.dir_bytes;
+  const size_t done = progress.done + progress.dir_files;
   if (tty) std::fprintf(stderr, "\n");
   std::printf(
-      "warmed %zu files, %s in %.1fs (%s/s)", files->size() - failed.size(),
+      "warmed %zu files, %s in %.1fs (%s/s)", done - std::min(done, failed.size()),
       FormatSize(bytes).c_str(), secs,
       FormatSize(static_cast<uint64_t>(secs > 0 ? static_cast<double>(bytes) / secs : 0)).c_str());
   if (!failed.empty()) {

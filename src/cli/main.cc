@@ -119,14 +119,17 @@ int Main(int argc, char** argv) {
   stats->add_flag("--watch", stats_watch, "refresh every 2 seconds");
   std::vector<std::string> warm_paths;
   std::string warm_list;
-  unsigned warm_threads = 8;
+  unsigned warm_threads = 64;
   auto* warm = app.add_subcommand("warm", "Pull files into the cache (whole mount by default)");
   warm->add_option("mountpoint", admin_mnt, "a tierfs mountpoint")->required();
   warm->add_option("paths", warm_paths,
                    "files or directories in the mount: relative, /data/x, or as the Dataset "
                    "names them (/spark/x)");
   warm->add_option("--list", warm_list, "a file listing paths, one per line");
-  warm->add_option("--threads", warm_threads, "parallel files")->check(CLI::Range(1, 256));
+  warm->add_option("--threads", warm_threads,
+                   "single files (a --list, file arguments) asked for at once (default: 64); "
+                   "the daemon warms each directory in one request at its fetch budget")
+      ->check(CLI::Range(1, 256));
   std::string fluid_config = kFluidConfigPath;
   bool fluid_dry_run = false;
   auto* fluid =

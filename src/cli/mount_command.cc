@@ -454,8 +454,9 @@ int RunMount(MountConfig config) {
   }
   PrefetchOptions prefetch;
   prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 16 * config.block_size, 256ULL << 20);
+  prefetch.fetch_slots = config.fetch_budget;
   // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
-  if (config.ram_size == 0) prefetch.workers = 0;
+  if (config.ram_size == 0) prefetch.max_window = 0;
   BlockCache cache(*source, tiers, config.block_size, prefetch);
   if (names != nullptr) {
     cache.SetTagger([names](std::string_view key) {
@@ -466,6 +467,7 @@ int RunMount(MountConfig config) {
   IndexRevisions& index_revisions = **revisions;
   FilesystemOptions fs_options;
   fs_options.block_pool = &BlockPool::Global();
+  fs_options.prefetch_dataset = config.prefetch == "dataset";
   fs_options.uid = ::getuid();
   fs_options.gid = ::getgid();
   fs_options.routes_json = [&source] { return source->RoutesJson(); };

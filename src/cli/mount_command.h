@@ -18,6 +18,7 @@ namespace tierfs {
 inline constexpr unsigned kMaxThreads = 1024;
 inline constexpr unsigned kMaxSpinUs = 100000;
 inline constexpr long kMaxIndexRefresh = 7 * 86400;
+inline constexpr unsigned kMaxFetchBudget = 1024;
 
 // One source of a mount that serves several, each under its own path (--source PATH=URL,
 // a [[source]] table of the config file, a mount of a Fluid Dataset).
@@ -53,10 +54,14 @@ struct MountConfig {
   // FUSE passthrough for fully cached large files, where allowed: "auto" when most of the
   // data set's bytes are in large files (opens then cost a round trip), "on", "off".
   std::string passthrough = "auto";
-  bool fuse_uring = false;  // serve FUSE requests over io_uring where the kernel allows
-  unsigned threads = 0;     // 0: 4 per core; at most kMaxThreads
-  unsigned spin_us = 200;   // FUSE workers poll this long for the next request before
-                            // sleeping; at most kMaxSpinUs
+  bool fuse_uring = false;     // serve FUSE requests over io_uring where the kernel allows
+  unsigned threads = 0;        // 0: 4 per core; at most kMaxThreads
+  unsigned spin_us = 200;      // FUSE workers poll this long for the next request before
+                               // sleeping; at most kMaxSpinUs
+  unsigned fetch_budget = 64;  // origin requests in flight: demand, warm and read-ahead
+  // "dataset": once readers are spread over the tree, fetch the rest of the data set into
+  // the cache's free room in the background; "off".
+  std::string prefetch = "off";
   std::string log_level = "info";
   std::string fuse_options;     // passed to libfuse (allow_other, ...)
   std::string metrics_address;  // "HOST:PORT" for Prometheus /metrics; empty: none

@@ -61,6 +61,14 @@ const MountOption kOptions[] = {
      "microseconds an idle FUSE worker polls for the next request before it sleeps "
      "(default: 200; 0: sleep at once)",
      0, kMaxSpinUs, nullptr, [](MountConfig* c, const OptionValue& v) { c->spin_us = static_cast<unsigned>(v.number); return Status::Ok(); }},
+    {"fetch-budget", OptionType::kNumber,
+     "origin requests in flight, shared by reads (first), warm and read-ahead (default: 64; "
+     "a far origin is paced by requests in flight, not by readers)",
+     1, kMaxFetchBudget, nullptr, [](MountConfig* c, const OptionValue& v) { c->fetch_budget = static_cast<unsigned>(v.number); return Status::Ok(); }},
+    {"prefetch", OptionType::kChoice,
+     "off (default), or dataset: once readers are spread over the tree (a shuffled epoch), "
+     "fetch the rest of the data set into the cache's free room in the background",
+     0, 0, "off|dataset", [](MountConfig* c, const OptionValue& v) { c->prefetch = v.text; return Status::Ok(); }},
     {"log-level", OptionType::kChoice, "log level (default: info)",
      0, 0, "trace|debug|info|warn|error|critical|off", [](MountConfig* c, const OptionValue& v) { c->log_level = v.text; return Status::Ok(); }},
     {"rebuild-index", OptionType::kFlag, "rebuild the index under the cache dir",

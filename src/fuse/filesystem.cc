@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 
+#include <future>
 #include <nlohmann/json.hpp>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "common/memory.h"
 #include "common/xattrs.h"
@@ -113,7 +115,34 @@ std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Put(const En
 }
 
 Filesystem::Filesystem(std::shared_ptr<Index> index, BlockCache& cache, FilesystemOptions options)
-    : index_(std::move(index)), cache_(cache), options_(std::move(options)) {}
+    : index_(std::move(index)), cache_(cache), options_(std::move(options)) {
+  if (options_.prefetch_dataset) {
+    // The prefetch fills the largest tier (where a data set stays) and stops at its
+    // first eviction.
+    auto home = [this]() -> std::optional<TierStats> {
+      std::optional<TierStats> best;
+      for (const auto& [name, t] : cache_.Stats().tiers) {
+        if (!best || t.capacity_bytes > best->capacity_bytes) best = t;
+      }
+      return best;
+    };
+    DatasetPrefetchOptions o;
+    o.room = [home] {
+      auto t = home();
+      return t && t->capacity_bytes > t->used_bytes ? t->capacity_bytes - t->used_bytes : 0;
+    };
+    o.evictions = [home] {
+      auto t = home();
+      return t ? t->evictions : 0;
+    };
+    dataset_prefetch_ = std::make_unique<DatasetPrefetch>(
+        cache_, [this] { return this->index(); }, std::move(o));
+  }
+}
+
+Filesystem::~Filesystem() {
+  if (dataset_prefetch_ != nullptr) dataset_prefetch_->Stop();
+}
 
 void Filesystem::SetKernelCache(KernelCache kernel) {
   std::lock_guard lock(kernel_mu_);
@@ -237,15 +266,30 @@ Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) 
   ++counters_.read;
   auto file = File(ino);
   if (!file.ok()) return file.status();
-  auto r = cache_.Read((*file)->ref, (*file)->size, offset, size);
-  if (!r.ok()) {
-    ++counters_.errors;
-    // Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).
-    int err = r.status().error();
-    if (err != ENOMEM && err != EACCES) err = EIO;
-    return Status(err, r.status().message());
-  }
-  return r;
+  NoteRead(ino, **file, offset);
+  return ReadOutcome(cache_.Read((*file)->ref, (*file)->size, offset, size));
+}
+
+std::optional<Result<ReadResult>> Filesystem::ReadOrDefer(uint64_t ino, uint64_t offset,
+                                                          size_t size, ReadDone done) {
+  ++counters_.read;
+  auto file = File(ino);
+  if (!file.ok()) return Result<ReadResult>(file.status());
+  NoteRead(ino, **file, offset);
+  auto r = cache_.ReadOrDefer(
+      (*file)->ref, (*file)->size, offset, size,
+      [this, done = std::move(done)](Result<ReadResult> r) { done(ReadOutcome(std::move(r))); });
+  if (!r) return std::nullopt;
+  return ReadOutcome(std::move(*r));
+}
+
+// Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).
+Result<ReadResult> Filesystem::ReadOutcome(Result<ReadResult> r) {
+  if (r.ok()) return r;
+  ++counters_.errors;
+  int err = r.status().error();
+  if (err != ENOMEM && err != EACCES) err = EIO;
+  return Status(err, r.status().message());
 }
 
 Result<std::string> Filesystem::ReadLink(uint64_t ino) {
@@ -292,6 +336,12 @@ struct statvfs Filesystem::StatFs() {
 }
 
 Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name, uid_t caller) {
+  if (name == kWarmXattr) {  // counted by Warm
+    std::promise<Result<std::string>> answer;
+    Warm(ino, [&answer](Result<std::string> v) { answer.set_value(std::move(v)); });
+    AboutToBlock();
+    return answer.get_future().get();
+  }
   ++counters_.xattr;
   if (ino == kRootIno && name == kStatsXattr) return StatsJson();
   if (ino == kRootIno && name == kRefreshXattr) {
@@ -305,23 +355,44 @@ Result<std::string> Filesystem::GetXattr(uint64_t ino, std::string_view name, ui
   }
   auto e = index()->GetAttr(ino);
   if (!e.ok()) return e.status();
-  if (name == kWarmXattr && e->type == ObjectType::kFile) return Warm(*e);
   return Status(ENODATA, "no such attribute");
 }
 
-// Pulls every block of a file into the cache inside the daemon (no bytes cross to the
-// caller) and answers with the number of bytes warmed.
-Result<std::string> Filesystem::Warm(const Entry& e) {
-  const uint64_t step = 16 * cache_.block_size();
-  for (uint64_t off = 0; off < e.size; off += step) {
-    auto r = cache_.Read(e.ref(), e.size, off,
-                         static_cast<size_t>(std::min<uint64_t>(step, e.size - off)));
-    if (!r.ok()) {
-      ++counters_.errors;
-      return Status(EIO, r.status().message());
-    }
-  }
-  return std::to_string(e.size);
+// Pulls a file, or a directory's whole tree, into the cache inside the daemon (no bytes
+// cross to the caller), at the fetch pool's warm priority.
+void Filesystem::Warm(uint64_t ino, XattrDone done) {
+  ++counters_.xattr;
+  auto e = index()->GetAttr(ino);
+  if (!e.ok()) return done(e.status());
+  if (e->is_dir()) return done(WarmTreeOf(*e));
+  if (e->type != ObjectType::kFile) return done(Status(ENODATA, "no such attribute"));
+  cache_.Warm(e->ref(), e->size, FetchPool::Class::kWarm,
+              [this, size = e->size, done = std::move(done)](const Status& s) {
+                if (!s.ok()) {
+                  ++counters_.errors;
+                  return done(Status(EIO, s.message()));
+                }
+                done(std::to_string(size));
+              });
+}
+
+// A directory's tree, on this thread (a FUSE worker: it hands the device on first), its
+// files fetched by the pool with the whole budget.
+Result<std::string> Filesystem::WarmTreeOf(const Entry& e) {
+  AboutToBlock();
+  TreeWalk walk;
+  walk.outstanding = 2 * cache_.pool().slots();
+  walk.counters = &warm_counters_;
+  walk.stop = [] { return ShutdownRequested(); };
+  const std::shared_ptr<Index> index = this->index();
+  TreeWarmResult r = WarmTree(*index, cache_, e.ino, walk);
+  if (r.failed > 0) counters_.errors += r.failed;
+  nlohmann::json j;
+  j["files"] = r.files;
+  j["bytes"] = r.bytes;
+  j["failed"] = r.failed;
+  j["failures"] = r.failures;
+  return j.dump();
 }
 
 Result<std::vector<std::string>> Filesystem::ListXattr(uint64_t ino) {
@@ -366,6 +437,24 @@ std::string Filesystem::StatsJson() const {
     for (const TierField& f : kTierFields) j["tiers"][name][f.json] = t.*f.field;
   }
   for (const FuseOp& op : kFuseOps) j["fuse_ops"][op.json] = (counters_.*op.counter).load();
+  j["fetch"] = {{"slots", cs.fetch.slots},
+                {"running", cs.fetch.running},
+                {"running_peak", cs.fetch.running_peak},
+                {"queued", cs.fetch.queued},
+                {"demand_jobs", cs.fetch.jobs[0]},
+                {"warm_jobs", cs.fetch.jobs[1]},
+                {"background_jobs", cs.fetch.jobs[2]}};
+  j["warm"] = {{"files", warm_counters_.files.load()},
+               {"bytes", warm_counters_.bytes.load()},
+               {"failed", warm_counters_.failed.load()}};
+  if (dataset_prefetch_ != nullptr) {
+    DatasetPrefetch::Stats p = dataset_prefetch_->GetStats();
+    j["dataset_prefetch"] = {{"state", p.state},
+                             {"files", p.files},
+                             {"bytes", p.bytes},
+                             {"used_files", p.used_files},
+                             {"used_bytes", p.used_bytes}};
+  }
   return j.dump();
 }
 
@@ -420,6 +509,26 @@ void Filesystem::WriteMetrics(MetricsWriter& w) const {
   }
   w.Counter("tierfs_fuse_errors_total", "FUSE requests answered with an error", {},
             d(counters_.errors.load()));
+  w.Gauge("tierfs_fetch_slots", "origin requests the mount may have in flight (--fetch-budget)", {},
+          d(cs.fetch.slots));
+  w.Gauge("tierfs_fetch_running", "fetch jobs running now (origin requests in flight)", {},
+          d(cs.fetch.running));
+  w.Gauge("tierfs_fetch_queued", "fetch jobs waiting for a slot", {}, d(cs.fetch.queued));
+  const char* kClasses[] = {"demand", "warm", "background"};
+  for (int c = 0; c < 3; ++c) {
+    w.Counter("tierfs_fetch_jobs_total", "fetch jobs run, by class", {{"class", kClasses[c]}},
+              d(cs.fetch.jobs[c]));
+  }
+  w.Counter("tierfs_readahead_refetched_total",
+            "read-ahead blocks evicted before they were read (the window then halves)", {},
+            d(cs.readahead_refetched));
+  if (dataset_prefetch_ != nullptr) {
+    DatasetPrefetch::Stats p = dataset_prefetch_->GetStats();
+    w.Counter("tierfs_dataset_prefetch_bytes_total", "bytes the data set prefetch fetched", {},
+              d(p.bytes));
+    w.Counter("tierfs_dataset_prefetch_used_bytes_total",
+              "bytes of prefetched files that readers have read since", {}, d(p.used_bytes));
+  }
 }
 
 }  // namespace tierfs

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +23,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "fuse/passthrough.h"
+#include "fuse/tree_fetch.h"
 #include "metadata/index.h"
 #include "metadata/index_diff.h"
 #include "tiers/block_cache.h"
@@ -50,6 +52,8 @@ struct FilesystemOptions {
   std::function<std::string()> transport_json;
   // The pool block memory comes from, for its metrics (unset: omitted).
   const BlockPool* block_pool = nullptr;
+  // --prefetch dataset: fetch the rest of the data set once readers are spread over it.
+  bool prefetch_dataset = false;
 };
 
 // What the kernel caches of a mount and how to make it forget (set by the FUSE server).
@@ -67,6 +71,9 @@ struct FuseOpCounters {
 class Filesystem {
  public:
   Filesystem(std::shared_ptr<Index> index, BlockCache& cache, FilesystemOptions options);
+  ~Filesystem();
+  Filesystem(const Filesystem&) = delete;
+  Filesystem& operator=(const Filesystem&) = delete;
 
   // Serves `next` from now on, and tells the kernel to forget what it cached of paths
   // that changed. A file open before keeps reading the version it opened (its inode
@@ -85,6 +92,11 @@ class Filesystem {
   Status ReadDir(uint64_t ino, uint64_t offset, const DirSink& sink);
 
   Result<ReadResult> Read(uint64_t ino, uint64_t offset, size_t size);
+  // The same read; when it must wait for the store it runs on the fetch pool and returns
+  // nullopt, and `done` gets the outcome there (BlockCache::ReadOrDefer).
+  using ReadDone = std::function<void(Result<ReadResult>)>;
+  std::optional<Result<ReadResult>> ReadOrDefer(uint64_t ino, uint64_t offset, size_t size,
+                                                ReadDone done);
   Result<std::string> ReadLink(uint64_t ino);
   // Checks an open of `ino` with open(2) `flags`: EROFS for any write access. On success
   // `*may_passthrough` says whether the file is large enough to have a backing file.
@@ -94,9 +106,14 @@ class Filesystem {
   struct statvfs StatFs();
 
   // Extended attributes. The root carries "user.tierfs.stats" (JSON counters); reading
-  // "user.tierfs.warm" of a file pulls the whole file into the cache and returns its size.
+  // "user.tierfs.warm" of a file pulls the whole file into the cache and returns its size,
+  // of a directory pulls its whole tree and returns {"files","bytes","failed","failures"}.
   // "user.tierfs.refresh" on the root runs a refresh (root or the mounting user only).
   Result<std::string> GetXattr(uint64_t ino, std::string_view name, uid_t caller);
+  // "user.tierfs.warm" without waiting for a file's fetches: `done` gets the value, on
+  // this thread (a directory, an error) or on a fetch thread once the file is in.
+  using XattrDone = std::function<void(Result<std::string>)>;
+  void Warm(uint64_t ino, XattrDone done);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
 
   // Any modifying operation: counts it and returns EROFS.
@@ -136,7 +153,12 @@ class Filesystem {
   struct stat ToStat(const Entry& e) const;
   // What a read needs of `ino`: from recent files, else from the index.
   Result<std::shared_ptr<const FileRef>> File(uint64_t ino);
-  Result<std::string> Warm(const Entry& e);
+  Result<std::string> WarmTreeOf(const Entry& e);
+  // A read of `file` at `offset`: told to the data set prefetch (first reads of a file).
+  void NoteRead(uint64_t ino, const FileRef& file, uint64_t offset) {
+    if (dataset_prefetch_ != nullptr && offset == 0) dataset_prefetch_->NoteRead(ino, file.size);
+  }
+  Result<ReadResult> ReadOutcome(Result<ReadResult> r);
 
   // The revision in use; a caller keeps it alive for the whole operation.
   std::shared_ptr<Index> index() const {
@@ -154,6 +176,8 @@ class Filesystem {
   const FilesystemOptions options_;
   FuseOpCounters counters_;
   RecentFiles recent_files_;
+  TreeFetchCounters warm_counters_;  // what directory warms fetched (progress)
+  std::unique_ptr<DatasetPrefetch> dataset_prefetch_;
 };
 
 }  // namespace tierfs

@@ -207,14 +207,34 @@ ssize_t DeviceWritev(int fd, struct iovec* iov, int count, void* userdata) {
   return static_cast<FuseContext*>(userdata)->passthrough->WriteReply(fd, iov, count);
 }
 
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
+void ReplyRead(fuse_req_t req, const Result<ReadResult>& r) {
+  if (!r.ok()) return (void)fuse_reply_err(req, r.status().error());
+  if (r->iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
+  if (r->size >= kLongCopy) AboutToBlock();
+  // The blocks stay alive in `r` until the reply has been written.
+  fuse_reply_iov(req, r->iov.data(), static_cast<int>(r->iov.size()));
+}
+
+// A read that must wait for the store is answered from the fetch pool when it lands, so
+// this worker goes back to the device at once: requests in flight are the fetch budget,
+// not the worker count. Over io_uring a request must be answered by the worker that took
+// it, so there the worker waits.
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Guard(req, [&] {
-    auto r = Ctx(req).fs->Read(ino, static_cast<uint64_t>(off), size);
-    if (!r.ok()) return (void)fuse_reply_err(req, r.status().error());
-    if (r->iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
-    if (r->size >= kLongCopy) AboutToBlock();
-    // The blocks stay alive in `r` until the reply has been written.
-    fuse_reply_iov(req, r->iov.data(), static_cast<int>(r->iov.size()));
+    FuseContext& ctx = Ctx(req);
+    if (ctx.uring != nullptr) {
+      return ReplyRead(req, ctx.fs->Read(ino, static_cast<uint64_t>(off), size));
+    }
+    auto r = ctx.fs->ReadOrDefer(
+        ino, static_cast<uint64_t>(off), size,
+        [req](Result<ReadResult> r) { Guard(req, [&] { ReplyRead(req, r); }); });
+    if (r) ReplyRead(req, *r);
   });
 }
 
@@ -261,14 +281,17 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
   });
 }
 
-void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
-  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
-  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
-  fuse_reply_buf(req, value.data(), value.size());
-}
-
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Guard(req, [&] {
+    // A file's warm is answered from the fetch pool once the file is in (as OpRead).
+    if (std::strcmp(name, kWarmXattr) == 0 && Ctx(req).uring == nullptr) {
+      return Ctx(req).fs->Warm(ino, [req, size](Result<std::string> v) {
+        Guard(req, [&] {
+          if (!v.ok()) return (void)fuse_reply_err(req, v.status().error());
+          ReplyXattr(req, *v, size);
+        });
+      });
+    }
     // A refresh may download an index or walk the source: let another worker take the device.
     if (std::strcmp(name, kRefreshXattr) == 0) AboutToBlock();
     auto v = Ctx(req).fs->GetXattr(ino, name, fuse_req_ctx(req)->uid);

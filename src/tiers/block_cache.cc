@@ -1,17 +1,49 @@
 #include "tiers/block_cache.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
-#include <future>
 
 #include "common/blocking.h"
 #include "common/log.h"
 
 namespace tierfs {
 
+// One fetch of one block and who waits for it: threads (Wait) and deferred reads (Then),
+// which take no thread while they wait.
 struct BlockCache::Flight {
-  std::promise<BlockResult> promise;
-  std::shared_future<BlockResult> result = promise.get_future().share();
+  std::mutex mu;  // protects landed, result, then
+  std::condition_variable cv;
+  bool landed = false;
+  BlockResult result = Status::Io("fetch did not run");
+  std::vector<std::function<void(const BlockResult&)>> then;
+
+  void Land(const BlockResult& r) {
+    std::vector<std::function<void(const BlockResult&)>> waiting;
+    {
+      std::lock_guard lock(mu);
+      result = r;
+      landed = true;
+      waiting.swap(then);
+    }
+    cv.notify_all();
+    for (auto& f : waiting) f(r);
+  }
+  BlockResult Wait() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return landed; });
+    return result;
+  }
+  // Runs `f` with the result once landed (now, on this thread, if it has).
+  void Then(std::function<void(const BlockResult&)> f) {
+    std::unique_lock lock(mu);
+    if (!landed) {
+      then.push_back(std::move(f));
+      return;
+    }
+    lock.unlock();
+    f(result);
+  }
 };
 
 void ReadResult::CopyTo(char* out) const {
@@ -28,134 +60,292 @@ BlockCache::BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size
       block_size_(block_size),
       flight_shards_(new FlightShard[kFlightShards]),
       prefetch_(prefetch),
+      pool_(prefetch.fetch_slots),
       tier_sources_(new SourceCounter[tiers_.size() + 1]) {}
 
 BlockCache::~BlockCache() { Stop(); }
 
-void BlockCache::Start() {
-  std::lock_guard lock(job_mu_);
-  if (!workers_.empty()) return;
-  stopping_ = false;
-  for (unsigned i = 0; i < prefetch_.workers; ++i)
-    workers_.emplace_back([this] {
-      SetThreadName("tierfs-prefetch");
-      PrefetchLoop();
-    });
-}
+void BlockCache::Start() { pool_.Start(); }
 
-void BlockCache::Stop() {
-  std::vector<std::thread> workers;
-  {
-    std::lock_guard lock(job_mu_);
-    stopping_ = true;
-    jobs_.clear();
-    workers.swap(workers_);
-  }
-  job_cv_.notify_all();
-  for (auto& w : workers) w.join();
-}
+void BlockCache::Stop() { pool_.Stop(); }
 
-void BlockCache::PrefetchLoop() {
-  while (true) {
-    PrefetchJob job;
-    {
-      std::unique_lock lock(job_mu_);
-      job_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
-    // Errors surface to the reader that asks for the block later.
-    (void)GetBlock(job.ref, job.object_size, KeyOf(job.ref, job.index, job.object_size));
-    ++prefetched_;
-    std::lock_guard lock(job_mu_);
-    inflight_bytes_ -= block_size_;
-  }
-}
+// How far (in blocks) a read may be from where its stream is and still be sequential:
+// the kernel's read-ahead window (32 MiB) in default blocks.
+constexpr uint64_t kReorderBlocks = 32;
 
 // Called after each read of blocks [first, last] of an object.
 void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first,
-                               uint64_t last) {
-  if (prefetch_.workers == 0 || prefetch_.max_window == 0) return;
+                               uint64_t last, bool refetched) {
+  if (prefetch_.max_window == 0 || !pool_.running()) return;
   const uint64_t blocks = (object_size + block_size_ - 1) / block_size_;
   uint64_t from = 0, to = 0;
   {
     std::lock_guard lock(stream_mu_);
     if (streams_.size() > 4096) streams_.clear();  // forget old readers rather than grow
     Stream& s = streams_[ref.key];
-    bool sequential = first == s.next_block || (first + 1 == s.next_block && first <= last);
+    if (s.max_window == 0) s.max_window = prefetch_.max_window;
+    // The kernel's read-ahead sends many READs of one stream at once and they arrive in
+    // any order: once a stream is sequential, a read near where it is keeps it so.
+    const bool sequential = first == s.next_block || (first + 1 == s.next_block && first <= last) ||
+                            (s.window > 0 && first + kReorderBlocks >= s.next_block &&
+                             first <= s.next_block + kReorderBlocks);
+    if (sequential && refetched) {
+      // What read-ahead fetched was evicted before the reader got there: the tiers cannot
+      // hold this far ahead. Read less far ahead rather than fetch every block twice.
+      ++readahead_refetched_;
+      s.max_window = std::max<uint64_t>(1, s.max_window / 2);
+      s.window = std::min(s.window, s.max_window);
+    }
     if (sequential) {
-      s.window = std::clamp<uint64_t>(s.window * 2, 1, prefetch_.max_window);
+      s.window = std::clamp<uint64_t>(s.window * 2, 1, s.max_window);
     } else {
       s.window = 0;
       s.prefetched_to = 0;
     }
-    s.next_block = last + 1;
+    s.next_block = sequential ? std::max(s.next_block, last + 1) : last + 1;
     if (s.window == 0) return;
     from = std::max(last + 1, s.prefetched_to);
     to = std::min(blocks, last + 1 + s.window);
     if (from >= to) return;
     s.prefetched_to = to;
   }
-  std::lock_guard lock(job_mu_);
-  if (workers_.empty() || stopping_) return;
   for (uint64_t i = from; i < to; ++i) {
-    if (inflight_bytes_ + block_size_ > prefetch_.budget) {
-      ++prefetch_dropped_;
-      continue;
+    {
+      std::lock_guard lock(job_mu_);
+      if (inflight_bytes_ + block_size_ > prefetch_.budget) {
+        ++prefetch_dropped_;
+        continue;
+      }
+      inflight_bytes_ += block_size_;
+      inflight_peak_ = std::max(inflight_peak_, inflight_bytes_);
     }
-    inflight_bytes_ += block_size_;
-    inflight_peak_ = std::max(inflight_peak_, inflight_bytes_);
-    jobs_.push_back(PrefetchJob{ref, object_size, i});
+    const bool queued = pool_.Submit(FetchPool::Class::kBackground, [this, ref, object_size, i] {
+      // Errors surface to the reader that asks for the block later.
+      // A block some tier has, or some reader is fetching, is left alone: a prefetch
+      // never holds a slot waiting. Errors surface to the reader that asks later.
+      const BlockKey key = KeyOf(ref, i, object_size);
+      if (!pool_.stopping() && !Held(key)) {
+        bool leader = false;
+        std::shared_ptr<Flight> flight = JoinOrLead(key, &leader);
+        bool fetched = false;
+        if (leader) (void)LeadFetch(ref, object_size, key, flight, nullptr, &fetched);
+        if (fetched) {
+          readahead_keys_.Insert(key.hash);
+          ++prefetched_;
+        }
+      }
+      std::lock_guard lock(job_mu_);
+      inflight_bytes_ -= block_size_;
+    });
+    if (!queued) {
+      std::lock_guard lock(job_mu_);
+      inflight_bytes_ -= block_size_;
+    }
   }
-  job_cv_.notify_all();
 }
 
 Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
                                     size_t length) {
-  ReadResult out;
   ++reads_;
-  if (offset >= object_size || length == 0) return out;
+  if (offset >= object_size || length == 0) return ReadResult{};
   const uint64_t end = std::min<uint64_t>(object_size, offset + length);
   const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
   // A read over several blocks looks them all up first, so the NVMe tier reads its hits
   // in one batch rather than one round trip per block.
-  const bool batched = last > first && !tiers_.empty();
   std::vector<BlockKey> keys;
   std::vector<std::shared_ptr<const Block>> cached;
   std::vector<int> cached_tier;
-  if (batched) {
+  if (last > first && !tiers_.empty()) {
     keys.reserve(last - first + 1);
     for (uint64_t i = first; i <= last; ++i) keys.push_back(KeyOf(ref, i, object_size));
     cached.resize(keys.size());
     cached_tier.assign(keys.size(), -1);
     FromTiersBatch(keys, cached, cached_tier);
   }
-  int tier = -1;  // the tier that served the block in hand, if one did
-  auto get = [&](uint64_t i) -> BlockResult {
-    if (!batched) return GetBlock(ref, object_size, KeyOf(ref, i, object_size), false, &tier);
-    if (cached[i - first] == nullptr) {
-      return GetBlock(ref, object_size, keys[i - first], true, &tier);
-    }
-    ++hits_;
-    tier = cached_tier[i - first];
-    return std::move(cached[i - first]);
+  return ReadBlocks(ref, object_size, offset, end, std::move(keys), std::move(cached),
+                    std::move(cached_tier));
+}
+
+std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
+                                                          uint64_t object_size, uint64_t offset,
+                                                          size_t length, ReadDone done) {
+  if (!pool_.running() || FetchPool::OnPoolThread() || offset >= object_size || length == 0) {
+    return Read(ref, object_size, offset, length);
+  }
+  ++reads_;
+  const uint64_t end = std::min<uint64_t>(object_size, offset + length);
+  const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
+  std::vector<BlockKey> keys;
+  keys.reserve(last - first + 1);
+  for (uint64_t i = first; i <= last; ++i) keys.push_back(KeyOf(ref, i, object_size));
+  std::vector<std::shared_ptr<const Block>> cached(keys.size());
+  std::vector<int> cached_tier(keys.size(), -1);
+  FromTiersBatch(keys, cached, cached_tier);
+  const bool all = std::all_of(cached.begin(), cached.end(), [](const auto& b) { return b; });
+  if (all) {
+    return ReadBlocks(ref, object_size, offset, end, std::move(keys), std::move(cached),
+                      std::move(cached_tier));
+  }
+  // Each missing block joins its flight, or starts one on the pool; the read completes on
+  // whichever thread lands the last of them. No thread waits meanwhile.
+  struct Pending {
+    std::mutex mu;  // protects cached, tier, left, error, refetched
+    std::vector<BlockKey> keys;
+    std::vector<std::shared_ptr<const Block>> cached;
+    std::vector<int> tier;
+    std::vector<char> led;  // this read started the block's fetch
+    size_t left = 0;
+    Status error;
+    bool refetched = false;
+    ReadDone done;
   };
+  auto p = std::make_shared<Pending>();
+  p->keys = std::move(keys);
+  p->cached = std::move(cached);
+  p->tier = std::move(cached_tier);
+  p->led.assign(p->keys.size(), 0);
+  p->done = std::move(done);
+  std::vector<std::pair<size_t, std::shared_ptr<Flight>>> flights;
+  for (size_t i = 0; i < p->keys.size(); ++i) {
+    if (p->cached[i] != nullptr) {
+      ++hits_;
+      continue;
+    }
+    bool leader = false;
+    flights.emplace_back(i, JoinOrLead(p->keys[i], &leader));
+    p->led[i] = leader;
+    if (!leader) {
+      ++singleflight_waits_;
+      ++hits_;
+    }
+  }
+  p->left = flights.size();
+  auto finish = [this, p, ref, object_size, offset, end](size_t i, const BlockResult& r) {
+    {
+      std::lock_guard lock(p->mu);
+      if (r.ok()) {
+        p->cached[i] = *r;
+        // A block read-ahead fetched that has to be fetched again was evicted unread.
+        if (p->led[i] && readahead_keys_.Insert(p->keys[i].hash)) p->refetched = true;
+      } else if (p->error.ok()) {
+        p->error = r.status();
+      }
+      if (--p->left > 0) return;
+    }
+    if (!p->error.ok()) return p->done(p->error);
+    p->done(Assemble(ref, object_size, offset, end, p->cached, p->tier, p->refetched));
+  };
+  for (auto& [i, flight] : flights) {
+    if (p->led[i]) {
+      auto run = [this, ref, object_size, key = p->keys[i], f = flight] {
+        (void)LeadFetch(ref, object_size, key, f, nullptr, nullptr);
+      };
+      if (!pool_.Submit(FetchPool::Class::kDemand, run)) run();
+    }
+    flight->Then([finish, i = i](const BlockResult& r) { finish(i, r); });
+  }
+  return std::nullopt;
+}
+
+Result<ReadResult> BlockCache::ReadBlocks(const ObjectRef& ref, uint64_t object_size,
+                                          uint64_t offset, uint64_t end, std::vector<BlockKey> keys,
+                                          std::vector<std::shared_ptr<const Block>> cached,
+                                          std::vector<int> cached_tier) {
+  const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
+  const size_t n = static_cast<size_t>(last - first + 1);
+  const bool batched = !keys.empty();
+  if (!batched) {
+    cached.assign(n, nullptr);
+    cached_tier.assign(n, -1);
+  }
+  bool refetched = false;
+  for (size_t j = 0; j < n; ++j) {
+    if (cached[j] != nullptr) {
+      ++hits_;
+      continue;
+    }
+    const BlockKey key = batched ? keys[j] : KeyOf(ref, first + j, object_size);
+    bool fetched = false;
+    BlockResult b = GetBlock(ref, object_size, key, batched, &cached_tier[j], &fetched);
+    if (!b.ok()) return b.status();
+    // A block read-ahead fetched that has to be fetched again was evicted unread.
+    refetched |= fetched && readahead_keys_.Insert(key.hash);
+    cached[j] = std::move(*b);
+  }
+  return Assemble(ref, object_size, offset, end, cached, cached_tier, refetched);
+}
+
+ReadResult BlockCache::Assemble(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
+                                uint64_t end, std::span<const std::shared_ptr<const Block>> blocks,
+                                std::span<const int> tier, bool refetched) {
+  ReadResult out;
+  const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
   for (uint64_t i = first; i <= last; ++i) {
-    BlockResult block = get(i);
-    if (!block.ok()) return block.status();
+    const std::shared_ptr<const Block>& block = blocks[i - first];
     const uint64_t block_start = i * block_size_;
     const uint64_t from = std::max(offset, block_start) - block_start;
-    const uint64_t to = std::min<uint64_t>(end - block_start, (*block)->size());
+    const uint64_t to = std::min<uint64_t>(end - block_start, block->size());
     if (to <= from) break;
-    if (tier >= 0) tier_sources_[tier].Add(to - from);
-    out.iov.push_back({const_cast<char*>((*block)->data() + from), to - from});
+    if (tier[i - first] >= 0) tier_sources_[tier[i - first]].Add(to - from);
+    out.iov.push_back({const_cast<char*>(block->data() + from), to - from});
     out.size += to - from;
-    out.blocks.push_back(std::move(*block));
+    out.blocks.push_back(block);
   }
   read_bytes_ += out.size;
-  MaybePrefetch(ref, object_size, first, last);
+  MaybePrefetch(ref, object_size, first, last, refetched);
   return out;
+}
+
+namespace {
+// One object being warmed: its blocks are claimed one at a time by up to 16 jobs.
+struct WarmState {
+  ObjectRef ref;
+  uint64_t size = 0;
+  uint64_t blocks = 0;
+  std::atomic<uint64_t> next{0};
+  std::atomic<unsigned> jobs_left{0};
+  std::mutex mu;  // protects error
+  Status error;
+  std::function<void(Status)> done;
+};
+}  // namespace
+
+bool BlockCache::Held(const BlockKey& key) const {
+  return std::any_of(tiers_.begin(), tiers_.end(), [&](Tier* t) { return t->Contains(key); });
+}
+
+bool BlockCache::Cached(const ObjectRef& ref, uint64_t object_size) const {
+  if (object_size == 0) return true;
+  return Held(KeyOf(ref, 0, object_size)) &&
+         Held(KeyOf(ref, (object_size - 1) / block_size_, object_size));
+}
+
+void BlockCache::Warm(const ObjectRef& ref, uint64_t object_size, FetchPool::Class c,
+                      std::function<void(Status)> done) {
+  auto state = std::make_shared<WarmState>();
+  state->ref = ref;
+  state->size = object_size;
+  state->blocks = (object_size + block_size_ - 1) / block_size_;
+  state->done = std::move(done);
+  if (state->blocks == 0) return state->done(Status::Ok());
+  const unsigned jobs = static_cast<unsigned>(std::min<uint64_t>(state->blocks, 16));
+  state->jobs_left = jobs;
+  auto job = [this, state] {
+    for (uint64_t i = state->next++; i < state->blocks; i = state->next++) {
+      BlockResult b = pool_.stopping()
+                          ? BlockResult(Status::Io("unmounting"))
+                          : GetBlock(state->ref, state->size, KeyOf(state->ref, i, state->size));
+      if (!b.ok()) {
+        std::lock_guard lock(state->mu);
+        if (state->error.ok()) state->error = b.status();
+        state->next = state->blocks;  // the others stop at their next block
+      }
+    }
+    if (--state->jobs_left == 0) state->done(state->error);
+  };
+  for (unsigned j = 0; j < jobs; ++j) {
+    if (!pool_.Submit(c, job)) job();
+  }
 }
 
 std::shared_ptr<const Block> BlockCache::FromTiers(const BlockKey& key, int* tier) {
@@ -196,56 +386,81 @@ void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
   }
 }
 
+std::shared_ptr<BlockCache::Flight> BlockCache::JoinOrLead(const BlockKey& key, bool* leader) {
+  FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
+  std::lock_guard lock(shard.mu);
+  std::shared_ptr<Flight>& slot = shard.flights[key.hash];
+  *leader = slot == nullptr;
+  if (*leader) slot = std::make_shared<Flight>();
+  return slot;
+}
+
 BlockCache::BlockResult BlockCache::GetBlock(const ObjectRef& ref, uint64_t object_size,
-                                             const BlockKey& key, bool tiers_checked, int* tier) {
+                                             const BlockKey& key, bool tiers_checked, int* tier,
+                                             bool* fetched) {
   if (tier != nullptr) *tier = -1;
+  if (fetched != nullptr) *fetched = false;
   if (!tiers_checked) {
     if (auto block = FromTiers(key, tier)) {
       ++hits_;
       return block;
     }
   }
-
-  FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
-  std::shared_ptr<Flight> flight;
   bool leader = false;
-  {
-    std::lock_guard lock(shard.mu);
-    std::shared_ptr<Flight>& slot = shard.flights[key.hash];
-    if (slot == nullptr) {
-      slot = std::make_shared<Flight>();
-      leader = true;
-    }
-    flight = slot;
-  }
+  std::shared_ptr<Flight> flight = JoinOrLead(key, &leader);
   if (!leader) {
     ++singleflight_waits_;
     ++hits_;  // served by another reader's fetch
     AboutToBlock();
-    return flight->result.get();
+    return flight->Wait();
   }
-  // Leader. A previous leader may have finished between our tier check and our flight
-  // insert: it fills the tiers before leaving, so look once more before fetching.
+  // The leader's request runs on the fetch pool (the mount's budget of requests in
+  // flight), or here when this is a pool thread already or the pool is closed.
+  if (!FetchPool::OnPoolThread()) {
+    auto did_fetch = std::make_shared<bool>(false);  // read after the flight lands
+    const bool queued = pool_.Submit(FetchPool::Class::kDemand, [=, this] {
+      (void)LeadFetch(ref, object_size, key, flight, nullptr, did_fetch.get());
+    });
+    if (queued) {
+      AboutToBlock();
+      BlockResult result = flight->Wait();
+      if (fetched != nullptr) *fetched = *did_fetch;
+      return result;
+    }
+  }
+  return LeadFetch(ref, object_size, key, flight, tier, fetched);
+}
+
+BlockCache::BlockResult BlockCache::LeadFetch(const ObjectRef& ref, uint64_t object_size,
+                                              const BlockKey& key,
+                                              const std::shared_ptr<Flight>& flight, int* tier,
+                                              bool* fetched) {
+  // A previous leader may have finished between our tier check and our flight insert: it
+  // fills the tiers before leaving, so look once more before fetching.
   BlockResult result = Status::Io("fetch did not run");
   try {
     if (auto block = FromTiers(key, tier)) {
       ++hits_;
       result = block;
+    } else if (pool_.stopping()) {
+      result = Status::Io("unmounting");
     } else {
       ++misses_;
       AboutToBlock();
       result = Fetch(ref, key, object_size);
+      if (fetched != nullptr) *fetched = result.ok();
     }
   } catch (const std::bad_alloc&) {
     result = Status(ENOMEM, "out of memory fetching a block");
   } catch (const std::exception& e) {
     result = Status::Io(std::string("fetch failed: ") + e.what());
   }
+  FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
   {
     std::lock_guard lock(shard.mu);
     shard.flights.erase(key.hash);
   }
-  flight->promise.set_value(result);
+  flight->Land(result);
   return result;
 }
 
@@ -306,6 +521,8 @@ CacheStats BlockCache::Stats() const {
   s.singleflight_waits = singleflight_waits_;
   s.prefetched_blocks = prefetched_;
   s.prefetch_dropped = prefetch_dropped_;
+  s.readahead_refetched = readahead_refetched_;
+  s.fetch = pool_.GetStats();
   {
     std::lock_guard lock(job_mu_);
     s.prefetch_inflight_peak = inflight_peak_;

@@ -9,31 +9,39 @@
 //  - A fetched block is offered to every tier (the NVMe tier writes asynchronously).
 //  - Only a store failure reaches the caller (with the store's errno, EIO by default);
 //    tier failures are misses.
+//  - Every store request runs on the cache's FetchPool: requests in flight are the pool's
+//    slots (the mount's fetch budget), shared by demand reads first, then warm, then
+//    read-ahead. ReadOrDefer serves cached bytes on the caller's thread and hands a read
+//    that must fetch to the pool, so a caller's threads never cap requests in flight.
 //  - Read-ahead: a reader that moves through an object sequentially gets the next blocks
 //    fetched in the background, with a window that doubles from 1 to `max_window` blocks;
 //    a random reader gets none. Bytes being prefetched never exceed `prefetch_budget`,
-//    however many objects are read at once.
+//    however many objects are read at once, and a stream whose read-ahead was evicted
+//    before it was read (the RAM tier is smaller than the window) halves its window, so a
+//    sequential pass fetches each byte once.
 //
 // Thread-safe. Does not own the store or the tiers; they must outlive it. Start() runs
-// the prefetch workers; without it (tests) reads work and nothing is prefetched.
+// the fetch pool; without it (tests) reads fetch on the caller's thread and nothing is
+// prefetched.
 #pragma once
 
 #include <sys/uio.h>
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "common/log.h"
 #include "tiers/block.h"
+#include "tiers/fetch_pool.h"
+#include "tiers/recent_keys.h"
 #include "tiers/tier.h"
 #include "ufs/store.h"
 
@@ -71,14 +79,18 @@ struct CacheStats {
   uint64_t prefetched_blocks = 0;
   uint64_t prefetch_dropped = 0;        // not issued: budget full
   uint64_t prefetch_inflight_peak = 0;  // most bytes ever being prefetched at once
+  uint64_t readahead_refetched = 0;     // read-ahead blocks evicted unread, fetched again
   uint64_t hits = 0;                    // blocks served by some tier
   uint64_t misses = 0;                  // blocks that needed the store
+  FetchPool::Stats fetch;
 };
 
+inline constexpr unsigned kDefaultFetchSlots = 64;
+
 struct PrefetchOptions {
-  unsigned workers = 8;            // concurrent background fetches
-  unsigned max_window = 16;        // blocks ahead of a sequential reader
-  uint64_t budget = 128ULL << 20;  // bytes in flight for prefetch, all readers together
+  unsigned fetch_slots = kDefaultFetchSlots;  // store requests in flight, all kinds together
+  unsigned max_window = 64;                   // blocks ahead of a sequential reader (0: none)
+  uint64_t budget = 128ULL << 20;             // bytes in flight for prefetch, all readers together
 };
 
 class BlockCache {
@@ -97,6 +109,24 @@ class BlockCache {
   Result<ReadResult> Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
                           size_t length);
 
+  // The same read, without making the caller wait for the store: when every block is in
+  // a tier the result is returned; otherwise nullopt, and the read runs on the fetch pool,
+  // which calls `done` with its outcome (on a pool thread).
+  using ReadDone = std::function<void(Result<ReadResult>)>;
+  std::optional<Result<ReadResult>> ReadOrDefer(const ObjectRef& ref, uint64_t object_size,
+                                                uint64_t offset, size_t length, ReadDone done);
+
+  // Pulls every block of the object into the tiers as work of class `c` (warm, or
+  // background for a data set prefetch); `done` gets the outcome once all are in (on a
+  // pool thread, or on the caller's when the pool is not running). At most 16 blocks of
+  // one object are in flight at once.
+  void Warm(const ObjectRef& ref, uint64_t object_size, FetchPool::Class c,
+            std::function<void(Status)> done);
+  // Whether some tier holds the object's first and last blocks (no data is read).
+  bool Cached(const ObjectRef& ref, uint64_t object_size) const;
+
+  FetchPool& pool() { return pool_; }
+
   size_t block_size() const { return block_size_; }
   CacheStats Stats() const;
 
@@ -112,16 +142,36 @@ class BlockCache {
   // The block `key` (of `ref`) from a tier, another reader's fetch, or the store.
   // `tiers_checked`: the caller has just looked in the tiers (skip the first look).
   // `*tier`: the index of the tier that had it, or -1 (fetched, or another reader's fetch).
+  // `*fetched`: this call fetched the block from the store itself.
   BlockResult GetBlock(const ObjectRef& ref, uint64_t object_size, const BlockKey& key,
-                       bool tiers_checked = false, int* tier = nullptr);
+                       bool tiers_checked = false, int* tier = nullptr, bool* fetched = nullptr);
+  // The flight fetching `key`, joined, or started with `*leader` set (the caller must then
+  // run LeadFetch for it).
+  std::shared_ptr<Flight> JoinOrLead(const BlockKey& key, bool* leader);
+  // Runs the leader's fetch (looking in the tiers once more) and lands its flight.
+  BlockResult LeadFetch(const ObjectRef& ref, uint64_t object_size, const BlockKey& key,
+                        const std::shared_ptr<Flight>& flight, int* tier, bool* fetched);
+  // A read's bytes from its blocks (by block from the first; `tier`: which tier served
+  // each, or -1), then read-ahead.
+  ReadResult Assemble(const ObjectRef& ref, uint64_t object_size, uint64_t offset, uint64_t end,
+                      std::span<const std::shared_ptr<const Block>> blocks,
+                      std::span<const int> tier, bool refetched);
+  bool Held(const BlockKey& key) const;  // some tier has it (no read)
+  // Assembles a read from blocks found in the tiers (`cached`, by block from `first`) and
+  // GetBlock for the rest.
+  Result<ReadResult> ReadBlocks(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
+                                uint64_t end, std::vector<BlockKey> keys,
+                                std::vector<std::shared_ptr<const Block>> cached,
+                                std::vector<int> cached_tier);
   std::shared_ptr<const Block> FromTiers(const BlockKey& key, int* tier = nullptr);
   // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch),
   // and tier_of[i] = that tier's index.
   void FromTiersBatch(std::span<const BlockKey> keys, std::span<std::shared_ptr<const Block>> out,
                       std::span<int> tier_of);
   BlockResult Fetch(const ObjectRef& ref, const BlockKey& key, uint64_t object_size);
-  void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last);
-  void PrefetchLoop();
+  // `refetched`: the read fetched again a block read-ahead had fetched (evicted unread).
+  void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last,
+                     bool refetched);
 
   BlockKey KeyOf(const ObjectRef& ref, uint64_t index, uint64_t object_size) const {
     return MakeBlockKey(ref, index, object_size, tag_of_ ? tag_of_(ref.key) : 0);
@@ -143,23 +193,17 @@ class BlockCache {
   struct Stream {
     uint64_t next_block = 0;  // where a sequential reader goes next
     uint64_t window = 0;
+    uint64_t max_window = 0;     // halved each time read-ahead was evicted unread
     uint64_t prefetched_to = 0;  // blocks below this are fetched or in flight
-  };
-  struct PrefetchJob {
-    ObjectRef ref;
-    uint64_t object_size;
-    uint64_t index;
   };
   const PrefetchOptions prefetch_;
   std::mutex stream_mu_;  // protects streams_
   std::unordered_map<std::string, Stream> streams_;
-  mutable std::mutex job_mu_;  // protects jobs_, stopping_, inflight_bytes_, inflight_peak_
-  std::condition_variable job_cv_;
-  std::deque<PrefetchJob> jobs_;
-  bool stopping_ = false;
+  mutable std::mutex job_mu_;  // protects inflight_bytes_, inflight_peak_
   uint64_t inflight_bytes_ = 0;
   uint64_t inflight_peak_ = 0;
-  std::vector<std::thread> workers_;
+  RecentKeys readahead_keys_{4096};  // blocks read-ahead fetched
+  FetchPool pool_;
 
   // Reads served by each tier (by index in tiers_: one per block a read touched, with the
   // bytes the reader got from it) and blocks fetched by each route (ReadVia, whole blocks,
@@ -177,8 +221,8 @@ class BlockCache {
   // One warning per remote failure, at most 10 per 10 s: a dead remote must not flood logs.
   LogLimiter remote_failure_log_{10, std::chrono::seconds(10)};
   std::atomic<uint64_t> reads_{0}, read_bytes_{0}, remote_reads_{0}, remote_bytes_{0},
-      remote_errors_{0}, singleflight_waits_{0}, prefetched_{0}, prefetch_dropped_{0}, hits_{0},
-      misses_{0};
+      remote_errors_{0}, singleflight_waits_{0}, prefetched_{0}, prefetch_dropped_{0},
+      readahead_refetched_{0}, hits_{0}, misses_{0};
 };
 
 }  // namespace tierfs

@@ -71,6 +71,13 @@ bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
   return true;
 }
 
+bool NvmeTier::Contains(const BlockKey& key) const {
+  if (Skips(key)) return false;
+  Shard& shard = ShardFor(key.hash);
+  std::lock_guard lock(shard.mu);
+  return shard.map.count(key.hash) > 0;
+}
+
 std::shared_ptr<Block> NvmeTier::RecordBuffer(const Loc& loc) {
   try {
     return Block::AllocateWithOffset(RecordBytes(loc.length), kRecordHeaderSize);

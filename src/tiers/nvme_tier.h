@@ -75,6 +75,7 @@ class NvmeTier : public Tier {
 
   const char* name() const override { return "nvme"; }
   std::shared_ptr<const Block> Get(const BlockKey& key) override;
+  bool Contains(const BlockKey& key) const override;
   // The records of every key found are read in one io_uring submission.
   void GetBatch(std::span<const BlockKey* const> keys,
                 std::span<std::shared_ptr<const Block>> out) override;
@@ -123,7 +124,7 @@ class NvmeTier : public Tier {
   Status OpenSegmentFile(uint32_t seg, bool create);
   Status Recover(uint32_t seg);
   void RecoverByScan(uint32_t seg);
-  Shard& ShardFor(const Hash128& h) { return shards_[h.hi % kShards]; }
+  Shard& ShardFor(const Hash128& h) const { return shards_[h.hi % kShards]; }
   bool Skips(const BlockKey& key) const {
     return options_.skip_objects_from > 0 && key.object_size >= options_.skip_objects_from;
   }

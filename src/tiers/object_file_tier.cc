@@ -93,6 +93,15 @@ void ObjectFileTier::CountLookup(bool hit) {
   }
 }
 
+bool ObjectFileTier::Contains(const BlockKey& key) const {
+  if (!Accepts(key.object_size)) return false;
+  const Hash128 id = ObjectHash(ObjectRef{key.key, key.version});
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(id);
+  return it != objects_.end() && key.index < it->second->nblocks &&
+         it->second->slots[key.index].present;
+}
+
 std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
   if (!Accepts(key.object_size)) return nullptr;
   const Hash128 id = ObjectHash(ObjectRef{key.key, key.version});

@@ -92,6 +92,7 @@ class ObjectFileTier : public Tier {
 
   const char* name() const override { return "objects"; }
   std::shared_ptr<const Block> Get(const BlockKey& key) override;
+  bool Contains(const BlockKey& key) const override;
   void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
   TierStats Stats() const override;
   void AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const override;

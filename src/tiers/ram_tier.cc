@@ -11,6 +11,10 @@ class RamTier::Shard {
  public:
   explicit Shard(uint64_t capacity) : capacity_(capacity), protected_cap_(capacity / 10 * 8) {}
 
+  bool Contains(const Hash128& h) const {
+    std::lock_guard lock(mu_);
+    return map_.count(h) > 0;
+  }
   std::shared_ptr<const Block> Get(const Hash128& h) {
     std::lock_guard lock(mu_);
     auto it = map_.find(h);
@@ -103,13 +107,15 @@ RamTier::RamTier(uint64_t capacity_bytes, size_t block_size) : capacity_(capacit
 
 RamTier::~RamTier() = default;
 
-RamTier::Shard& RamTier::ShardFor(const BlockKey& key) {
+RamTier::Shard& RamTier::ShardFor(const BlockKey& key) const {
   return *shards_[key.hash.hi % shards_.size()];
 }
 
 std::shared_ptr<const Block> RamTier::Get(const BlockKey& key) {
   return ShardFor(key).Get(key.hash);
 }
+
+bool RamTier::Contains(const BlockKey& key) const { return ShardFor(key).Contains(key.hash); }
 
 void RamTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& block) {
   ShardFor(key).Put(key.hash, block);

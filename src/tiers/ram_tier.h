@@ -26,13 +26,14 @@ class RamTier : public Tier {
 
   const char* name() const override { return "ram"; }
   std::shared_ptr<const Block> Get(const BlockKey& key) override;
+  bool Contains(const BlockKey& key) const override;
   void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) override;
   TierStats Stats() const override;
   void AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const override;
 
  private:
   class Shard;
-  Shard& ShardFor(const BlockKey& key);
+  Shard& ShardFor(const BlockKey& key) const;
   uint64_t capacity_;
   std::vector<std::unique_ptr<Shard>> shards_;
 };

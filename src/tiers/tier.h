@@ -58,6 +58,9 @@ class Tier {
     for (size_t i = 0; i < keys.size(); ++i) out[i] = Get(*keys[i]);
   }
   virtual void Put(const BlockKey& key, const std::shared_ptr<const Block>& block) = 0;
+  // Whether the tier holds the block, without reading it or counting a lookup (a
+  // background prefetch asks before fetching what may be cached already).
+  virtual bool Contains(const BlockKey& key) const = 0;
   virtual TierStats Stats() const = 0;
 
   // Adds the bytes the tier holds to out[tag], by the tag of each block's source

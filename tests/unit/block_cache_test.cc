@@ -130,7 +130,7 @@ TEST(BlockCachePrefetch, SequentialReaderGetsBlocksAheadWithinBudget) {
   store.SetLatency(std::chrono::milliseconds(5));
   RamTier ram(256 * kBlock, kBlock);
   PrefetchOptions p;
-  p.workers = 8;
+  p.fetch_slots = 8;
   p.max_window = 16;
   p.budget = 4 * kBlock;
   BlockCache cache(store, {&ram}, kBlock, p);
@@ -187,7 +187,7 @@ TEST(BlockCachePrefetch, FiveHundredSequentialReadersStayWithinTheBudget) {
   store.SetLatency(std::chrono::microseconds(300));
   RamTier ram(64 * kBlock, kBlock);
   PrefetchOptions p;
-  p.workers = 8;
+  p.fetch_slots = 8;
   p.max_window = 16;
   p.budget = 16 * kBlock;
   BlockCache cache(store, {&ram}, kBlock, p);

@@ -334,7 +334,8 @@ TEST(MountOptionTable, EveryOptionInEverySpellingWithTheSameChecks) {
       return a.index_path == b.index_path && a.index_refresh == b.index_refresh &&
              a.cache_dir == b.cache_dir && a.cache_size == b.cache_size &&
              a.ram_size == b.ram_size && a.block_size == b.block_size && a.threads == b.threads &&
-             a.spin_us == b.spin_us && a.log_level == b.log_level &&
+             a.spin_us == b.spin_us && a.fetch_budget == b.fetch_budget &&
+             a.prefetch == b.prefetch && a.log_level == b.log_level &&
              a.rebuild_index == b.rebuild_index && a.passthrough == b.passthrough &&
              a.fuse_uring == b.fuse_uring && a.foreground == b.foreground && a.debug == b.debug &&
              a.metrics_address == b.metrics_address && a.store.manifest == b.store.manifest &&
