@@ -453,7 +453,11 @@ int RunMount(MountConfig config) {
     tiers.push_back(disk->nvme.get());
   }
   PrefetchOptions prefetch;
-  prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 16 * config.block_size, 256ULL << 20);
+  // Read-ahead lands in the RAM tier: it may fill a quarter of it, so a small RAM tier
+  // gets a short window rather than blocks evicted before they are read.
+  prefetch.budget = std::clamp<uint64_t>(config.ram_size / 4, 2 * config.block_size, 256ULL << 20);
+  prefetch.max_window = static_cast<unsigned>(
+      std::clamp<uint64_t>(prefetch.budget / config.block_size, 1, prefetch.max_window));
   prefetch.fetch_slots = config.fetch_budget;
   // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
   if (config.ram_size == 0) prefetch.max_window = 0;

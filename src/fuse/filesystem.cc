@@ -131,6 +131,11 @@ Filesystem::Filesystem(std::shared_ptr<Index> index, BlockCache& cache, Filesyst
       auto t = home();
       return t && t->capacity_bytes > t->used_bytes ? t->capacity_bytes - t->used_bytes : 0;
     };
+    o.block_cost = [home] {
+      auto t = home();
+      return t && t->blocks > 0 ? t->used_bytes / t->blocks : 0;
+    };
+    o.trigger_files = options_.prefetch_trigger_files;
     o.evictions = [home] {
       auto t = home();
       return t ? t->evictions : 0;
@@ -266,8 +271,9 @@ Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) 
   ++counters_.read;
   auto file = File(ino);
   if (!file.ok()) return file.status();
+  auto r = ReadOutcome(cache_.Read((*file)->ref, (*file)->size, offset, size));
   NoteRead(ino, **file, offset);
-  return ReadOutcome(cache_.Read((*file)->ref, (*file)->size, offset, size));
+  return r;
 }
 
 std::optional<Result<ReadResult>> Filesystem::ReadOrDefer(uint64_t ino, uint64_t offset,
@@ -275,11 +281,15 @@ std::optional<Result<ReadResult>> Filesystem::ReadOrDefer(uint64_t ino, uint64_t
   ++counters_.read;
   auto file = File(ino);
   if (!file.ok()) return Result<ReadResult>(file.status());
-  NoteRead(ino, **file, offset);
+  // The data set prefetch hears of a read once it is done (its file is then cached).
   auto r = cache_.ReadOrDefer(
       (*file)->ref, (*file)->size, offset, size,
-      [this, done = std::move(done)](Result<ReadResult> r) { done(ReadOutcome(std::move(r))); });
+      [this, ino, f = *file, offset, done = std::move(done)](Result<ReadResult> r) {
+        NoteRead(ino, *f, offset);
+        done(ReadOutcome(std::move(r)));
+      });
   if (!r) return std::nullopt;
+  NoteRead(ino, **file, offset);
   return ReadOutcome(std::move(*r));
 }
 

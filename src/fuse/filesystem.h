@@ -54,6 +54,7 @@ struct FilesystemOptions {
   const BlockPool* block_pool = nullptr;
   // --prefetch dataset: fetch the rest of the data set once readers are spread over it.
   bool prefetch_dataset = false;
+  unsigned prefetch_trigger_files = 32;  // distinct files read before it starts
 };
 
 // What the kernel caches of a mount and how to make it forget (set by the FUSE server).

@@ -152,6 +152,8 @@ void DatasetPrefetch::NoteRead(uint64_t ino, uint64_t size) {
 
 void DatasetPrefetch::Run() {
   const uint64_t room = options_.room ? options_.room() : 0;
+  const uint64_t block_cost = options_.block_cost ? options_.block_cost() : 0;
+  const uint64_t block_size = cache_.block_size();
   const uint64_t evictions = options_.evictions ? options_.evictions() : 0;
   // Fill at most 90% of the free room: the rest is for what readers fetch meanwhile.
   const uint64_t limit = room / 10 * 9;
@@ -163,8 +165,9 @@ void DatasetPrefetch::Run() {
   walk.counters = &counters_;
   walk.want = [&](const Entry& e) {
     if (cache_.Cached(e.ref(), e.size)) return false;
-    if (planned + e.size > limit) return false;  // does not fit: leave it to its reader
-    planned += e.size;
+    const uint64_t cost = std::max(e.size, (e.size + block_size - 1) / block_size * block_cost);
+    if (planned + cost > limit) return false;  // does not fit: leave it to its reader
+    planned += cost;
     std::lock_guard lock(mu_);
     prefetched_.Insert(e.ino);
     return true;

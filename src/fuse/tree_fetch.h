@@ -69,6 +69,9 @@ struct DatasetPrefetchOptions {
   unsigned trigger_files = 32;  // distinct files read before the prefetch starts
   // Bytes the cache can take without evicting (free room of its largest tier).
   std::function<uint64_t()> room;
+  // What a block costs that tier on average (its used bytes per block: block headers,
+  // allocation units), so a file of n blocks counts as at least n times that.
+  std::function<uint64_t()> block_cost;
   // Evictions in the tiers so far: the prefetch stops once they grow.
   std::function<uint64_t()> evictions;
 };

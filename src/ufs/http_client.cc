@@ -218,6 +218,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     if (route.direct()) ++a.origin_attempts;
     TransportFailure failure = TransportFailure::kNone;
     Result<HttpResponse> sent = Status::Io("not sent");
+    const auto started = std::chrono::steady_clock::now();
     try {
       ++impl_->requests;
       sent = impl_->transport->Perform(request, route, &failure);
@@ -225,8 +226,8 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
       route.health.Answered();  // a probe must not stay taken (out of memory, ...)
       throw;
     }
-    const bool finished =
-        sent.ok() ? Answered(&a, pick, &*sent) : NoAnswer(&a, pick, failure, sent.status());
+    const bool finished = sent.ok() ? Answered(&a, pick, &*sent)
+                                    : NoAnswer(&a, pick, failure, sent.status(), started);
     if (finished) return sent.ok() ? std::move(sent) : Result<HttpResponse>(a.last);
   }
 }
@@ -270,7 +271,8 @@ bool HttpClient::WaitForARoute(Attempts* a) {
   return false;
 }
 
-bool HttpClient::NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why) {
+bool HttpClient::NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why,
+                          std::chrono::steady_clock::time_point started) {
   const HttpOptions& o = impl_->options;
   Route& route = *a->plan[pick];
   ++impl_->failures;
@@ -281,7 +283,8 @@ bool HttpClient::NoAnswer(Attempts* a, size_t pick, TransportFailure failure, co
     return true;
   }
   if (failure == TransportFailure::kUnreachable) {
-    route.health.Failed(std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    route.health.Failed(now, now - started);
   } else {
     route.health.Answered();  // reached, then the transfer broke: retried, not down
   }

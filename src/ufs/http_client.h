@@ -18,6 +18,7 @@
 // Thread-safe: any number of threads may Send() at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -138,7 +139,8 @@ class HttpClient {
   // NoAnswer / Answered: account for one attempt; true when Send is finished.
   size_t PickRoute(Attempts* a);
   bool WaitForARoute(Attempts* a);
-  bool NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why);
+  bool NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why,
+                std::chrono::steady_clock::time_point started);
   bool Answered(Attempts* a, size_t pick, HttpResponse* response);
   std::unique_ptr<Impl> impl_;
 };

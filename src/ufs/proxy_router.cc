@@ -144,13 +144,19 @@ void RouteHealth::Answered() {
   backoff_ = std::chrono::milliseconds(0);
 }
 
-void RouteHealth::Failed(SteadyTime now) {
+void RouteHealth::Failed(SteadyTime now, std::chrono::nanoseconds took) {
   std::lock_guard lock(mu_);
   probing_ = false;
   ++consecutive_failures_;
   if (!down_ && consecutive_failures_ < policy_.failures_to_down) return;
   if (!down_) ++downs_;
   down_ = true;
+  if (took < policy_.quick_failure) {
+    // Refused at once: probing again costs nothing, and it is how a read finds the
+    // source back the moment it is.
+    retry_at_ = now + policy_.quick_retry;
+    return;
+  }
   backoff_ =
       backoff_.count() == 0 ? policy_.first_backoff : std::min(backoff_ * 2, policy_.max_backoff);
   retry_at_ = now + backoff_;

@@ -18,8 +18,11 @@
 // Health (RouteHealth): a place that refuses connections or times out `failures_to_down`
 // times in a row (1 for a cache, 3 for the origin) is down: requests skip it at once
 // (caches: the next-ranked one takes its blocks; the origin: reads fail fast) until its
-// back-off (1 s, doubling to 10 s) has passed; then one request at a time is let through
-// as a probe, and the first answer puts it back up.
+// retry time; then one request at a time is let through as a probe, and the first answer
+// puts it back up. A failure that cost time (a timeout: the place is black-holed or
+// stalled) backs off 1 s, doubling to 10 s, so readers do not each wait it out; a failure
+// that cost nothing (connection refused: the server is stopped) is probed again 100 ms
+// later, so the first read after the source comes back works.
 //
 // Thread-safe. Makes no network calls except the name resolution described above.
 #pragma once
@@ -67,6 +70,9 @@ class RouteHealth {
     int failures_to_down = 1;
     std::chrono::milliseconds first_backoff{1000};
     std::chrono::milliseconds max_backoff{10000};
+    // A failure faster than this (refused) is retried after `quick_retry`, not backed off.
+    std::chrono::milliseconds quick_failure{200};
+    std::chrono::milliseconds quick_retry{100};
   };
   enum class Admit { kUse, kProbe, kSkip };
 
@@ -75,8 +81,9 @@ class RouteHealth {
   // kUse: up, go ahead. kProbe: down and due for a probe; the caller is the only one.
   // kSkip: down (or another request is probing): do not send.
   Admit Try(SteadyTime now);
-  void Answered();              // the route answered (any HTTP status)
-  void Failed(SteadyTime now);  // no connection, or no answer in time
+  void Answered();  // the route answered (any HTTP status)
+  // No connection, or no answer in time; `took`: how long the attempt took.
+  void Failed(SteadyTime now, std::chrono::nanoseconds took = std::chrono::hours(1));
   bool up() const;
   SteadyTime retry_at() const;  // when a down route may be probed
   uint64_t downs() const;       // times it went down

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "test_util.h"
@@ -226,6 +229,120 @@ TEST(BlockCachePrefetch, FiveHundredSequentialReadersStayWithinTheBudget) {
   EXPECT_GT(s.prefetch_inflight_peak, 0u);
   EXPECT_LE(s.prefetch_inflight_peak, p.budget);
   EXPECT_LE(ram_peak.load(), 64 * kBlock);
+}
+
+}  // namespace
+}  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+// One caller thread starts 40 cold reads without waiting for any: they are all in flight
+// at the store at once (the fetch pool's slots, not the caller's threads, set the pace),
+// and each answer carries the right bytes.
+TEST(BlockCacheDeferred, RequestsInFlightDoNotDependOnTheCallersThreads) {
+  constexpr int kFiles = 40;
+  FakeStore store;
+  std::vector<std::string> data;
+  for (int f = 0; f < kFiles; ++f) {
+    data.push_back(Pattern(kBlock / 2 + static_cast<size_t>(f), 40 + f));
+    store.AddFile("f" + std::to_string(f), data.back());
+  }
+  store.SetLatency(std::chrono::milliseconds(50));
+  RamTier ram(256 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  cache.Start();
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, wrong = 0;
+  for (int f = 0; f < kFiles; ++f) {
+    const std::string& d = data[static_cast<size_t>(f)];
+    auto r = cache.ReadOrDefer(ObjectRef{"f" + std::to_string(f), "v1"}, d.size(), 0, d.size(),
+                               [&, f](Result<ReadResult> r) {
+                                 std::lock_guard lock(mu);
+                                 if (!r.ok() || Flat(*r) != data[static_cast<size_t>(f)]) ++wrong;
+                                 ++answered;
+                                 cv.notify_all();
+                               });
+    ASSERT_FALSE(r.has_value()) << "a cold read was answered on the caller's thread";
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered == kFiles; }));
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_GE(store.max_concurrent_reads(), 32u);
+  // Once in, the same reads are answered at once, with no request.
+  const uint64_t calls = store.read_calls();
+  for (int f = 0; f < kFiles; ++f) {
+    const std::string& d = data[static_cast<size_t>(f)];
+    auto r = cache.ReadOrDefer(ObjectRef{"f" + std::to_string(f), "v1"}, d.size(), 0, d.size(),
+                               [](Result<ReadResult>) { FAIL() << "deferred a cached read"; });
+    ASSERT_TRUE(r.has_value() && r->ok());
+    EXPECT_EQ(Flat(**r), d);
+  }
+  EXPECT_EQ(store.read_calls(), calls);
+  cache.Stop();
+}
+
+// A deferred read of a block another reader is fetching waits for that fetch (one
+// request), and a store failure reaches the deferred reader as an error.
+TEST(BlockCacheDeferred, JoinsAFetchInFlightAndPassesErrorsOn) {
+  FakeStore store;
+  const std::string d = Pattern(3 * kBlock, 9);
+  store.AddFile("f", d);
+  store.SetLatency(std::chrono::milliseconds(100));
+  RamTier ram(64 * kBlock, kBlock);
+  PrefetchOptions no_read_ahead;
+  no_read_ahead.max_window = 0;
+  BlockCache cache(store, {&ram}, kBlock, no_read_ahead);
+  cache.Start();
+  std::promise<Result<ReadResult>> a, b;
+  ASSERT_FALSE(cache.ReadOrDefer(ObjectRef{"f", "v1"}, d.size(), 0, 100,
+                                 [&](Result<ReadResult> r) { a.set_value(std::move(r)); }));
+  ASSERT_FALSE(cache.ReadOrDefer(ObjectRef{"f", "v1"}, d.size(), 10, 100,
+                                 [&](Result<ReadResult> r) { b.set_value(std::move(r)); }));
+  auto ra = a.get_future().get(), rb = b.get_future().get();
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  EXPECT_EQ(Flat(*ra), d.substr(0, 100));
+  EXPECT_EQ(Flat(*rb), d.substr(10, 100));
+  EXPECT_EQ(store.read_calls(), 1u);
+  EXPECT_EQ(cache.Stats().singleflight_waits, 1u);
+
+  store.Remove("f");
+  std::promise<Result<ReadResult>> c;
+  ASSERT_FALSE(cache.ReadOrDefer(ObjectRef{"f", "v1"}, d.size(), 2 * kBlock, 100,
+                                 [&](Result<ReadResult> r) { c.set_value(std::move(r)); }));
+  EXPECT_FALSE(c.get_future().get().ok());
+  cache.Stop();
+}
+
+// A RAM tier of 4 blocks cannot hold a 16-block read-ahead: blocks would be evicted before
+// the reader gets there and fetched twice. The window halves each time that happens, so a
+// sequential pass fetches each block about once.
+TEST(BlockCachePrefetch, WindowShrinksWhenTheRamTierCannotHoldIt) {
+  constexpr uint64_t kBlocks = 128;
+  FakeStore store;
+  const std::string d = Pattern(kBlocks * kBlock, 77);
+  store.AddFile("f", d);
+  store.SetLatency(std::chrono::milliseconds(1));
+  RamTier ram(4 * kBlock, kBlock);
+  PrefetchOptions p;
+  p.max_window = 16;
+  p.budget = 64 * kBlock;
+  BlockCache cache(store, {&ram}, kBlock, p);
+  cache.Start();
+  for (uint64_t off = 0; off < d.size(); off += kBlock) {
+    auto r = cache.Read(ObjectRef{"f", "v1"}, d.size(), off, kBlock);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(Flat(*r), d.substr(off, kBlock));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a reader that computes
+  }
+  cache.Stop();
+  EXPECT_GT(cache.Stats().readahead_refetched, 0u);
+  // Learning the window costs a few blocks (about 1.1x here); a fixed 16-block window
+  // fetches nearly every block twice (about 1.97x).
+  EXPECT_LE(store.read_calls(), kBlocks * 125 / 100) << "read-ahead fetched blocks twice";
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -293,6 +294,139 @@ TEST(FilesystemFiles, ReadsOfThousandsOfFilesInAnyOrderGetEachFilesOwnBytes) {
   ASSERT_TRUE(sub.ok());
   EXPECT_EQ(fs.Read(sub->st_ino, 0, 10).status().error(), EISDIR);
   EXPECT_EQ(fs.Read(d->st_ino, 0, 10).status().error(), EISDIR);
+}
+
+// A data set of 100 one-block files behind a slow store, read through a Filesystem with
+// --prefetch dataset.
+class DatasetPrefetchTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kBlock = 64 << 10;
+  void Build(uint64_t ram_blocks, unsigned trigger = 32) {
+    for (int i = 0; i < 100; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "d%d/f%03d", i % 4, i);
+      data_[name] = Pattern(kBlock / 2 + static_cast<size_t>(i), 500 + i);
+      store_.AddFile(name, data_[name]);
+    }
+    ASSERT_TRUE(BuildIndex(store_, dir_ / "idx", BuildOptions{}).ok());
+    auto index = OpenIndex(dir_ / "idx");
+    ASSERT_TRUE(index.ok());
+    index_ = std::move(*index);
+    store_.SetLatency(std::chrono::milliseconds(2));
+    ram_ = std::make_unique<RamTier>(ram_blocks * kBlock, kBlock);
+    PrefetchOptions p;
+    p.max_window = 0;
+    cache_ = std::make_unique<BlockCache>(store_, std::vector<Tier*>{ram_.get()}, kBlock, p);
+    cache_->Start();
+    FilesystemOptions o{1000, 1000};
+    o.prefetch_dataset = true;
+    o.prefetch_trigger_files = trigger;
+    fs_ = std::make_unique<Filesystem>(index_, *cache_, o);
+  }
+  void TearDown() override {
+    fs_.reset();
+    if (cache_) cache_->Stop();
+  }
+  uint64_t Ino(const std::string& path) {
+    uint64_t ino = kRootIno;
+    for (size_t at = 0; at < path.size();) {
+      size_t slash = path.find('/', at);
+      if (slash == std::string::npos) slash = path.size();
+      auto st = fs_->Lookup(ino, path.substr(at, slash - at));
+      EXPECT_TRUE(st.ok()) << path;
+      ino = st.ok() ? st->st_ino : 0;
+      at = slash + 1;
+    }
+    return ino;
+  }
+  bool ReadsRight(const std::string& path) {
+    const std::string& want = data_[path];
+    auto r = fs_->Read(Ino(path), 0, want.size());
+    if (!r.ok()) return false;
+    std::string got(r->size, '\0');
+    r->CopyTo(got.data());
+    return got == want;
+  }
+  nlohmann::json Prefetch() {
+    auto j = nlohmann::json::parse(fs_->StatsJson());
+    return j["dataset_prefetch"];
+  }
+  // Waits until the prefetch has finished (or ten seconds).
+  nlohmann::json Finished() {
+    for (int i = 0; i < 1000; ++i) {
+      nlohmann::json p = Prefetch();
+      const std::string state = p["state"];
+      if (state != "waiting" && state != "running") return p;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return Prefetch();
+  }
+
+  FakeStore store_;
+  TempDir dir_;
+  std::map<std::string, std::string> data_;
+  std::shared_ptr<Index> index_;
+  std::unique_ptr<RamTier> ram_;
+  std::unique_ptr<BlockCache> cache_;
+  std::unique_ptr<Filesystem> fs_;
+};
+
+// A shuffled epoch: after 32 files the rest of the data set comes in the background, and
+// the readers then find every file cached (no request), with the right bytes.
+TEST_F(DatasetPrefetchTest, FetchesTheRestOnceReadersAreSpreadAndReadersUseIt) {
+  Build(1024);
+  std::vector<std::string> order;
+  for (const auto& [path, _] : data_) order.push_back(path);
+  std::shuffle(order.begin(), order.end(), std::mt19937(3));
+  for (int i = 0; i < 31; ++i) ASSERT_TRUE(ReadsRight(order[static_cast<size_t>(i)]));
+  EXPECT_EQ(Prefetch()["state"], "waiting");
+  ASSERT_TRUE(ReadsRight(order[31]));
+  nlohmann::json p = Finished();
+  EXPECT_EQ(p["state"], "done");
+  EXPECT_EQ(p["files"], 68);
+  const uint64_t calls = store_.read_calls();
+  EXPECT_EQ(calls, 100u);  // each file fetched once, by its reader or by the prefetch
+  for (size_t i = 32; i < order.size(); ++i) ASSERT_TRUE(ReadsRight(order[i])) << order[i];
+  EXPECT_EQ(store_.read_calls(), calls) << "a prefetched file was fetched again";
+  p = Prefetch();
+  EXPECT_EQ(p["used_files"], 68);
+  EXPECT_EQ(p["used_bytes"], p["bytes"]);
+}
+
+// A cache of 15 blocks, ~30 of these files: after the first 4 the prefetch takes at most
+// 90% of the room left and never makes the cache evict what it or the readers fetched.
+TEST_F(DatasetPrefetchTest, NeverFillsPastTheCachesRoom) {
+  Build(15, 4);
+  int n = 0;
+  for (const auto& [path, _] : data_) {
+    if (n++ == 4) break;
+    ASSERT_TRUE(ReadsRight(path));
+  }
+  nlohmann::json p = Finished();
+  EXPECT_EQ(p["state"], "done");
+  EXPECT_GT(p["files"].get<int>(), 5);
+  EXPECT_LT(p["files"].get<int>(), 30);  // 96 were left: it stopped at the room
+  EXPECT_LE(p["bytes"].get<uint64_t>(), 15 * kBlock * 9 / 10);
+  EXPECT_EQ(ram_->Stats().evictions, 0u);
+}
+
+TEST(InodeSet, TakesEachInodeOnceAcrossMerges) {
+  InodeSet set;
+  std::vector<uint64_t> inos(5000);
+  std::iota(inos.begin(), inos.end(), 1000);
+  std::shuffle(inos.begin(), inos.end(), std::mt19937(1));
+  std::set<uint64_t> taken_early;  // taken while inserts (and merges) go on
+  for (size_t i = 0; i < inos.size(); ++i) {
+    set.Insert(inos[i]);
+    if (i % 7 == 0) {
+      EXPECT_TRUE(set.Take(inos[i / 2])) << i;
+      taken_early.insert(inos[i / 2]);
+    }
+  }
+  EXPECT_EQ(set.size(), inos.size() - taken_early.size());
+  for (uint64_t ino : inos) EXPECT_EQ(set.Take(ino), taken_early.count(ino) == 0) << ino;
+  EXPECT_EQ(set.size(), 0u);
+  EXPECT_FALSE(set.Take(999));
 }
 
 }  // namespace

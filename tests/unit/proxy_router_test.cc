@@ -149,6 +149,36 @@ TEST(RouteHealth, DownAfterTheThresholdThenOneProbeAtATimeWithBackoff) {
   EXPECT_EQ(h.downs(), 2u);
 }
 
+// A stopped server refuses at once: its route is probed again 100 ms later, however
+// long the outage, so the first read after it is back works; only failures that cost
+// time (timeouts) back off.
+TEST(RouteHealth, ARefusedRouteIsProbedEvery100msAndATimeoutBacksOff) {
+  RouteHealth h({3, milliseconds(1000), milliseconds(4000)});
+  const auto quick = milliseconds(1), slow = milliseconds(2000);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) h.Failed(t0, quick);
+  EXPECT_FALSE(h.up());
+  EXPECT_EQ(h.Try(t0 + milliseconds(99)), RouteHealth::Admit::kSkip);
+  EXPECT_EQ(h.Try(t0 + milliseconds(100)), RouteHealth::Admit::kProbe);
+  // An hour of refusals: still 100 ms between probes, never a growing back-off.
+  auto t = t0 + milliseconds(100);
+  for (int i = 0; i < 36000; ++i) {
+    h.Failed(t, quick);
+    ASSERT_EQ(h.retry_at(), t + milliseconds(100));
+    t += milliseconds(100);
+    ASSERT_EQ(h.Try(t), RouteHealth::Admit::kProbe);
+  }
+  // The server answers: up at once for everyone.
+  h.Answered();
+  EXPECT_EQ(h.Try(t), RouteHealth::Admit::kUse);
+  // A black-holed route (each attempt a 2 s timeout) backs off: 1 s, then 2 s.
+  for (int i = 0; i < 3; ++i) h.Failed(t, slow);
+  EXPECT_EQ(h.retry_at(), t + milliseconds(1000));
+  EXPECT_EQ(h.Try(t + milliseconds(1000)), RouteHealth::Admit::kProbe);
+  h.Failed(t + milliseconds(1000), slow);
+  EXPECT_EQ(h.retry_at(), t + milliseconds(3000));
+}
+
 HttpRequest Ranged(uint64_t first, uint64_t last) {
   static char buf[1];
   HttpRequest req;
@@ -331,6 +361,25 @@ TEST(OriginHealth, ADeadOriginFailsFastAfterAFewTriesAndIsBackAfterOneProbe) {
     ASSERT_TRUE(r.ok()) << r.status().message();
     EXPECT_EQ(r->body, "ok");
   }
+}
+
+// The origin stopped (refusing connections) for a while, then started again: the first
+// read after it is back works (it is the probe), with no wait for a back-off.
+TEST(OriginHealth, TheFirstReadAfterTheOriginIsBackWorks) {
+  const int port = OkServer::FreePort();
+  HttpClient http(FastOptions());
+  HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/f";
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(http.Send(req).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a 1 s outage
+  }
+  OkServer server(port);
+  ASSERT_TRUE(server.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(110));  // one probe interval
+  auto r = http.Send(req);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->body, "ok");
 }
 
 TEST(OriginHealth, WaitModeBlocksUntilTheOriginAnswers) {
