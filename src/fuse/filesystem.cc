@@ -49,6 +49,11 @@ constexpr CacheCounter kCacheCounters[] = {
     {"prefetch_dropped", "tierfs_prefetch_dropped_total",
      "read-ahead not issued: memory budget full", &CacheStats::prefetch_dropped},
     {"prefetch_inflight_peak", nullptr, nullptr, &CacheStats::prefetch_inflight_peak},
+    {"hedged_fetches", "tierfs_hedged_fetches_total",
+     "block fetches slower than 3x the recent p99 that got a second request",
+     &CacheStats::hedged_fetches},
+    {"hedge_wins", "tierfs_hedge_wins_total", "of those, answered first by the second request",
+     &CacheStats::hedge_wins},
 };
 
 // Per-tier values: the key under "tiers"/NAME in stats, and the metric labelled {tier}.

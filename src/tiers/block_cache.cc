@@ -18,16 +18,23 @@ struct BlockCache::Flight {
   BlockResult result = Status::Io("fetch did not run");
   std::vector<std::function<void(const BlockResult&)>> then;
 
-  void Land(const BlockResult& r) {
+  // The first answer lands (true); a later one (the loser of a hedged fetch) is dropped.
+  bool Land(const BlockResult& r) {
     std::vector<std::function<void(const BlockResult&)>> waiting;
     {
       std::lock_guard lock(mu);
+      if (landed) return false;
       result = r;
       landed = true;
       waiting.swap(then);
     }
     cv.notify_all();
     for (auto& f : waiting) f(r);
+    return true;
+  }
+  bool Landed() {
+    std::lock_guard lock(mu);
+    return landed;
   }
   BlockResult Wait() {
     std::unique_lock lock(mu);
@@ -65,9 +72,15 @@ BlockCache::BlockCache(Store& store, std::vector<Tier*> tiers, size_t block_size
 
 BlockCache::~BlockCache() { Stop(); }
 
-void BlockCache::Start() { pool_.Start(); }
+void BlockCache::Start() {
+  pool_.Start();
+  if (prefetch_.hedge) hedger_.Start();
+}
 
-void BlockCache::Stop() { pool_.Stop(); }
+void BlockCache::Stop() {
+  hedger_.Stop();
+  pool_.Stop();
+}
 
 // How far (in blocks) a read may be from where its stream is and still be sequential:
 // the kernel's read-ahead window (32 MiB) in default blocks.
@@ -447,7 +460,7 @@ BlockCache::BlockResult BlockCache::LeadFetch(const ObjectRef& ref, uint64_t obj
     } else {
       ++misses_;
       AboutToBlock();
-      result = Fetch(ref, key, object_size);
+      result = FetchHedged(ref, key, object_size, flight);
       if (fetched != nullptr) *fetched = result.ok();
     }
   } catch (const std::bad_alloc&) {
@@ -455,13 +468,37 @@ BlockCache::BlockResult BlockCache::LeadFetch(const ObjectRef& ref, uint64_t obj
   } catch (const std::exception& e) {
     result = Status::Io(std::string("fetch failed: ") + e.what());
   }
+  if (Finish(key, flight, result)) return result;
+  return flight->Wait();  // a hedged request answered first
+}
+
+bool BlockCache::Finish(const BlockKey& key, const std::shared_ptr<Flight>& flight,
+                        const BlockResult& result) {
   FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
   {
     std::lock_guard lock(shard.mu);
-    shard.flights.erase(key.hash);
+    auto it = shard.flights.find(key.hash);
+    if (it != shard.flights.end() && it->second == flight) shard.flights.erase(it);
   }
-  flight->Land(result);
-  return result;
+  return flight->Land(result);
+}
+
+// The fetch, with a second request started on the pool if it straggles (Hedger); the
+// second lands the flight only with an answer, and only if it is first.
+BlockCache::BlockResult BlockCache::FetchHedged(const ObjectRef& ref, const BlockKey& key,
+                                                uint64_t object_size,
+                                                const std::shared_ptr<Flight>& flight) {
+  if (!prefetch_.hedge) return Fetch(ref, key, object_size);
+  const uint64_t id = hedger_.Begin([this, ref, key, object_size, flight] {
+    (void)pool_.Submit(FetchPool::Class::kDemand, [this, ref, key, object_size, flight] {
+      if (flight->Landed() || pool_.stopping()) return;
+      BlockResult r = Fetch(ref, key, object_size);
+      if (r.ok() && Finish(key, flight, r)) ++hedge_wins_;
+    });
+  });
+  BlockResult r = Fetch(ref, key, object_size);
+  hedger_.End(id, r.ok());
+  return r;
 }
 
 BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& key,
@@ -522,6 +559,8 @@ CacheStats BlockCache::Stats() const {
   s.prefetched_blocks = prefetched_;
   s.prefetch_dropped = prefetch_dropped_;
   s.readahead_refetched = readahead_refetched_;
+  s.hedged_fetches = hedger_.hedged();
+  s.hedge_wins = hedge_wins_;
   s.fetch = pool_.GetStats();
   {
     std::lock_guard lock(job_mu_);

@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "tiers/block.h"
 #include "tiers/fetch_pool.h"
+#include "tiers/hedger.h"
 #include "tiers/recent_keys.h"
 #include "tiers/tier.h"
 #include "ufs/store.h"
@@ -80,6 +81,8 @@ struct CacheStats {
   uint64_t prefetch_dropped = 0;        // not issued: budget full
   uint64_t prefetch_inflight_peak = 0;  // most bytes ever being prefetched at once
   uint64_t readahead_refetched = 0;     // read-ahead blocks evicted unread, fetched again
+  uint64_t hedged_fetches = 0;          // stragglers given a second request
+  uint64_t hedge_wins = 0;              // of those, answered first by the second request
   uint64_t hits = 0;                    // blocks served by some tier
   uint64_t misses = 0;                  // blocks that needed the store
   FetchPool::Stats fetch;
@@ -91,6 +94,8 @@ struct PrefetchOptions {
   unsigned fetch_slots = kDefaultFetchSlots;  // store requests in flight, all kinds together
   unsigned max_window = 64;                   // blocks ahead of a sequential reader (0: none)
   uint64_t budget = 128ULL << 20;             // bytes in flight for prefetch, all readers together
+  // A fetch slower than 3x the recent p99 gets a second request; the first answer wins.
+  bool hedge = true;
 };
 
 class BlockCache {
@@ -148,6 +153,11 @@ class BlockCache {
   // The flight fetching `key`, joined, or started with `*leader` set (the caller must then
   // run LeadFetch for it).
   std::shared_ptr<Flight> JoinOrLead(const BlockKey& key, bool* leader);
+  // Removes `flight` from its shard and lands it; false if something landed it first.
+  bool Finish(const BlockKey& key, const std::shared_ptr<Flight>& flight,
+              const BlockResult& result);
+  BlockResult FetchHedged(const ObjectRef& ref, const BlockKey& key, uint64_t object_size,
+                          const std::shared_ptr<Flight>& flight);
   // Runs the leader's fetch (looking in the tiers once more) and lands its flight.
   BlockResult LeadFetch(const ObjectRef& ref, uint64_t object_size, const BlockKey& key,
                         const std::shared_ptr<Flight>& flight, int* tier, bool* fetched);
@@ -204,6 +214,7 @@ class BlockCache {
   uint64_t inflight_peak_ = 0;
   RecentKeys readahead_keys_{4096};  // blocks read-ahead fetched
   FetchPool pool_;
+  Hedger hedger_{Hedger::Options{}};
 
   // Reads served by each tier (by index in tiers_: one per block a read touched, with the
   // bytes the reader got from it) and blocks fetched by each route (ReadVia, whole blocks,
@@ -222,7 +233,7 @@ class BlockCache {
   LogLimiter remote_failure_log_{10, std::chrono::seconds(10)};
   std::atomic<uint64_t> reads_{0}, read_bytes_{0}, remote_reads_{0}, remote_bytes_{0},
       remote_errors_{0}, singleflight_waits_{0}, prefetched_{0}, prefetch_dropped_{0},
-      readahead_refetched_{0}, hits_{0}, misses_{0};
+      readahead_refetched_{0}, hedge_wins_{0}, hits_{0}, misses_{0};
 };
 
 }  // namespace tierfs

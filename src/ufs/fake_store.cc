@@ -116,7 +116,10 @@ Status FakeStore::List(const std::string& key, const ListSink& sink) {
 Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,
                                     ReadVia* via) {
   if (via != nullptr) *via = ReadVia::kOrigin;
-  ++read_calls_;
+  const uint64_t call = ++read_calls_;
+  if (const uint64_t every = stall_every_.load(); every > 0 && call % every == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms_.load()));
+  }
   uint64_t now = ++concurrent_;
   uint64_t seen = max_concurrent_.load();
   while (now > seen && !max_concurrent_.compare_exchange_weak(seen, now)) {

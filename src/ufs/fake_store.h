@@ -32,6 +32,11 @@ class FakeStore : public Store {
   }
   // Every call sleeps this long first.
   void SetLatency(std::chrono::microseconds latency) { latency_us_ = latency.count(); }
+  // Every `n`th ReadRange call sleeps `stall` more (a straggler); n = 0: none.
+  void StallEvery(uint64_t n, std::chrono::milliseconds stall) {
+    stall_ms_ = stall.count();
+    stall_every_ = n;
+  }
 
   uint64_t stat_calls() const { return stat_calls_; }
   uint64_t list_calls() const { return list_calls_; }
@@ -60,6 +65,8 @@ class FakeStore : public Store {
   std::atomic<int> fail_next_{0};
   std::atomic<int> fail_errno_{EIO};
   std::atomic<int64_t> latency_us_{0};
+  std::atomic<uint64_t> stall_every_{0};
+  std::atomic<int64_t> stall_ms_{0};
   std::atomic<uint64_t> stat_calls_{0}, list_calls_{0}, read_calls_{0}, read_bytes_{0};
   std::atomic<uint64_t> concurrent_{0}, max_concurrent_{0};
 };

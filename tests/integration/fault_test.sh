@@ -119,4 +119,22 @@ start_fault_server "$DATA" "$PORT"
 sleep 0.2
 cmp -s "$DATA/$f" "$MNT/$f" || fail "server back: the first read after 0.2 s failed"
 pass "server down: EIO; server back: the first read works"
+
+# Stragglers: one GET in 25 stalls 3 s. Each gets a second request once it has run 3x
+# the recent p99 (hedged), and the first answer wins: right bytes, and the stalls did not
+# each hold a reader for 3 s (counted, not timed: the hedges and their wins).
+hedge_field() { stats_json "$MNT" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+# A fresh daemon: its p99 is learnt from the first 20 fetches, before the first stall.
+fusermount3 -u "$MNT"
+mount_tierfs "$URL/" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache" --cache-size 0 \
+  --timeout 5000 --retries 4 --block-size 64K
+h0=$(hedge_field hedged_fetches) w0=$(hedge_field hedge_wins)
+arm "mode=stall&seconds=3&count=4&every=25"
+for g in "${files[@]:$n}"; do  # the files the outage left uncached
+  cmp -s "$DATA/${g#./}" "$MNT/${g#./}" || fail "stragglers: wrong bytes or EIO for $g"
+done
+hedged=$(( $(hedge_field hedged_fetches) - h0 )) wins=$(( $(hedge_field hedge_wins) - w0 ))
+arm "mode=none"
+[ "$hedged" -ge 3 ] && [ "$wins" -ge 3 ] || fail "stragglers: $hedged hedged, $wins won (want >= 3)"
+pass "stragglers (1 GET in 25 stalls 3 s): $hedged second requests, $wins answered first"
 kill $SERVER
