@@ -503,6 +503,10 @@ int RunMount(MountConfig config) {
   fuse_options.extra_options = config.fuse_options;
   fuse_options.max_threads = config.threads;
   fuse_options.spin_us = config.spin_us;
+  if (config.ram_size > 0) {
+    fuse_options.read_ahead_kb = static_cast<unsigned>(
+        std::clamp<uint64_t>(config.ram_size / 4 / 1024, 1024, fuse_options.read_ahead_kb));
+  }
   fuse_options.debug = config.debug;
   fuse_options.passthrough = objects != nullptr;
   fuse_options.fuse_uring = config.fuse_uring;

@@ -38,10 +38,11 @@ struct FuseContext {
   bool no_open = false;
   bool no_opendir = false;
   // The kernel resets the mount's read-ahead when it processes our INIT reply, so it is
-  // raised on the first request after INIT. 32 MiB: the kernel's read-ahead READs are
-  // what keep several block fetches in flight for one sequential reader (measurements in
-  // tools/bench/README.md, "Tuning behind the defaults").
+  // raised on the first request after INIT. 32 MiB by default: the kernel's read-ahead
+  // READs are what keep several block fetches in flight for one sequential reader
+  // (measurements in tools/bench/README.md, "Tuning behind the defaults").
   std::once_flag read_ahead_once;
+  unsigned read_ahead_kb = 32768;
   std::unique_ptr<UringTransport> uring;            // when asked for and enabled
   std::unique_ptr<PassthroughChannel> passthrough;  // when asked for (or for uring)
 };
@@ -68,7 +69,7 @@ enum OpenKind : uint64_t { kUntracked = 0, kTrackedCached = 1, kPassthrough = 2 
 
 FuseContext& Ctx(fuse_req_t req) {
   auto& ctx = *static_cast<FuseContext*>(fuse_req_userdata(req));
-  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, 32768); });
+  std::call_once(ctx.read_ahead_once, [&] { RaiseReadAhead(ctx.mountpoint, ctx.read_ahead_kb); });
   return ctx;
 }
 
@@ -452,6 +453,7 @@ Status FuseServer::Mount(const std::string& mountpoint) {
   context_ = std::make_unique<FuseContext>();
   context_->fs = &fs_;
   context_->mountpoint = mountpoint;
+  context_->read_ahead_kb = options_.read_ahead_kb;
   FuseContext* ctx = context_.get();
   session_ = NewSession(options_, ctx);
   if (session_ == nullptr) {

@@ -34,6 +34,9 @@ struct FuseServerOptions {
   // with this many workers per CPU queue.
   bool fuse_uring = false;
   unsigned uring_threads_per_queue = 4;
+  // The kernel's read-ahead for the mount; its blocks land in the RAM tier, so a small
+  // RAM tier gets less (RunMount: a quarter of it, 32 MiB at most).
+  unsigned read_ahead_kb = 32768;
 };
 
 class FuseServer {

@@ -200,6 +200,14 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   const uint64_t placement = request.placement != 0 ? request.placement : Xxh3(request.url);
   Attempts a{request, impl_->router->Plan(placement, OriginOf(request.url)), {}};
+  // What a cache should not keep (listings, HEADs) goes around the caches when the origin
+  // may be asked directly: a stock cache turns a HEAD into a GET of the whole object
+  // (proxy_cache_convert_head) and ignores the request's Cache-Control, so each HEAD
+  // through it would cost the origin the whole file.
+  if (!request.cacheable &&
+      std::any_of(a.plan.begin(), a.plan.end(), [](const auto& r) { return r->direct(); })) {
+    std::erase_if(a.plan, [](const auto& r) { return !r->direct(); });
+  }
   a.out.assign(a.plan.size(), Attempts::kIn);
   while (true) {
     if (o.wait_while_unreachable && ShutdownRequested()) return a.last;

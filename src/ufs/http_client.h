@@ -71,8 +71,8 @@ struct HttpRequest {
   size_t capacity = 0;
   size_t max_body = 64 << 20;  // for bodies kept in HttpResponse::body
   // A block read a cache may keep, placed by `placement` (same key, same cache on every
-  // node). Other requests (listings, HEAD) go through caches with Cache-Control: no-cache
-  // and are placed by their URL.
+  // node). Other requests (listings, HEAD) go straight to the origin when the route list
+  // has DIRECT, else through the caches with Cache-Control: no-cache, placed by their URL.
   bool cacheable = false;
   uint64_t placement = 0;
   // Validators the index recorded for the object; an answer that shows others is refused.

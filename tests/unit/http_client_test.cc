@@ -202,6 +202,41 @@ TEST(HttpClientChecks, AChangedObjectReadsAsEio) {
   EXPECT_EQ(*BytesFromRangedRead(Result<HttpResponse>(past_end), "f"), 0u);
 }
 
+// A HEAD or a listing (not a block a cache should keep) goes straight to the origin when
+// the list has DIRECT: a stock cache would turn a HEAD into a GET of the whole object.
+// Without DIRECT it goes through the cache.
+TEST(HttpClientRouting, WhatACacheShouldNotKeepGoesAroundTheCachesWhenDirectIsAllowed) {
+  HttpOptions o = FastOptions();
+  o.proxy_list = "http://127.0.0.9:3128|http://127.0.0.10:3128;DIRECT";
+  auto transport =
+      std::make_unique<ScriptedTransport>([](const HttpRequest&, const Route&) { return Step{}; });
+  ScriptedTransport* t = transport.get();
+  HttpClient http(o, std::move(transport));
+  for (int i = 0; i < 10; ++i) {
+    HttpRequest head = Get();
+    head.head = true;
+    head.url += std::to_string(i);
+    ASSERT_TRUE(http.Send(head).ok());
+  }
+  ASSERT_EQ(t->routes().size(), 10u);
+  for (const auto& route : t->routes()) EXPECT_EQ(route, "DIRECT");
+  HttpRequest block = Get();
+  block.cacheable = true;
+  ASSERT_TRUE(http.Send(block).ok());
+  EXPECT_NE(t->routes().back(), "DIRECT");
+
+  o.proxy_list = "http://127.0.0.9:3128";
+  auto only_cache =
+      std::make_unique<ScriptedTransport>([](const HttpRequest&, const Route&) { return Step{}; });
+  t = only_cache.get();
+  HttpClient through(o, std::move(only_cache));
+  HttpRequest head = Get();
+  head.head = true;
+  ASSERT_TRUE(through.Send(head).ok());
+  ASSERT_EQ(t->routes().size(), 1u);
+  EXPECT_NE(t->routes()[0], "DIRECT");
+}
+
 // Through a cluster cache: a cache that cannot be reached sends the request on to the
 // next route at once (no backoff, no retry of the cache); without DIRECT nothing goes to
 // the origin.
@@ -216,7 +251,9 @@ TEST(HttpClientRouting, ADeadCacheHandsTheRequestToTheNextRoute) {
   });
   ScriptedTransport* t = transport.get();
   HttpClient http(o, std::move(transport));
-  auto r = http.Send(Get());
+  HttpRequest block = Get();
+  block.cacheable = true;  // a block read: caches first
+  auto r = http.Send(block);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->body, "from the origin");
   ASSERT_EQ(t->routes().size(), 2u);
