@@ -173,7 +173,7 @@ void DatasetPrefetch::Run() {
     return true;
   };
   walk.stop = [&] {
-    if (stop_) {
+    if (stop_ || cache_.pool().stopping()) {
       why = "stopped: unmounting";
       return true;
     }
