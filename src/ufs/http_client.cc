@@ -226,16 +226,20 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     if (route.direct()) ++a.origin_attempts;
     TransportFailure failure = TransportFailure::kNone;
     Result<HttpResponse> sent = Status::Io("not sent");
+    route.limit.Acquire();
     const auto started = std::chrono::steady_clock::now();
     try {
       ++impl_->requests;
       sent = impl_->transport->Perform(request, route, &failure);
     } catch (...) {
+      route.limit.Release(true);
       route.health.Answered();  // a probe must not stay taken (out of memory, ...)
       throw;
     }
-    const bool finished = sent.ok() ? Answered(&a, pick, &*sent)
-                                    : NoAnswer(&a, pick, failure, sent.status(), started);
+    const int others = route.limit.Release(sent.ok() || failure != TransportFailure::kUnreachable);
+    const bool finished = sent.ok()
+                              ? Answered(&a, pick, &*sent)
+                              : NoAnswer(&a, pick, failure, sent.status(), started, others > 0);
     if (finished) return sent.ok() ? std::move(sent) : Result<HttpResponse>(a.last);
   }
 }
@@ -280,7 +284,7 @@ bool HttpClient::WaitForARoute(Attempts* a) {
 }
 
 bool HttpClient::NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why,
-                          std::chrono::steady_clock::time_point started) {
+                          std::chrono::steady_clock::time_point started, bool busy) {
   const HttpOptions& o = impl_->options;
   Route& route = *a->plan[pick];
   ++impl_->failures;
@@ -290,7 +294,11 @@ bool HttpClient::NoAnswer(Attempts* a, size_t pick, TransportFailure failure, co
     route.health.Answered();  // it was reached (TLS refused, body too large, ...)
     return true;
   }
-  if (failure == TransportFailure::kUnreachable) {
+  if (failure == TransportFailure::kUnreachable && busy) {
+    // Refused while other requests to it are in flight: busy (its limit just halved), not
+    // down. Retried like a 503, it does not count toward marking the route down.
+    route.health.Busy();
+  } else if (failure == TransportFailure::kUnreachable) {
     const auto now = std::chrono::steady_clock::now();
     route.health.Failed(now, now - started);
   } else {

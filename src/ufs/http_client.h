@@ -139,8 +139,9 @@ class HttpClient {
   // NoAnswer / Answered: account for one attempt; true when Send is finished.
   size_t PickRoute(Attempts* a);
   bool WaitForARoute(Attempts* a);
+  // `busy`: other requests to the route were in flight when this one's connection failed.
   bool NoAnswer(Attempts* a, size_t pick, TransportFailure failure, const Status& why,
-                std::chrono::steady_clock::time_point started);
+                std::chrono::steady_clock::time_point started, bool busy);
   bool Answered(Attempts* a, size_t pick, HttpResponse* response);
   std::unique_ptr<Impl> impl_;
 };

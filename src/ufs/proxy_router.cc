@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/blocking.h"
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -144,6 +145,11 @@ void RouteHealth::Answered() {
   backoff_ = std::chrono::milliseconds(0);
 }
 
+void RouteHealth::Busy() {
+  std::lock_guard lock(mu_);
+  probing_ = false;
+}
+
 void RouteHealth::Failed(SteadyTime now, std::chrono::nanoseconds took) {
   std::lock_guard lock(mu_);
   probing_ = false;
@@ -175,6 +181,45 @@ SteadyTime RouteHealth::retry_at() const {
 uint64_t RouteHealth::downs() const {
   std::lock_guard lock(mu_);
   return downs_;
+}
+
+// --- RouteLimit ---
+
+void RouteLimit::Acquire() {
+  std::unique_lock lock(mu_);
+  if (in_flight_ >= limit_) {
+    lock.unlock();
+    AboutToBlock();
+    lock.lock();
+    cv_.wait(lock, [&] { return in_flight_ < limit_; });
+  }
+  ++in_flight_;
+}
+
+int RouteLimit::Release(bool answered) {
+  int others = 0;
+  {
+    std::lock_guard lock(mu_);
+    --in_flight_;
+    others = in_flight_;
+    if (answered) {
+      limit_ = std::min(max_, limit_ + 1);
+    } else if (others > 0) {
+      limit_ = std::max(1, std::min(limit_, others + 1) / 2);
+    }
+  }
+  cv_.notify_all();
+  return others;
+}
+
+int RouteLimit::limit() const {
+  std::lock_guard lock(mu_);
+  return limit_;
+}
+
+int RouteLimit::in_flight() const {
+  std::lock_guard lock(mu_);
+  return in_flight_;
 }
 
 // --- Route ---

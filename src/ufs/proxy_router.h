@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -82,6 +83,9 @@ class RouteHealth {
   // kSkip: down (or another request is probing): do not send.
   Admit Try(SteadyTime now);
   void Answered();  // the route answered (any HTTP status)
+  // The attempt ended without a verdict (a connection refused while other requests to
+  // the route were being answered: busy, not down).
+  void Busy();
   // No connection, or no answer in time; `took`: how long the attempt took.
   void Failed(SteadyTime now, std::chrono::nanoseconds took = std::chrono::hours(1));
   bool up() const;
@@ -99,6 +103,32 @@ class RouteHealth {
   uint64_t downs_ = 0;
 };
 
+// How many requests one route may have at once, learnt as TCP learns a window: it
+// starts at `initial`, grows by one with each answer (up to `max`), and halves when a
+// connection fails while other requests to the route are in flight (the server is busy
+// or its listen queue overflowed, not down: such a failure is retried, and does not count
+// toward marking the route down). A far origin reaches the fetch budget within a few
+// round trips; a small server (python's http.server closes each connection and accepts
+// five at a time) is never sent more connections at once than it can take.
+class RouteLimit {
+ public:
+  explicit RouteLimit(int initial = 8, int max = 1024) : limit_(initial), max_(max) {}
+  // Waits for a slot (AboutToBlock first when it must wait).
+  void Acquire();
+  // Ends a request: answered (any HTTP status), or a failed connection; returns the
+  // number of other requests that were in flight then (for a failure: > 0 = overload).
+  int Release(bool answered);
+  int limit() const;
+  int in_flight() const;
+
+ private:
+  mutable std::mutex mu_;  // protects limit_, in_flight_
+  std::condition_variable cv_;
+  int limit_;
+  const int max_;
+  int in_flight_ = 0;
+};
+
 // One place a request can be sent: a cache (by address) or the origin (DIRECT).
 struct Route {
   Route(std::string name, std::string proxy, RouteHealth::Policy policy);
@@ -106,6 +136,7 @@ struct Route {
   const std::string proxy;  // for CURLOPT_PROXY; empty: straight to the origin
   bool direct() const { return proxy.empty(); }
   RouteHealth health;
+  RouteLimit limit;
   std::atomic<bool> warned_not_slicing{false};
   // Answers and bytes by what the route said: "hit", "miss", "answered" (a cache that does
   // not say, or the origin), "refused" (failed the checks), "error" (no answer).

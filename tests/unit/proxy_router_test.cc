@@ -179,6 +179,48 @@ TEST(RouteHealth, ARefusedRouteIsProbedEvery100msAndATimeoutBacksOff) {
   EXPECT_EQ(h.retry_at(), t + milliseconds(3000));
 }
 
+// A route's limit grows by one per answer and halves when a connection fails while
+// others are in flight; a failure with nothing else in flight (the server may be down)
+// leaves it alone, and it never goes below one.
+TEST(RouteLimit, GrowsWithAnswersAndHalvesWhenBusy) {
+  RouteLimit l(8, 20);
+  for (int i = 0; i < 8; ++i) l.Acquire();
+  EXPECT_EQ(l.in_flight(), 8);
+  std::atomic<bool> ninth{false};
+  std::thread waiter([&] {
+    l.Acquire();  // the ninth waits for a slot
+    ninth = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(ninth.load());
+  EXPECT_EQ(l.Release(true), 7);  // an answer: a slot freed and the limit is 9
+  waiter.join();
+  EXPECT_TRUE(ninth.load());
+  EXPECT_EQ(l.limit(), 9);
+  EXPECT_EQ(l.in_flight(), 8);
+  // A refused connection with 7 others in flight: busy, the limit halves to 4.
+  EXPECT_EQ(l.Release(false), 7);
+  EXPECT_EQ(l.limit(), 4);
+  for (int i = 0; i < 7; ++i) l.Release(true);  // answers: 4 + 7, capped at 20 later
+  EXPECT_EQ(l.limit(), 11);
+  l.Acquire();
+  EXPECT_EQ(l.Release(false), 0);  // alone: no verdict on the limit
+  EXPECT_EQ(l.limit(), 11);
+  for (int i = 0; i < 30; ++i) {
+    l.Acquire();
+    l.Release(true);
+  }
+  EXPECT_EQ(l.limit(), 20);
+  // Refused with 2 others in flight: at most what was in flight, halved (3 / 2 = 1).
+  for (int i = 0; i < 3; ++i) l.Acquire();
+  EXPECT_EQ(l.Release(false), 2);
+  EXPECT_EQ(l.limit(), 1);
+  l.Release(true);
+  l.Release(true);  // answers again: one slot each
+  EXPECT_EQ(l.limit(), 3);
+  EXPECT_EQ(l.in_flight(), 0);
+}
+
 HttpRequest Ranged(uint64_t first, uint64_t last) {
   static char buf[1];
   HttpRequest req;
