@@ -156,8 +156,11 @@ start_nginx "$WWW" "$ORIGIN" "$OPORT" || fail "origin did not restart"
 SERVER_PIDS+=("$(cat "$ORIGIN/nginx.pid")")
 "$TIERFS" index publish --index "$WORK/idx3" "$WWW/pub" > /dev/null || fail "republish of 3 failed"
 chmod -R a+rX "$WWW/pub"
-wait_for 15 sh -c "[ \"\$(getfattr --absolute-names -n user.tierfs.stats --only-values $WORK/mnt1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"index\"][\"revision\"])')\" = $REV3 ]" ||
-  fail "the next good revision was not picked up"
+# Every node, not just node 1: the restart below expects node 2 to hold revision 3 already.
+for n in 1 2 3 4; do
+  wait_for 15 sh -c "[ \"\$(getfattr --absolute-names -n user.tierfs.stats --only-values $WORK/mnt$n | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"index\"][\"revision\"])')\" = $REV3 ]" ||
+    fail "the next good revision was not picked up on node $n"
+done
 cmp -s "$DATA/added3.txt" "$WORK/mnt1/added3.txt" || fail "revision 3's file is not there"
 grep -q "index refresh works again" "$WORK/node1.log" || fail "no line saying refreshes work again"
 pass "the next good revision (3) was picked up after the failures"
