@@ -93,6 +93,11 @@ void PrintStats(const nlohmann::json& j) {
   std::printf("files            %llu in %llu dirs\n",
               static_cast<unsigned long long>(j.value("files", 0ULL)),
               static_cast<unsigned long long>(j.value("dirs", 0ULL)));
+  if (j.value("archives", 0ULL) > 0) {
+    std::printf("archives         %llu, served as directories of %llu members\n",
+                static_cast<unsigned long long>(j.value("archives", 0ULL)),
+                static_cast<unsigned long long>(j.value("archive_members", 0ULL)));
+  }
   std::printf("block hit ratio  %s (%llu hits, %llu misses)\n",
               Percent(static_cast<double>(hits), static_cast<double>(hits + misses)).c_str(),
               static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses));

@@ -67,7 +67,7 @@ int RunIndexBuild(MountConfig sources, const std::string& index_path,
   auto store = OpenSources(sources, /*unreachable=*/nullptr);
   if (!store.ok()) return Fail(store.status());
   const bool tty = ::isatty(STDERR_FILENO);
-  BuildOptions options;
+  BuildOptions options = IndexBuildOptions(sources);
   options.mode = mode;
   options.progress = [tty](const IndexMeta& m) {
     std::fprintf(stderr, "%s  %llu files, %llu dirs, %s%s", tty ? "\r" : "",
@@ -85,6 +85,11 @@ int RunIndexBuild(MountConfig sources, const std::string& index_path,
               static_cast<unsigned long long>(meta->dirs),
               static_cast<unsigned long long>(meta->symlinks), FormatSize(meta->bytes).c_str(),
               secs, secs > 0 ? static_cast<double>(entries) / secs : 0.0);
+  if (meta->archives > 0) {
+    std::printf("; %llu archives opened, %llu members",
+                static_cast<unsigned long long>(meta->archives),
+                static_cast<unsigned long long>(meta->members));
+  }
   if (meta->skipped)
     std::printf(" (%llu unsafe entries skipped)", static_cast<unsigned long long>(meta->skipped));
   std::printf("\n");
@@ -100,10 +105,17 @@ int RunIndexStat(const std::string& index_path, bool json) {
   if (!index.ok()) return Fail(index.status());
   const IndexMeta& m = (*index)->Meta();
   if (json) {
-    nlohmann::json j = {{"source", m.source},     {"built_at", m.built_at},
-                        {"files", m.files},       {"dirs", m.dirs},
-                        {"symlinks", m.symlinks}, {"bytes", m.bytes},
-                        {"skipped", m.skipped},   {"format_version", m.format_version}};
+    nlohmann::json j = {{"source", m.source},
+                        {"built_at", m.built_at},
+                        {"files", m.files},
+                        {"dirs", m.dirs},
+                        {"symlinks", m.symlinks},
+                        {"bytes", m.bytes},
+                        {"skipped", m.skipped},
+                        {"format_version", m.format_version},
+                        {"archives", m.archives},
+                        {"archive_members", m.members},
+                        {"archive_options", m.archive_label}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -115,6 +127,10 @@ int RunIndexStat(const std::string& index_path, bool json) {
   std::printf("bytes:     %llu (%s)\n", static_cast<unsigned long long>(m.bytes),
               FormatSize(m.bytes).c_str());
   std::printf("skipped:   %llu\n", static_cast<unsigned long long>(m.skipped));
+  if (!m.archive_label.empty()) {
+    std::printf("archives:  %llu (%s), %llu members\n", static_cast<unsigned long long>(m.archives),
+                m.archive_label.c_str(), static_cast<unsigned long long>(m.members));
+  }
   std::printf("format:    %d\n", m.format_version);
   return 0;
 }

@@ -29,6 +29,7 @@
 #include "common/xattrs.h"
 #include "fuse/filesystem.h"
 #include "fuse/lowlevel.h"
+#include "fuse/packed_files.h"
 #include "fuse/passthrough.h"
 #include "metadata/index.h"
 #include "metadata/revisions.h"
@@ -428,6 +429,7 @@ int RunMount(MountConfig config) {
   revision_options.refresh_seconds = config.index_refresh;
   revision_options.block_size = config.block_size;
   revision_options.store = config.store;
+  revision_options.build = IndexBuildOptions(config);
   auto revisions = IndexRevisions::Open(revision_options, *source, offline);
   if (!revisions.ok()) return Fail(revisions.status());
   (*revisions)->Current()->StartWarmup();
@@ -462,6 +464,11 @@ int RunMount(MountConfig config) {
   // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
   if (config.ram_size == 0) prefetch.max_window = 0;
   BlockCache cache(*source, tiers, config.block_size, prefetch);
+  MemberInflater inflater(*source);  // deflated zip members (--archives zip)
+  cache.SetMaker(
+      [&inflater](const ObjectRef& ref, uint64_t offset, size_t length, char* buf, ReadVia* via) {
+        return inflater.Read(ref, offset, length, buf, via);
+      });
   if (names != nullptr) {
     cache.SetTagger([names](std::string_view key) {
       return static_cast<uint8_t>(names->SourceOf(key) + 1);  // 0: above the sources

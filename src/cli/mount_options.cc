@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/size.h"
+#include "metadata/archive.h"
 #include "ufs/namespace_store.h"
 
 namespace tierfs {
@@ -28,6 +29,28 @@ Status AddSource(MountConfig* c, const std::string& text) {
   }
   if (spec.url.empty()) return Status::Invalid("'" + text + "' names no source URL");
   c->sources.push_back(std::move(spec));
+  return Status::Ok();
+}
+
+// "tar,zip" (or tar+zip, for -o lists), "tar", "zip", "off".
+Status SetArchives(MountConfig* c, const std::string& text) {
+  unsigned kinds = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find_first_of(",+", pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string kind = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (kind == "tar") {
+      kinds |= ArchiveMask(ArchiveKind::kTar);
+    } else if (kind == "zip") {
+      kinds |= ArchiveMask(ArchiveKind::kZip);
+    } else if (kind != "off" && kind != "none") {
+      return Status::Invalid("must list tar and/or zip (tar,zip or tar+zip) or be off, not '" +
+                             text + "'");
+    }
+  }
+  c->store.archives = kinds;
   return Status::Ok();
 }
 
@@ -131,6 +154,14 @@ const MountOption kOptions[] = {
      "let signed S3 reads go through the --http-proxy caches (they serve cached blocks to "
      "anyone who reaches them)",
      0, 0, nullptr, [](MountConfig* c, const OptionValue&) { c->store.s3_through_proxy = true; return Status::Ok(); }, true},
+    {"archives", OptionType::kText,
+     "index builds serve these archives as directories of their members: tar, zip, or "
+     "tar,zip (tar+zip in -o lists); off by default",
+     0, 0, nullptr, [](MountConfig* c, const OptionValue& v) { return SetArchives(c, v.text); }, true},
+    {"archive-names", OptionType::kChoice,
+     "keep: the directory of x.tar's members is x.tar (the archive itself is not shown); "
+     "strip: it is x, and x.tar stays readable next to it",
+     0, 0, "keep|strip", [](MountConfig* c, const OptionValue& v) { c->store.archive_strip_suffix = v.text == "strip"; return Status::Ok(); }, true},
     {"nfs-uid", OptionType::kNumber, "uid presented to an NFS server",
      0, 2147483647, nullptr, [](MountConfig* c, const OptionValue& v) { c->store.nfs_uid = static_cast<int>(v.number); return Status::Ok(); }, true},
     {"nfs-gid", OptionType::kNumber, "gid presented to an NFS server",
@@ -450,6 +481,49 @@ void AddMountConfigFile(CLI::App* app) {
   app->set_config("--config", "", "TOML file of mount options (keys = long option names)");
   app->config_formatter(std::make_shared<MountConfigFile>());
   app->allow_config_extras(CLI::config_extras_mode::error);
+}
+
+}  // namespace tierfs
+
+namespace tierfs {
+
+BuildOptions IndexBuildOptions(const MountConfig& config) {
+  BuildOptions b;
+  auto label = [](const StoreOptions& s) {
+    if (s.archives == 0) return std::string();
+    std::string l;
+    if (s.archives & ArchiveMask(ArchiveKind::kTar)) l += "tar";
+    if (s.archives & ArchiveMask(ArchiveKind::kZip)) l += l.empty() ? "zip" : "+zip";
+    return l + (s.archive_strip_suffix ? " strip" : "");
+  };
+  auto options = [](const StoreOptions& s) {
+    return ArchiveOptions{s.archives, s.archive_strip_suffix};
+  };
+  if (config.sources.empty()) {
+    b.archive_label = label(config.store);
+    if (config.store.archives != 0) {
+      b.archives = [a = options(config.store)](std::string_view) { return a; };
+    }
+    return b;
+  }
+  // A namespace: each source's own, by the key prefix it is served under.
+  std::vector<std::pair<std::string, ArchiveOptions>> by_prefix;
+  for (const SourceSpec& s : config.sources) {
+    if (s.store.archives == 0) continue;
+    by_prefix.emplace_back(s.path.substr(1), options(s.store));
+    b.archive_label += (b.archive_label.empty() ? "" : ";") + s.path + "=" + label(s.store);
+  }
+  if (by_prefix.empty()) return b;
+  b.archives = [by_prefix](std::string_view key) {
+    for (const auto& [prefix, a] : by_prefix) {
+      if (prefix.empty() || (key.size() > prefix.size() && key.starts_with(prefix) &&
+                             key[prefix.size()] == '/')) {
+        return a;
+      }
+    }
+    return ArchiveOptions{};
+  };
+  return b;
 }
 
 }  // namespace tierfs

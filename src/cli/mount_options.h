@@ -18,6 +18,7 @@
 
 #include "cli/mount_command.h"
 #include "common/status.h"
+#include "metadata/index.h"
 
 namespace CLI {
 class App;
@@ -76,6 +77,10 @@ Status ApplyMountOptions(const std::string& options, MountConfig* config);
 // A lone source at "/" becomes `source` with its options folded into `store`, the mount
 // of one source it always was. Called by RunMount before anything is touched.
 Status ResolveSources(MountConfig* config);
+
+// How index builds for this mount's sources open archives (--archives, --archive-names;
+// each source of a namespace its own).
+BuildOptions IndexBuildOptions(const MountConfig& config);
 
 // Registers every row as a flag of `cmd` writing into `*config` (only the store rows when
 // `store_only`, for the index commands).

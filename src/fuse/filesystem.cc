@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/memory.h"
 #include "common/xattrs.h"
+#include "metadata/archive.h"
 
 namespace tierfs {
 namespace {
@@ -111,7 +112,7 @@ std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Get(uint64_t
 
 std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Put(const Entry& e) {
   if (e.type != ObjectType::kFile) return nullptr;
-  auto ref = std::make_shared<const FileRef>(FileRef{e.ref(), e.size});
+  auto ref = std::make_shared<const FileRef>(ExtentOf(e));
   Shard& shard = shards_[e.ino % kShards];
   std::lock_guard lock(shard.mu);
   if (shard.map.size() >= kPerShard) shard.map.clear();
@@ -276,7 +277,7 @@ Result<ReadResult> Filesystem::Read(uint64_t ino, uint64_t offset, size_t size) 
   ++counters_.read;
   auto file = File(ino);
   if (!file.ok()) return file.status();
-  auto r = ReadOutcome(cache_.Read((*file)->ref, (*file)->size, offset, size));
+  auto r = ReadOutcome(ReadExtentNow(**file, offset, size));
   NoteRead(ino, **file, offset);
   return r;
 }
@@ -287,15 +288,68 @@ std::optional<Result<ReadResult>> Filesystem::ReadOrDefer(uint64_t ino, uint64_t
   auto file = File(ino);
   if (!file.ok()) return Result<ReadResult>(file.status());
   // The data set prefetch hears of a read once it is done (its file is then cached).
-  auto r = cache_.ReadOrDefer(
-      (*file)->ref, (*file)->size, offset, size,
-      [this, ino, f = *file, offset, done = std::move(done)](Result<ReadResult> r) {
-        NoteRead(ino, *f, offset);
-        done(ReadOutcome(std::move(r)));
-      });
+  auto r = ReadExtent(*file, offset, size,
+                      [this, ino, f = *file, offset, done = std::move(done)](Result<ReadResult> r) {
+                        NoteRead(ino, *f, offset);
+                        done(ReadOutcome(std::move(r)));
+                      });
   if (!r) return std::nullopt;
   NoteRead(ino, **file, offset);
   return ReadOutcome(std::move(*r));
+}
+
+namespace {
+Status Unreadable(const FileExtent& x) {
+  static LogLimiter limit(10, std::chrono::seconds(60));
+  TLOG_WARN_LIMITED(limit, "a member of archive '{}' cannot be read: {}", x.ref.key, x.unreadable);
+  return Status::Io("a member of archive '" + x.ref.key + "' cannot be read: " + x.unreadable);
+}
+}  // namespace
+
+Status Filesystem::ResolveHeader(const FileRef& file, const Result<ReadResult>& header) {
+  if (!header.ok()) return header.status();
+  char bytes[kZipLocalHeaderSize];
+  if (header->size != sizeof bytes) return Status::Io("a zip local header past the archive's end");
+  header->CopyTo(bytes);
+  const FileExtent& x = file.extent;
+  auto data =
+      ResolveZipData(std::string_view(bytes, sizeof bytes), *x.zip_header, x.size, x.object_size);
+  if (!data.ok()) return data.status();
+  file.data_offset = *data;
+  return Status::Ok();
+}
+
+Result<ReadResult> Filesystem::ReadExtentNow(const FileRef& file, uint64_t offset, size_t size) {
+  const FileExtent& x = file.extent;
+  if (!x.unreadable.empty()) return Unreadable(x);
+  if (offset >= x.size) return ReadResult{};
+  size = static_cast<size_t>(std::min<uint64_t>(size, x.size - offset));
+  if (file.data_offset == FileRef::kUnresolved) {
+    TIERFS_RETURN_IF_ERROR(
+        ResolveHeader(file, cache_.Read(x.ref, x.object_size, *x.zip_header, kZipLocalHeaderSize)));
+  }
+  return cache_.Read(x.ref, x.object_size, file.data_offset + offset, size);
+}
+
+std::optional<Result<ReadResult>> Filesystem::ReadExtent(const std::shared_ptr<const FileRef>& file,
+                                                         uint64_t offset, size_t size,
+                                                         const ReadDone& done) {
+  const FileExtent& x = file->extent;
+  if (!x.unreadable.empty()) return Result<ReadResult>(Unreadable(x));
+  if (offset >= x.size) return Result<ReadResult>(ReadResult{});
+  size = static_cast<size_t>(std::min<uint64_t>(size, x.size - offset));
+  if (file->data_offset == FileRef::kUnresolved) {
+    auto header = cache_.ReadOrDefer(x.ref, x.object_size, *x.zip_header, kZipLocalHeaderSize,
+                                     [this, file, offset, size, done](Result<ReadResult> h) {
+                                       if (Status s = ResolveHeader(*file, h); !s.ok())
+                                         return done(s);
+                                       if (auto r = ReadExtent(file, offset, size, done))
+                                         done(std::move(*r));
+                                     });
+    if (!header) return std::nullopt;
+    if (Status s = ResolveHeader(*file, *header); !s.ok()) return Result<ReadResult>(s);
+  }
+  return cache_.ReadOrDefer(x.ref, x.object_size, file->data_offset + offset, size, done);
 }
 
 // Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).
@@ -323,8 +377,9 @@ Status Filesystem::Open(uint64_t ino, int flags, bool* may_passthrough) {
   auto file = File(ino);
   if (!file.ok()) return file.status();
   if (may_passthrough != nullptr) {
-    *may_passthrough = options_.backing && options_.backing_min_size > 0 &&
-                       (*file)->size >= options_.backing_min_size;
+    const FileExtent& x = (*file)->extent;
+    *may_passthrough = options_.backing && options_.backing_min_size > 0 && x.whole_object &&
+                       x.size >= options_.backing_min_size;
   }
   return Status::Ok();
 }
@@ -332,8 +387,8 @@ Status Filesystem::Open(uint64_t ino, int flags, bool* may_passthrough) {
 BackingFile Filesystem::Backing(uint64_t ino) {
   if (!options_.backing) return {};
   auto file = File(ino);
-  if (!file.ok()) return {};
-  return options_.backing((*file)->ref, (*file)->size);
+  if (!file.ok() || !(*file)->extent.whole_object) return {};
+  return options_.backing((*file)->extent.ref, (*file)->extent.size);
 }
 
 struct statvfs Filesystem::StatFs() {
@@ -381,7 +436,9 @@ void Filesystem::Warm(uint64_t ino, XattrDone done) {
   if (!e.ok()) return done(e.status());
   if (e->is_dir()) return done(WarmTreeOf(*e));
   if (e->type != ObjectType::kFile) return done(Status(ENODATA, "no such attribute"));
-  cache_.Warm(e->ref(), e->size, FetchPool::Class::kWarm,
+  const FileExtent x = ExtentOf(*e);
+  const WarmRange range = WarmRangeOf(x);
+  cache_.Warm(x.ref, x.object_size, range.offset, range.length, FetchPool::Class::kWarm,
               [this, size = e->size, done = std::move(done)](const Status& s) {
                 if (!s.ok()) {
                   ++counters_.errors;
@@ -433,6 +490,8 @@ std::string Filesystem::StatsJson() const {
   j["rss_bytes"] = ReadResidentMemory().total;
   j["files"] = m.files;
   j["dirs"] = m.dirs;
+  j["archives"] = m.archives;
+  j["archive_members"] = m.members;
   j["total_bytes"] = m.bytes;
   j["index_cached_bytes"] = index->CachedBytes();
   if (options_.index_json) {

@@ -22,6 +22,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "fuse/packed_files.h"
 #include "fuse/passthrough.h"
 #include "fuse/tree_fetch.h"
 #include "metadata/index.h"
@@ -132,8 +133,12 @@ class Filesystem {
   // that fills up starts over. A file's inode number names its version (see InodeFor),
   // so nothing here goes stale when the index switches to a new revision.
   struct FileRef {
-    ObjectRef ref;
-    uint64_t size;
+    static constexpr uint64_t kUnresolved = UINT64_MAX;
+    explicit FileRef(FileExtent x)
+        : extent(std::move(x)), data_offset(extent.zip_header ? kUnresolved : extent.offset) {}
+    FileExtent extent;
+    // Where the bytes start in extent.ref: a zip member's once its local header was read.
+    mutable std::atomic<uint64_t> data_offset;
   };
   class RecentFiles {
    public:
@@ -157,8 +162,17 @@ class Filesystem {
   Result<std::string> WarmTreeOf(const Entry& e);
   // A read of `file` at `offset`: told to the data set prefetch (first reads of a file).
   void NoteRead(uint64_t ino, const FileRef& file, uint64_t offset) {
-    if (dataset_prefetch_ != nullptr && offset == 0) dataset_prefetch_->NoteRead(ino, file.size);
+    if (dataset_prefetch_ != nullptr && offset == 0) {
+      dataset_prefetch_->NoteRead(ino, file.extent.size);
+    }
   }
+  // A read of `file`, clipped to its end; nullopt when it runs on the fetch pool (`done`
+  // then gets it). A zip member's first read reads its local header first.
+  std::optional<Result<ReadResult>> ReadExtent(const std::shared_ptr<const FileRef>& file,
+                                               uint64_t offset, size_t size, const ReadDone& done);
+  Result<ReadResult> ReadExtentNow(const FileRef& file, uint64_t offset, size_t size);
+  // Records where a zip member's bytes start, from its local header's `header` bytes.
+  static Status ResolveHeader(const FileRef& file, const Result<ReadResult>& header);
   Result<ReadResult> ReadOutcome(Result<ReadResult> r);
 
   // The revision in use; a caller keeps it alive for the whole operation.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "fuse/packed_files.h"
 
 namespace tierfs {
 
@@ -23,7 +24,15 @@ TreeWarmResult WarmTree(Index& index, BlockCache& cache, uint64_t root, const Tr
       cv.wait(lock, [&] { return in_flight < outstanding; });
       ++in_flight;
     }
-    cache.Warm(e.ref(), e.size, walk.priority, [&, size = e.size, path](const Status& s) {
+    const FileExtent x = ExtentOf(e);
+    const WarmRange range = WarmRangeOf(x);
+    auto warm = [&](auto&& done) {
+      if (x.unreadable.empty()) {
+        return cache.Warm(x.ref, x.object_size, range.offset, range.length, walk.priority, done);
+      }
+      done(Status::Io("an archive member that cannot be read: " + x.unreadable));
+    };
+    warm([&, size = e.size, path](const Status& s) {
       std::lock_guard lock(mu);
       if (s.ok()) {
         ++result.files;
@@ -164,7 +173,11 @@ void DatasetPrefetch::Run() {
   walk.outstanding = std::max(1u, cache_.pool().slots());
   walk.counters = &counters_;
   walk.want = [&](const Entry& e) {
-    if (cache_.Cached(e.ref(), e.size)) return false;
+    const FileExtent x = ExtentOf(e);
+    const WarmRange range = WarmRangeOf(x);
+    if (!x.unreadable.empty() || cache_.Cached(x.ref, x.object_size, range.offset, range.length)) {
+      return false;
+    }
     const uint64_t cost = std::max(e.size, (e.size + block_size - 1) / block_size * block_cost);
     if (planned + cost > limit) return false;  // does not fit: leave it to its reader
     planned += cost;

@@ -4,6 +4,7 @@ namespace tierfs {
 namespace {
 
 constexpr uint8_t kEntryFormat = 1;
+constexpr uint8_t kPackedEntryFormat = 2;  // format 1 followed by the Packed fields
 
 void PutVarint(std::string* out, uint64_t v) {
   while (v >= 0x80) {
@@ -45,7 +46,7 @@ bool GetString(std::string_view* in, std::string* s) {
 std::string EncodeEntry(const Entry& e) {
   std::string out;
   out.reserve(32 + e.key.size() + e.version.size() + e.link_target.size());
-  out.push_back(static_cast<char>(kEntryFormat));
+  out.push_back(static_cast<char>(e.packed ? kPackedEntryFormat : kEntryFormat));
   out.push_back(static_cast<char>(e.type));
   PutVarint(&out, e.parent);
   PutVarint(&out, e.mode);
@@ -54,12 +55,22 @@ std::string EncodeEntry(const Entry& e) {
   PutString(&out, e.version);
   PutString(&out, e.key);
   PutString(&out, e.link_target);
+  if (const auto& p = e.packed) {
+    PutVarint(&out, p->offset);
+    PutVarint(&out, p->archive_size);
+    PutVarint(&out, p->packed_size);
+    PutVarint(&out, p->method);
+    PutVarint(&out, (p->zip_header ? 1u : 0u) | (p->encrypted ? 2u : 0u));
+    PutVarint(&out, p->crc32);
+  }
   return out;
 }
 
 Result<Entry> DecodeEntry(uint64_t ino, std::string_view in) {
   auto corrupt = [&] { return Status::Io("corrupt index entry for inode " + std::to_string(ino)); };
-  if (in.size() < 2 || static_cast<uint8_t>(in[0]) != kEntryFormat) return corrupt();
+  if (in.size() < 2) return corrupt();
+  const uint8_t format = static_cast<uint8_t>(in[0]);
+  if (format != kEntryFormat && format != kPackedEntryFormat) return corrupt();
   Entry e;
   e.ino = ino;
   uint8_t type = static_cast<uint8_t>(in[1]);
@@ -74,6 +85,22 @@ Result<Entry> DecodeEntry(uint64_t ino, std::string_view in) {
   }
   e.mode = static_cast<uint32_t>(mode);
   e.mtime_ns = static_cast<int64_t>(mtime);
+  if (format == kPackedEntryFormat) {
+    Packed p;
+    uint64_t method, flags, crc;
+    if (e.type != ObjectType::kFile || !GetVarint(&in, &p.offset) ||
+        !GetVarint(&in, &p.archive_size) || !GetVarint(&in, &p.packed_size) ||
+        !GetVarint(&in, &method) || !GetVarint(&in, &flags) || !GetVarint(&in, &crc) ||
+        method > 0xffff || crc > 0xffffffff || p.offset > p.archive_size ||
+        p.packed_size > p.archive_size - p.offset) {
+      return corrupt();
+    }
+    p.method = static_cast<uint16_t>(method);
+    p.zip_header = flags & 1;
+    p.encrypted = flags & 2;
+    p.crc32 = static_cast<uint32_t>(crc);
+    e.packed = p;
+  }
   return e;
 }
 

@@ -35,6 +35,11 @@ struct IndexMeta {
     uint64_t files = 0, bytes = 0;
   };
   std::vector<SourceCount> sources;
+  // Archives served as directories of their members (--archives), and those members.
+  uint64_t archives = 0, members = 0;
+  // The archive options it was built with (BuildOptions::archive_label; empty: none), so
+  // a mount whose options differ builds its index again.
+  std::string archive_label;
 };
 
 // Files this large or larger may be cached as one file each and passed through.
@@ -76,8 +81,19 @@ class Store;
 // the store can, else per directory; or one of them only.
 enum class ListMode { kAuto, kFlat, kTree };
 
+// Which archives an index build opens (metadata/archive.h), for the objects of one source.
+struct ArchiveOptions {
+  unsigned kinds = 0;         // a mask of ArchiveMask(ArchiveKind); 0: none
+  bool strip_suffix = false;  // "x.tar" stays a file and "x" is its directory; else "x.tar"
+                              // is the directory and the archive itself is not shown
+};
+
 struct BuildOptions {
   ListMode mode = ListMode::kAuto;
+  // The archive options for an object key (a namespace's sources may differ); unset: none.
+  std::function<ArchiveOptions(std::string_view key)> archives;
+  unsigned archive_threads = 8;  // archives listed at once
+  std::string archive_label;     // names the archive options, recorded in IndexMeta
   // Called every `progress_every` entries (from the building thread).
   std::function<void(const IndexMeta&)> progress;
   uint64_t progress_every = 10000;

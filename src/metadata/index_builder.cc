@@ -1,10 +1,15 @@
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "metadata/archive.h"
 #include "metadata/index.h"
 #include "metadata/index_writer.h"
 #include "ufs/store.h"
@@ -56,11 +61,43 @@ class EntrySink {
       : writer_(writer), meta_(meta), options_(options) {}
 
   // Records `e` (type, size, times, version, link target and parent set) as `name` under
-  // its parent, with an inode number derived from `key`.
+  // its parent, with an inode number derived from `key`. An archive's file found while
+  // walking is only noted, for AddArchives (and, with the suffix stripped, kept as a file).
   Status Add(Entry& e, std::string key, std::string_view name) {
+    if (e.type == ObjectType::kFile && options_.archives) {
+      const ArchiveOptions a = options_.archives(key);
+      if (ArchiveKind kind = ArchiveKindOf(name, a.kinds); kind != ArchiveKind::kNone) {
+        archives_.push_back({key, std::string(name), e, kind, a.strip_suffix});
+        archives_.back().file.key = key;
+        if (!a.strip_suffix) return Status::Ok();
+      }
+    }
+    return Put(e, std::move(key), name);
+  }
+
+  // Lists every archive noted by Add (`options.archive_threads` at once) and writes each
+  // as a directory of its members; one that cannot be listed stays a file, with one line.
+  Status AddArchives(Store& store);
+
+  void Skip() { ++meta_.skipped; }
+
+ private:
+  struct NotedArchive {
+    std::string key, name;
+    Entry file;
+    ArchiveKind kind;
+    bool strip_suffix;
+  };
+
+  Status WriteArchive(NotedArchive& a, Result<ArchiveListing>& listing);
+
+  // Writes `e` under the inode derived from `key`; `object_key` (members: their archive's
+  // key) is what reads fetch, `key` itself when empty.
+  Status Put(Entry& e, std::string key, std::string_view name, std::string object_key = {}) {
     // Probe on the (astronomically rare) hash collision; 0 and 1 are reserved.
-    uint64_t ino =
-        InodeFor(key, e.type, e.type == ObjectType::kSymlink ? e.link_target : e.version);
+    std::string identity = e.type == ObjectType::kSymlink ? e.link_target : e.version;
+    if (e.packed) identity += "@" + std::to_string(e.packed->offset);
+    uint64_t ino = InodeFor(key, e.type, identity);
     while (true) {
       if (ino > kRootIno) {
         auto taken = writer_.InodeTaken(ino);
@@ -70,7 +107,7 @@ class EntrySink {
       ++ino;
     }
     e.ino = ino;
-    e.key = std::move(key);
+    e.key = object_key.empty() ? std::move(key) : std::move(object_key);
     TIERFS_RETURN_IF_ERROR(writer_.Put(e, name));
     switch (e.type) {
       case ObjectType::kDirectory:
@@ -82,7 +119,9 @@ class EntrySink {
       case ObjectType::kFile:
         ++meta_.files;
         meta_.bytes += e.size;
-        if (e.size >= kLargeFileBytes) meta_.large_bytes += static_cast<int64_t>(e.size);
+        // A member is never passed through (its backing file would be the archive's).
+        if (e.size >= kLargeFileBytes && !e.packed)
+          meta_.large_bytes += static_cast<int64_t>(e.size);
         for (IndexMeta::SourceCount& s : meta_.sources) {
           if (e.key.size() > s.prefix.size() && e.key.compare(0, s.prefix.size(), s.prefix) == 0 &&
               e.key[s.prefix.size()] == '/') {
@@ -97,14 +136,141 @@ class EntrySink {
     return Status::Ok();
   }
 
-  void Skip() { ++meta_.skipped; }
-
- private:
   IndexWriter& writer_;
   IndexMeta& meta_;
   const BuildOptions& options_;
   uint64_t seen_ = 0;
+  std::vector<NotedArchive> archives_;
 };
+
+Status EntrySink::AddArchives(Store& store) {
+  if (archives_.empty()) return Status::Ok();
+  std::mutex mu;  // protects the writer, meta_ and first_error
+  Status first_error;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < archives_.size(); i = next++) {
+      NotedArchive& a = archives_[i];
+      const ObjectRef ref = a.file.ref();
+      Result<ArchiveListing> listing = ListArchive(
+          a.kind,
+          [&](uint64_t offset, size_t length, char* buf) {
+            return store.ReadRange(ref, offset, length, buf, nullptr);
+          },
+          a.file.size);
+      std::lock_guard lock(mu);
+      if (!first_error.ok()) return;
+      if (Status s = WriteArchive(a, listing); !s.ok()) first_error = s;
+    }
+  };
+  const size_t n = std::min<size_t>(std::max(1u, options_.archive_threads), archives_.size());
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  archives_.clear();
+  return first_error;
+}
+
+Status EntrySink::WriteArchive(NotedArchive& a, Result<ArchiveListing>& listing) {
+  Entry& file = a.file;
+  std::string dir_name = a.name;
+  std::string dir_key = a.key;
+  if (a.strip_suffix) {
+    const size_t dot = dir_name.rfind('.');
+    dir_key.resize(dir_key.size() - (dir_name.size() - dot));
+    dir_name.resize(dot);
+  }
+  Status refused;
+  if (!listing.ok()) {
+    refused = listing.status();
+  } else if (a.strip_suffix) {
+    auto taken = writer_.NameTaken(file.parent, dir_name);
+    if (!taken.ok()) return taken.status();
+    if (*taken) refused = Status(EEXIST, "'" + dir_name + "' exists next to it");
+  }
+  if (!refused.ok()) {
+    TLOG_WARN("index: archive '{}' is served as a file only: {}", a.key, refused.message());
+    return a.strip_suffix ? Status::Ok() : Put(file, a.key, a.name);
+  }
+  ArchiveListing& l = *listing;
+  if (l.skipped > 0) {
+    TLOG_WARN("index: archive '{}': {} member(s) not served, first: {}", a.key, l.skipped,
+              l.problem);
+    meta_.skipped += l.skipped;
+  }
+  ++meta_.archives;
+  meta_.members += l.members.size();
+  // Directories by path in the archive ("" = the archive's own); explicit ones keep their
+  // mode and time, implied ones get the archive's.
+  std::map<std::string, const ArchiveMember*, std::less<>> explicit_dirs;
+  for (const ArchiveMember& m : l.members) {
+    if (m.type == ObjectType::kDirectory) explicit_dirs[m.path] = &m;
+  }
+  std::map<std::string, uint64_t, std::less<>> dirs;
+  auto dir_entry = [&](const ArchiveMember* m, uint64_t parent) {
+    Entry e;
+    e.parent = parent;
+    e.type = ObjectType::kDirectory;
+    e.mode = m != nullptr && m->mode != 0 ? m->mode : 0555;
+    e.mtime_ns = m != nullptr ? m->mtime_ns : file.mtime_ns;
+    return e;
+  };
+  {
+    Entry root = dir_entry(nullptr, file.parent);
+    TIERFS_RETURN_IF_ERROR(Put(root, dir_key, dir_name));
+    dirs[""] = root.ino;
+  }
+  // The inode of directory `path`, made (with its ancestors) when first needed.
+  std::function<Result<uint64_t>(std::string_view)> ensure =
+      [&](std::string_view path) -> Result<uint64_t> {
+    if (auto it = dirs.find(path); it != dirs.end()) return it->second;
+    const size_t slash = path.rfind('/');
+    const std::string_view parent_path =
+        slash == std::string_view::npos ? "" : path.substr(0, slash);
+    auto parent = ensure(parent_path);
+    if (!parent.ok()) return parent.status();
+    auto it = explicit_dirs.find(path);
+    Entry e = dir_entry(it == explicit_dirs.end() ? nullptr : it->second, *parent);
+    TIERFS_RETURN_IF_ERROR(Put(e, dir_key + "/" + std::string(path), path.substr(slash + 1)));
+    dirs.emplace(std::string(path), e.ino);
+    return e.ino;
+  };
+  for (ArchiveMember& m : l.members) {
+    if (m.type == ObjectType::kDirectory) {
+      if (auto d = ensure(m.path); !d.ok()) return d.status();
+      continue;
+    }
+    const size_t slash = m.path.rfind('/');
+    auto parent =
+        ensure(slash == std::string::npos ? "" : std::string_view(m.path).substr(0, slash));
+    if (!parent.ok()) return parent.status();
+    Entry e;
+    e.parent = *parent;
+    e.type = m.type;
+    e.mtime_ns = m.mtime_ns;
+    if (m.type == ObjectType::kSymlink) {
+      e.mode = 0777;
+      e.link_target = std::move(m.link_target);
+    } else {
+      e.mode = m.mode != 0 ? m.mode : 0444;
+      e.size = m.size;
+      e.version = file.version;
+      Packed p;
+      p.offset = m.offset;
+      p.archive_size = file.size;
+      p.packed_size = m.packed_size;
+      p.method = m.method;
+      p.zip_header = a.kind == ArchiveKind::kZip;
+      p.encrypted = m.encrypted;
+      p.crc32 = m.crc32;
+      e.packed = p;
+    }
+    const std::string name = slash == std::string::npos ? m.path : m.path.substr(slash + 1);
+    TIERFS_RETURN_IF_ERROR(Put(e, dir_key + "/" + m.path, name, a.key));
+  }
+  return Status::Ok();
+}
 
 Entry FromInfo(ObjectInfo& info, uint64_t parent) {
   Entry e;
@@ -228,6 +394,7 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
   IndexMeta meta;
   meta.format_version = IndexFormatVersion();
   meta.source = store.Url();
+  meta.archive_label = options.archive_label;
   meta.built_at = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
@@ -252,6 +419,7 @@ Result<IndexMeta> BuildIndex(Store& store, const std::string& path, const BuildO
     }
   }
   if (walked.error() == ENOTSUP && options.mode != ListMode::kFlat) walked = WalkTree(store, out);
+  if (walked.ok()) walked = out.AddArchives(store);
   if (!walked.ok()) {
     fs::remove_all(tmp, ec);
     return Status(walked.error(), "index build: " + walked.message());

@@ -20,6 +20,8 @@ class IndexWriter {
 
   // True if `ino` is already used by an entry written so far.
   virtual Result<bool> InodeTaken(uint64_t ino) = 0;
+  // True if directory `parent` already has a child `name`.
+  virtual Result<bool> NameTaken(uint64_t parent, std::string_view name) = 0;
   // Records `entry` as child `name` of entry.parent (the root passes an empty name).
   virtual Status Put(const Entry& entry, std::string_view name) = 0;
   // Writes the directory positions and the meta record, compacts and closes the index.

@@ -139,7 +139,8 @@ Status IndexRevisions::OpenLocal(bool offline) {
     auto refreshed = OpenDir(indexes_dir_ + "/" + current_name, true);
     int64_t base_built = 0;
     if (auto b = OpenIndex(base); b.ok()) base_built = (*b)->Meta().built_at;
-    if (refreshed.ok() && (*refreshed)->Meta().built_at >= base_built) {
+    if (refreshed.ok() && (*refreshed)->Meta().built_at >= base_built &&
+        (*refreshed)->Meta().archive_label == options_.build.archive_label) {
       RemoveStale(current_name);
       Serve(std::move(*refreshed), {current_name, 0, 0},
             DirBytes(indexes_dir_ + "/" + current_name));
@@ -150,18 +151,21 @@ Status IndexRevisions::OpenLocal(bool offline) {
   const bool explicit_index = !options_.index_dir.empty();
   if (explicit_index || (!options_.rebuild && fs::exists(base + "/CURRENT", ec))) {
     auto index = OpenDir(base, !explicit_index);
-    if (index.ok() || explicit_index) {
+    const bool other_archives = index.ok() && !explicit_index &&
+                                (*index)->Meta().archive_label != options_.build.archive_label;
+    if ((index.ok() && !other_archives) || explicit_index) {
       if (!index.ok()) return index.status();
       Serve(std::move(*index), {"built", 0, 0}, explicit_index ? 0 : DirBytes(base));
       return Status::Ok();
     }
-    TLOG_INFO("index at '{}' is unusable; rebuilding it", base);
+    TLOG_INFO("index at '{}' is {}; rebuilding it", base,
+              other_archives ? "for other --archives options" : "unusable");
   }
   if (offline) {
     return Status(EHOSTUNREACH, "the source is unreachable and there is no usable index");
   }
   std::fprintf(stderr, "tierfs: building index of %s ...\n", source_.Url().c_str());
-  auto meta = BuildIndex(source_, base, BuildOptions{});
+  auto meta = BuildIndex(source_, base, options_.build);
   if (!meta.ok()) return meta.status();
   std::fprintf(stderr, "tierfs: indexed %llu files, %llu dirs\n",
                static_cast<unsigned long long>(meta->files),
@@ -402,7 +406,7 @@ Result<std::string> IndexRevisions::RefreshLocal() {
     name = "local-" + std::to_string(UnixNow()) + "-" + std::to_string(n);
     dest = indexes_dir_ + "/" + name;
   }
-  auto meta = BuildIndex(source_, dest, BuildOptions{});
+  auto meta = BuildIndex(source_, dest, options_.build);
   if (!meta.ok()) return Status(meta.status().error(), "walk: " + meta.status().message());
   const uint64_t bytes = DirBytes(dest);
   const uint64_t room = room_.load();

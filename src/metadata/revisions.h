@@ -49,6 +49,7 @@ struct RevisionOptions {
   long refresh_seconds = 0;
   uint64_t block_size = 1 << 20;  // artifact downloads go in ranges of this size
   StoreOptions store;             // how to reach the pointer's location
+  BuildOptions build;             // local: how the index is built (archives)
 };
 
 // Whether a string given to --index names a pointer (published index) rather than an

@@ -105,6 +105,11 @@ nlohmann::json MetaToJson(const IndexMeta& m) {
                       {"bytes", m.bytes},
                       {"large_bytes", m.large_bytes},
                       {"skipped", m.skipped}};
+  if (m.archives > 0) {
+    j["archives"] = m.archives;
+    j["members"] = m.members;
+  }
+  if (!m.archive_label.empty()) j["archive_options"] = m.archive_label;
   for (const IndexMeta::SourceCount& s : m.sources) {
     j["sources"].push_back({{"prefix", s.prefix}, {"files", s.files}, {"bytes", s.bytes}});
   }
@@ -227,6 +232,15 @@ class RocksIndexWriter : public IndexWriter {
     return true;
   }
 
+  Result<bool> NameTaken(uint64_t parent, std::string_view name) override {
+    if (batch_.Count() > 0) TIERFS_RETURN_IF_ERROR(Flush());
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), DirKey(parent, name), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return FromRocks(s, "index build");
+    return true;
+  }
+
   Status Put(const Entry& entry, std::string_view name) override {
     const std::string encoded = EncodeEntry(entry);
     if (entry.ino != kRootIno) {
@@ -331,6 +345,9 @@ Result<std::unique_ptr<Index>> OpenIndex(const std::string& path) {
     meta.bytes = j.at("bytes").get<uint64_t>();
     meta.skipped = j.value("skipped", uint64_t{0});
     meta.large_bytes = j.value("large_bytes", int64_t{-1});
+    meta.archives = j.value("archives", uint64_t{0});
+    meta.members = j.value("members", uint64_t{0});
+    meta.archive_label = j.value("archive_options", std::string());
     for (const auto& s : j.value("sources", nlohmann::json::array())) {
       meta.sources.push_back({s.at("prefix").get<std::string>(), s.at("files").get<uint64_t>(),
                               s.at("bytes").get<uint64_t>()});

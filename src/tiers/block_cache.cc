@@ -314,7 +314,7 @@ namespace {
 struct WarmState {
   ObjectRef ref;
   uint64_t size = 0;
-  uint64_t blocks = 0;
+  uint64_t blocks = 0;  // one past the last block to warm
   std::atomic<uint64_t> next{0};
   std::atomic<unsigned> jobs_left{0};
   std::mutex mu;  // protects error
@@ -327,21 +327,25 @@ bool BlockCache::Held(const BlockKey& key) const {
   return std::any_of(tiers_.begin(), tiers_.end(), [&](Tier* t) { return t->Contains(key); });
 }
 
-bool BlockCache::Cached(const ObjectRef& ref, uint64_t object_size) const {
-  if (object_size == 0) return true;
-  return Held(KeyOf(ref, 0, object_size)) &&
-         Held(KeyOf(ref, (object_size - 1) / block_size_, object_size));
+bool BlockCache::Cached(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
+                        uint64_t length) const {
+  const uint64_t end = offset + std::min(length, object_size - std::min(offset, object_size));
+  if (end <= offset) return true;
+  return Held(KeyOf(ref, offset / block_size_, object_size)) &&
+         Held(KeyOf(ref, (end - 1) / block_size_, object_size));
 }
 
-void BlockCache::Warm(const ObjectRef& ref, uint64_t object_size, FetchPool::Class c,
-                      std::function<void(Status)> done) {
+void BlockCache::Warm(const ObjectRef& ref, uint64_t object_size, uint64_t offset, uint64_t length,
+                      FetchPool::Class c, std::function<void(Status)> done) {
   auto state = std::make_shared<WarmState>();
   state->ref = ref;
   state->size = object_size;
-  state->blocks = (object_size + block_size_ - 1) / block_size_;
+  const uint64_t end = offset + std::min(length, object_size - std::min(offset, object_size));
+  state->next = offset / block_size_;
+  state->blocks = end > offset ? (end + block_size_ - 1) / block_size_ : 0;
   state->done = std::move(done);
-  if (state->blocks == 0) return state->done(Status::Ok());
-  const unsigned jobs = static_cast<unsigned>(std::min<uint64_t>(state->blocks, 16));
+  if (state->blocks <= state->next) return state->done(Status::Ok());
+  const unsigned jobs = static_cast<unsigned>(std::min<uint64_t>(state->blocks - state->next, 16));
   state->jobs_left = jobs;
   auto job = [this, state] {
     for (uint64_t i = state->next++; i < state->blocks; i = state->next++) {
@@ -508,7 +512,9 @@ BlockCache::BlockResult BlockCache::Fetch(const ObjectRef& ref, const BlockKey& 
   auto block = Block::Allocate(expected);
   ++remote_reads_;
   ReadVia via = ReadVia::kOrigin;
-  Result<size_t> n = store_.ReadRange(ref, start, expected, block->mutable_data(), &via);
+  Result<size_t> n = make_ && IsMade(ref)
+                         ? make_(ref, start, expected, block->mutable_data(), &via)
+                         : store_.ReadRange(ref, start, expected, block->mutable_data(), &via);
   if (!n.ok()) {
     ++remote_errors_;
     TLOG_WARN_LIMITED(remote_failure_log_, "remote read of '{}' block {} failed: {}", ref.key,

@@ -121,14 +121,24 @@ class BlockCache {
   std::optional<Result<ReadResult>> ReadOrDefer(const ObjectRef& ref, uint64_t object_size,
                                                 uint64_t offset, size_t length, ReadDone done);
 
-  // Pulls every block of the object into the tiers as work of class `c` (warm, or
-  // background for a data set prefetch); `done` gets the outcome once all are in (on a
-  // pool thread, or on the caller's when the pool is not running). At most 16 blocks of
-  // one object are in flight at once.
-  void Warm(const ObjectRef& ref, uint64_t object_size, FetchPool::Class c,
-            std::function<void(Status)> done);
-  // Whether some tier holds the object's first and last blocks (no data is read).
-  bool Cached(const ObjectRef& ref, uint64_t object_size) const;
+  // Pulls every block of [offset, offset + length) of the object (clipped to its end) into
+  // the tiers as work of class `c` (warm, or background for a data set prefetch); `done`
+  // gets the outcome once all are in (on a pool thread, or on the caller's when the pool is
+  // not running). At most 16 blocks of one object are in flight at once.
+  void Warm(const ObjectRef& ref, uint64_t object_size, uint64_t offset, uint64_t length,
+            FetchPool::Class c, std::function<void(Status)> done);
+  // Whether some tier holds the first and last blocks of that range (no data is read).
+  bool Cached(const ObjectRef& ref, uint64_t object_size, uint64_t offset, uint64_t length) const;
+
+  // Objects made here from other objects' bytes (an archive's deflated member, inflated)
+  // rather than read from the store: `make` fetches their blocks, and is used for every ref
+  // whose version starts with '\0' (no store's version does). Set before Start().
+  using Maker = std::function<Result<size_t>(const ObjectRef& ref, uint64_t offset, size_t length,
+                                             char* buf, ReadVia* via)>;
+  void SetMaker(Maker make) { make_ = std::move(make); }
+  static bool IsMade(const ObjectRef& ref) {
+    return !ref.version.empty() && ref.version[0] == '\0';
+  }
 
   FetchPool& pool() { return pool_; }
 
@@ -188,6 +198,7 @@ class BlockCache {
   }
 
   Store& store_;
+  Maker make_;
   Tier::TagOf tag_of_;
   const std::vector<Tier*> tiers_;
   const size_t block_size_;

@@ -112,6 +112,11 @@ struct StoreOptions {
   // Signed (private) S3 reads may go through --http-proxy caches: whoever reaches a cache
   // can then read what it holds. Off: such a mount is refused.
   bool s3_through_proxy = false;
+  // Index builds: archives served as directories of their members (a mask of
+  // ArchiveMask(ArchiveKind), metadata/archive.h), and whether "x.tar" stays a file with
+  // its members under "x" (else "x.tar" is the directory).
+  unsigned archives = 0;
+  bool archive_strip_suffix = false;
   // nfs:// only: the uid/gid presented to the server (-1: the caller's).
   int nfs_uid = -1;
   int nfs_gid = -1;
