@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -10,7 +11,10 @@
 #include <set>
 #include <thread>
 
+#include "archive_builders.h"
 #include "common/log.h"
+#include "fuse/packed_files.h"
+#include "metadata/archive.h"
 #include "test_util.h"
 #include "tiers/ram_tier.h"
 #include "ufs/fake_store.h"
@@ -251,6 +255,103 @@ TEST_F(FilesystemTest, StatsXattrIsJson) {
   auto names = fs_->ListXattr(kRootIno);
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(names->size(), 1u);
+}
+
+// Members of a tar and a zip read through a mount's read path: the bytes of each member,
+// one fetch per archive block however many members it holds, deflated members inflated
+// and cached, an encrypted one an error.
+TEST(FilesystemArchives, MembersReadTheirArchiveBlocksAndDeflatedOnesInflate) {
+  constexpr size_t kBlock = 64 << 10;
+  constexpr int kMembers = 200;
+  testing::TarBuilder tar;
+  testing::ZipBuilder zip;
+  for (int i = 0; i < kMembers; ++i) {
+    tar.Add("c" + std::to_string(i % 4) + "/m" + std::to_string(i), Pattern(5000, i));
+    zip.Add("s" + std::to_string(i), Pattern(3000, 1000 + i), {.local_extra = "ext"});
+  }
+  const std::string text(300000, 't');
+  zip.Add("text.txt", text, {.deflate = true});
+  zip.Add("locked", "x", {.encrypted = true});
+  const std::string tar_bytes = tar.Finish(), zip_bytes = zip.Finish();
+  FakeStore store;
+  store.AddFile("d.tar", tar_bytes, "v1");
+  store.AddFile("d.zip", zip_bytes, "v2");
+  TempDir dir;
+  BuildOptions o;
+  o.archives = [](std::string_view) {
+    return ArchiveOptions{ArchiveMask(ArchiveKind::kTar) | ArchiveMask(ArchiveKind::kZip), false};
+  };
+  ASSERT_TRUE(BuildIndex(store, dir / "idx", o).ok());
+  auto index = OpenIndex(dir / "idx");
+  ASSERT_TRUE(index.ok());
+  RamTier ram(256 * kBlock, kBlock);
+  BlockCache cache(store, {&ram}, kBlock);
+  MemberInflater inflater(store);
+  cache.SetMaker([&](const ObjectRef& ref, uint64_t off, size_t len, char* buf, ReadVia* via) {
+    return inflater.Read(ref, off, len, buf, via);
+  });
+  cache.Start();
+  Filesystem fs(std::move(*index), cache, FilesystemOptions{1000, 1000});
+  auto read = [&](uint64_t ino, uint64_t offset, size_t size) -> Result<std::string> {
+    std::promise<Result<ReadResult>> p;
+    auto now =
+        fs.ReadOrDefer(ino, offset, size, [&](Result<ReadResult> r) { p.set_value(std::move(r)); });
+    Result<ReadResult> r = now ? std::move(*now) : p.get_future().get();
+    if (!r.ok()) return r.status();
+    std::string out(r->size, '\0');
+    r->CopyTo(out.data());
+    return out;
+  };
+  auto lookup = [&](const std::string& path) {
+    uint64_t ino = kRootIno;
+    for (size_t at = 0; at <= path.size();) {
+      size_t slash = std::min(path.find('/', at), path.size());
+      auto st = fs.Lookup(ino, path.substr(at, slash - at));
+      EXPECT_TRUE(st.ok()) << path;
+      if (!st.ok()) return uint64_t{0};
+      ino = st->st_ino;
+      at = slash + 1;
+    }
+    return ino;
+  };
+  const uint64_t before = store.read_calls();
+  for (int i = kMembers; i-- > 0;) {
+    const uint64_t ino = lookup("d.tar/c" + std::to_string(i % 4) + "/m" + std::to_string(i));
+    auto bytes = read(ino, 0, 1 << 20);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+    EXPECT_EQ(*bytes, Pattern(5000, i)) << i;
+    auto tail = read(ino, 4990, 100);  // clipped at the member's end, not the archive's
+    ASSERT_TRUE(tail.ok());
+    EXPECT_EQ(*tail, Pattern(5000, i).substr(4990));
+  }
+  const uint64_t tar_blocks = (tar_bytes.size() + kBlock - 1) / kBlock;
+  EXPECT_LE(store.read_calls() - before, tar_blocks);  // each block fetched once
+  for (int i = 0; i < kMembers; ++i) {
+    auto bytes = read(lookup("d.zip/s" + std::to_string(i)), 0, 1 << 20);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+    EXPECT_EQ(*bytes, Pattern(3000, 1000 + i)) << i;
+  }
+  // The synchronous path (--fuse-uring) resolves a zip member's header as well.
+  auto sync = fs.Read(lookup("d.zip/s7"), 10, 20);
+  ASSERT_TRUE(sync.ok());
+  std::string sync_bytes(sync->size, '\0');
+  sync->CopyTo(sync_bytes.data());
+  EXPECT_EQ(sync_bytes, Pattern(3000, 1007).substr(10, 20));
+
+  const uint64_t text_ino = lookup("d.zip/text.txt");
+  auto inflated = read(text_ino, 0, text.size());
+  ASSERT_TRUE(inflated.ok()) << inflated.status().message();
+  EXPECT_EQ(*inflated, text);
+  const uint64_t calls = store.read_calls();
+  auto again = read(text_ino, 1000, 5000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, text.substr(1000, 5000));
+  EXPECT_EQ(store.read_calls(), calls);  // cached inflated
+
+  auto locked = read(lookup("d.zip/locked"), 0, 10);
+  ASSERT_FALSE(locked.ok());
+  EXPECT_EQ(locked.status().error(), EIO);
+  cache.Stop();
 }
 
 TEST(FilesystemFiles, ReadsOfThousandsOfFilesInAnyOrderGetEachFilesOwnBytes) {
