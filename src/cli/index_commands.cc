@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "cli/fail.h"
 #include "cli/mount_command.h"
@@ -20,6 +21,7 @@
 #include "common/log.h"
 #include "common/size.h"
 #include "common/xattrs.h"
+#include "metadata/archive.h"
 #include "metadata/artifact.h"
 #include "metadata/index.h"
 #include "ufs/manifest_store.h"
@@ -44,13 +46,21 @@ Status WriteManifestFile(const std::string& index_path, const std::string& out_p
   std::ofstream out(out_path, std::ios::trunc);
   if (!out) return Status::FromErrno(errno, "cannot write '" + out_path + "'");
   std::vector<uint64_t> dirs{kRootIno};
+  // An archive's members name it once, as the object it is; with --archive-names strip it
+  // is a file of its own too. Only archives are remembered.
+  std::set<std::string> archives;
+  const unsigned any = ArchiveMask(ArchiveKind::kTar) | ArchiveMask(ArchiveKind::kZip);
   while (!dirs.empty()) {
     uint64_t dir = dirs.back();
     dirs.pop_back();
     TIERFS_RETURN_IF_ERROR(
         (*index)->ReadDir(dir, 0, [&](std::string_view, const Entry& e, uint64_t) {
           if (e.is_dir()) dirs.push_back(e.ino);
-          if (e.type == ObjectType::kFile) WriteManifestLine(out, e.key, e.size, e.version);
+          if (e.type != ObjectType::kFile) return true;
+          const bool archive = e.packed || ArchiveKindOf(e.key, any) != ArchiveKind::kNone;
+          if (!archive || archives.insert(e.key).second) {
+            WriteManifestLine(out, e.key, e.packed ? e.packed->archive_size : e.size, e.version);
+          }
           return true;
         }));
   }

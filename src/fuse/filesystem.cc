@@ -112,12 +112,17 @@ std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Get(uint64_t
 
 std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Put(const Entry& e) {
   if (e.type != ObjectType::kFile) return nullptr;
-  auto ref = std::make_shared<const FileRef>(ExtentOf(e));
   Shard& shard = shards_[e.ino % kShards];
+  {
+    // An inode names one version of a file, so what is remembered stays right; keeping it
+    // keeps a zip member's resolved data offset across lookups.
+    std::lock_guard lock(shard.mu);
+    if (auto it = shard.map.find(e.ino); it != shard.map.end()) return it->second;
+  }
+  auto ref = std::make_shared<const FileRef>(ExtentOf(e));
   std::lock_guard lock(shard.mu);
   if (shard.map.size() >= kPerShard) shard.map.clear();
-  shard.map.insert_or_assign(e.ino, ref);
-  return ref;
+  return shard.map.emplace(e.ino, std::move(ref)).first->second;
 }
 
 Filesystem::Filesystem(std::shared_ptr<Index> index, BlockCache& cache, FilesystemOptions options)
@@ -328,7 +333,8 @@ Result<ReadResult> Filesystem::ReadExtentNow(const FileRef& file, uint64_t offse
     TIERFS_RETURN_IF_ERROR(
         ResolveHeader(file, cache_.Read(x.ref, x.object_size, *x.zip_header, kZipLocalHeaderSize)));
   }
-  return cache_.Read(x.ref, x.object_size, file.data_offset + offset, size);
+  const uint64_t start = file.data_offset;
+  return cache_.Read(x.ref, x.object_size, start + offset, size, Extent{start, start + x.size});
 }
 
 std::optional<Result<ReadResult>> Filesystem::ReadExtent(const std::shared_ptr<const FileRef>& file,
@@ -349,7 +355,9 @@ std::optional<Result<ReadResult>> Filesystem::ReadExtent(const std::shared_ptr<c
     if (!header) return std::nullopt;
     if (Status s = ResolveHeader(*file, *header); !s.ok()) return Result<ReadResult>(s);
   }
-  return cache_.ReadOrDefer(x.ref, x.object_size, file->data_offset + offset, size, done);
+  const uint64_t start = file->data_offset;
+  return cache_.ReadOrDefer(x.ref, x.object_size, start + offset, size, done,
+                            Extent{start, start + x.size});
 }
 
 // Whatever went wrong remotely, a reader sees EIO (or a precise errno we trust).

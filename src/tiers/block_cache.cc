@@ -88,14 +88,16 @@ constexpr uint64_t kReorderBlocks = 32;
 
 // Called after each read of blocks [first, last] of an object.
 void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first,
-                               uint64_t last, bool refetched) {
+                               uint64_t last, bool refetched, Extent extent) {
   if (prefetch_.max_window == 0 || !pool_.running()) return;
-  const uint64_t blocks = (object_size + block_size_ - 1) / block_size_;
+  const uint64_t blocks = (std::min(object_size, extent.end) + block_size_ - 1) / block_size_;
+  if (last + 1 >= blocks) return;  // nothing of the file is left past this read
   uint64_t from = 0, to = 0;
   {
     std::lock_guard lock(stream_mu_);
     if (streams_.size() > 4096) streams_.clear();  // forget old readers rather than grow
-    Stream& s = streams_[ref.key];
+    Stream& s =
+        streams_[extent.start == 0 ? ref.key : ref.key + '@' + std::to_string(extent.start)];
     if (s.max_window == 0) s.max_window = prefetch_.max_window;
     // The kernel's read-ahead sends many READs of one stream at once and they arrive in
     // any order: once a stream is sequential, a read near where it is keeps it so.
@@ -158,7 +160,7 @@ void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint6
 }
 
 Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
-                                    size_t length) {
+                                    size_t length, Extent extent) {
   ++reads_;
   if (offset >= object_size || length == 0) return ReadResult{};
   const uint64_t end = std::min<uint64_t>(object_size, offset + length);
@@ -176,14 +178,15 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
     FromTiersBatch(keys, cached, cached_tier);
   }
   return ReadBlocks(ref, object_size, offset, end, std::move(keys), std::move(cached),
-                    std::move(cached_tier));
+                    std::move(cached_tier), extent);
 }
 
 std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
                                                           uint64_t object_size, uint64_t offset,
-                                                          size_t length, ReadDone done) {
+                                                          size_t length, ReadDone done,
+                                                          Extent extent) {
   if (!pool_.running() || FetchPool::OnPoolThread() || offset >= object_size || length == 0) {
-    return Read(ref, object_size, offset, length);
+    return Read(ref, object_size, offset, length, extent);
   }
   ++reads_;
   const uint64_t end = std::min<uint64_t>(object_size, offset + length);
@@ -197,7 +200,7 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
   const bool all = std::all_of(cached.begin(), cached.end(), [](const auto& b) { return b; });
   if (all) {
     return ReadBlocks(ref, object_size, offset, end, std::move(keys), std::move(cached),
-                      std::move(cached_tier));
+                      std::move(cached_tier), extent);
   }
   // Each missing block joins its flight, or starts one on the pool; the read completes on
   // whichever thread lands the last of them. No thread waits meanwhile.
@@ -233,7 +236,7 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
     }
   }
   p->left = flights.size();
-  auto finish = [this, p, ref, object_size, offset, end](size_t i, const BlockResult& r) {
+  auto finish = [this, p, ref, object_size, offset, end, extent](size_t i, const BlockResult& r) {
     {
       std::lock_guard lock(p->mu);
       if (r.ok()) {
@@ -246,7 +249,7 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
       if (--p->left > 0) return;
     }
     if (!p->error.ok()) return p->done(p->error);
-    p->done(Assemble(ref, object_size, offset, end, p->cached, p->tier, p->refetched));
+    p->done(Assemble(ref, object_size, offset, end, p->cached, p->tier, p->refetched, extent));
   };
   for (auto& [i, flight] : flights) {
     if (p->led[i]) {
@@ -263,7 +266,7 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
 Result<ReadResult> BlockCache::ReadBlocks(const ObjectRef& ref, uint64_t object_size,
                                           uint64_t offset, uint64_t end, std::vector<BlockKey> keys,
                                           std::vector<std::shared_ptr<const Block>> cached,
-                                          std::vector<int> cached_tier) {
+                                          std::vector<int> cached_tier, Extent extent) {
   const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
   const size_t n = static_cast<size_t>(last - first + 1);
   const bool batched = !keys.empty();
@@ -285,12 +288,12 @@ Result<ReadResult> BlockCache::ReadBlocks(const ObjectRef& ref, uint64_t object_
     refetched |= fetched && readahead_keys_.Insert(key.hash);
     cached[j] = std::move(*b);
   }
-  return Assemble(ref, object_size, offset, end, cached, cached_tier, refetched);
+  return Assemble(ref, object_size, offset, end, cached, cached_tier, refetched, extent);
 }
 
 ReadResult BlockCache::Assemble(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
                                 uint64_t end, std::span<const std::shared_ptr<const Block>> blocks,
-                                std::span<const int> tier, bool refetched) {
+                                std::span<const int> tier, bool refetched, Extent extent) {
   ReadResult out;
   const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
   for (uint64_t i = first; i <= last; ++i) {
@@ -305,7 +308,7 @@ ReadResult BlockCache::Assemble(const ObjectRef& ref, uint64_t object_size, uint
     out.blocks.push_back(block);
   }
   read_bytes_ += out.size;
-  MaybePrefetch(ref, object_size, first, last, refetched);
+  MaybePrefetch(ref, object_size, first, last, refetched, extent);
   return out;
 }
 

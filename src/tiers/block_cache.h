@@ -90,6 +90,13 @@ struct CacheStats {
 
 inline constexpr unsigned kDefaultFetchSlots = 64;
 
+// The part of an object one file is (an archive member is a range of its archive):
+// read-ahead stays inside it and follows it as a stream of its own. Default: all of it.
+struct Extent {
+  uint64_t start = 0;
+  uint64_t end = UINT64_MAX;
+};
+
 struct PrefetchOptions {
   unsigned fetch_slots = kDefaultFetchSlots;  // store requests in flight, all kinds together
   unsigned max_window = 64;                   // blocks ahead of a sequential reader (0: none)
@@ -112,14 +119,15 @@ class BlockCache {
   // Reads [offset, offset + length) of `ref`, an object of `object_size` bytes, clipped to
   // the object's end.
   Result<ReadResult> Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
-                          size_t length);
+                          size_t length, Extent extent = {});
 
   // The same read, without making the caller wait for the store: when every block is in
   // a tier the result is returned; otherwise nullopt, and the read runs on the fetch pool,
   // which calls `done` with its outcome (on a pool thread).
   using ReadDone = std::function<void(Result<ReadResult>)>;
   std::optional<Result<ReadResult>> ReadOrDefer(const ObjectRef& ref, uint64_t object_size,
-                                                uint64_t offset, size_t length, ReadDone done);
+                                                uint64_t offset, size_t length, ReadDone done,
+                                                Extent extent = {});
 
   // Pulls every block of [offset, offset + length) of the object (clipped to its end) into
   // the tiers as work of class `c` (warm, or background for a data set prefetch); `done`
@@ -175,14 +183,14 @@ class BlockCache {
   // each, or -1), then read-ahead.
   ReadResult Assemble(const ObjectRef& ref, uint64_t object_size, uint64_t offset, uint64_t end,
                       std::span<const std::shared_ptr<const Block>> blocks,
-                      std::span<const int> tier, bool refetched);
+                      std::span<const int> tier, bool refetched, Extent extent);
   bool Held(const BlockKey& key) const;  // some tier has it (no read)
   // Assembles a read from blocks found in the tiers (`cached`, by block from `first`) and
   // GetBlock for the rest.
   Result<ReadResult> ReadBlocks(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
                                 uint64_t end, std::vector<BlockKey> keys,
                                 std::vector<std::shared_ptr<const Block>> cached,
-                                std::vector<int> cached_tier);
+                                std::vector<int> cached_tier, Extent extent);
   std::shared_ptr<const Block> FromTiers(const BlockKey& key, int* tier = nullptr);
   // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch),
   // and tier_of[i] = that tier's index.
@@ -191,7 +199,7 @@ class BlockCache {
   BlockResult Fetch(const ObjectRef& ref, const BlockKey& key, uint64_t object_size);
   // `refetched`: the read fetched again a block read-ahead had fetched (evicted unread).
   void MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last,
-                     bool refetched);
+                     bool refetched, Extent extent);
 
   BlockKey KeyOf(const ObjectRef& ref, uint64_t index, uint64_t object_size) const {
     return MakeBlockKey(ref, index, object_size, tag_of_ ? tag_of_(ref.key) : 0);

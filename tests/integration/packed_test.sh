@@ -36,8 +36,12 @@ trap 'stop_nginx "$NGINX"; cleanup' EXIT
 start_nginx "$DATA" "$NGINX" "$PORT" || fail "nginx did not start"
 URL=http://127.0.0.1:$PORT/json/
 
-out=$("$TIERFS" index build "$URL" --index "$WORK/idx" --archives tar,zip) || fail "index build failed"
+out=$("$TIERFS" index build "$URL" --index "$WORK/idx" --archives tar,zip --write-manifest "$WORK/manifest") ||
+  fail "index build failed"
 echo "$out" | grep -q "3 archives opened, 248 members" || fail "index build says: $out"
+# The manifest names the objects: each archive once, with its own size.
+[ "$(cut -d' ' -f1,2 "$WORK/manifest" | sort)" = "$(cd "$DATA" && for f in *; do echo "$f $(stat -c %s "$f")"; done)" ] ||
+  fail "the manifest is not the three archives: $(cat "$WORK/manifest")"
 MNT=$WORK/mnt
 : > "$NGINX/access.log"
 mount_tierfs "$URL" "$MNT" --index "$WORK/idx" --cache-dir "$WORK/cache" --cache-size 256M

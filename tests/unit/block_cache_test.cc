@@ -153,6 +153,47 @@ TEST(BlockCachePrefetch, SequentialReaderGetsBlocksAheadWithinBudget) {
   EXPECT_LE(store.max_concurrent_reads(), 4u + 1u);
 }
 
+TEST(BlockCachePrefetch, ReadAheadStaysInsideTheFileOfAnExtent) {
+  // An archive of 64 blocks; a member is blocks [10, 14): a sequential reader of the member
+  // gets read-ahead up to its end and not a block past it, while a reader of the whole
+  // object runs ahead to the end.
+  FakeStore store;
+  const std::string data = testing::Pattern(64 * kBlock, 23);
+  store.AddFile("a.tar", data);
+  RamTier ram(256 * kBlock, kBlock);
+  PrefetchOptions p;
+  p.max_window = 16;
+  BlockCache cache(store, {&ram}, kBlock, p);
+  cache.Start();
+  const ObjectRef ref{"a.tar", "v1"};
+  const Extent member{10 * kBlock + 100, 14 * kBlock};
+  for (uint64_t off = member.start; off < member.end; off += kBlock / 2) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock / 2, member.end - off));
+    auto r = cache.Read(ref, data.size(), off, n, member);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(Flat(*r), data.substr(off, n));
+  }
+  cache.Stop();
+  for (uint64_t b = 0; b < 64; ++b) {
+    const bool inside = b >= 10 && b < 14;
+    EXPECT_EQ(cache.Cached(ref, data.size(), b * kBlock, 1), inside) << b;
+  }
+  EXPECT_EQ(store.read_calls(), 4u);
+
+  // The same reads as reads of the whole object: read-ahead runs past the member.
+  RamTier ram2(256 * kBlock, kBlock);
+  BlockCache whole(store, {&ram2}, kBlock, p);
+  whole.Start();
+  for (uint64_t off = member.start; off < member.end; off += kBlock / 2) {
+    ASSERT_TRUE(whole.Read(ref, data.size(), off, kBlock / 2).ok());
+  }
+  for (int i = 0; i < 200 && store.read_calls() <= 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  whole.Stop();
+  EXPECT_GT(store.read_calls(), 8u);
+}
+
 TEST(BlockCachePrefetch, RandomReaderGetsNoPrefetch) {
   FakeStore store;
   const std::string data = testing::Pattern(64 * kBlock, 22);

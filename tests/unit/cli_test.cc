@@ -262,6 +262,7 @@ Sample SampleFor(const MountOption& o) {
     case OptionType::kText:
       break;
   }
+  if (o.name == std::string("archives")) return {"zip+tar", "rar"};
   return {o.name == std::string("metrics") ? "127.0.0.1:9567" : "/some/value", ""};
 }
 
@@ -353,7 +354,9 @@ TEST(MountOptionTable, EveryOptionInEverySpellingWithTheSameChecks) {
              a.store.http.proxy_refresh_seconds == b.store.http.proxy_refresh_seconds &&
              a.store.http.wait_while_unreachable == b.store.http.wait_while_unreachable &&
              a.store.s3_through_proxy == b.store.s3_through_proxy &&
-             a.store.nfs_uid == b.store.nfs_uid && a.store.nfs_gid == b.store.nfs_gid;
+             a.store.nfs_uid == b.store.nfs_uid && a.store.nfs_gid == b.store.nfs_gid &&
+             a.store.archives == b.store.archives &&
+             a.store.archive_strip_suffix == b.store.archive_strip_suffix;
     };
     MountConfig untouched;
     untouched.source = "/src";
