@@ -516,8 +516,8 @@ BuildOptions IndexBuildOptions(const MountConfig& config) {
   if (by_prefix.empty()) return b;
   b.archives = [by_prefix](std::string_view key) {
     for (const auto& [prefix, a] : by_prefix) {
-      if (prefix.empty() || (key.size() > prefix.size() && key.starts_with(prefix) &&
-                             key[prefix.size()] == '/')) {
+      if (prefix.empty() ||
+          (key.size() > prefix.size() && key.starts_with(prefix) && key[prefix.size()] == '/')) {
         return a;
       }
     }

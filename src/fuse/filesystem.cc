@@ -346,7 +346,7 @@ std::optional<Result<ReadResult>> Filesystem::ReadExtent(const std::shared_ptr<c
   size = static_cast<size_t>(std::min<uint64_t>(size, x.size - offset));
   if (file->data_offset == FileRef::kUnresolved) {
     auto header = cache_.ReadOrDefer(x.ref, x.object_size, *x.zip_header, kZipLocalHeaderSize,
-                                     [this, file, offset, size, done](Result<ReadResult> h) {
+                                     [this, file, offset, size, done](const Result<ReadResult>& h) {
                                        if (Status s = ResolveHeader(*file, h); !s.ok())
                                          return done(s);
                                        if (auto r = ReadExtent(file, offset, size, done))

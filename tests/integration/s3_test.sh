@@ -125,3 +125,24 @@ fi
 for n in 1 2; do "$TIERFS" unmount "$WORK/mnt-c$n"; done
 stop_nginx_cache "$WORK/s3cache"
 pass "S3 through a cache (--s3-through-proxy): second node all hits ($hits), no credential in the cache's files or logs"
+
+# Packed data sets on S3 (--archives): a tar and a zip under a prefix, indexed with ranged
+# GETs, published in the bucket; a node mounting the published index serves the members
+# without opening an archive to list it.
+PACKED=$WORK/packed EXTRACTED=$WORK/packed-x
+mkdir -p "$PACKED/shards" "$EXTRACTED"
+(cd "$DATA" && tar -cf "$PACKED/shards/train.tar" train/class0000 && zip -qr -n .bin "$PACKED/shards/odd.zip" "odd names") ||
+  fail "cannot pack"
+(cd "$EXTRACTED" && tar -xf "$PACKED/shards/train.tar" && unzip -q "$PACKED/shards/odd.zip") || fail "cannot unpack"
+s3_upload "http://127.0.0.1:$PORT" data "$PACKED" 2> "$WORK/upload2.err"
+[ -s "$WORK/upload2.err" ] && { head "$WORK/upload2.err"; fail "uploads failed"; }
+"$TIERFS" index build s3://data/shards --index "$WORK/idx-packed" --archives tar,zip "${S3OPTS[@]}" |
+  grep -q "2 archives opened" || fail "index build of s3://data/shards did not open both archives"
+"$TIERFS" index publish --index "$WORK/idx-packed" s3://data/_tierfs/packed "${S3OPTS[@]}" > /dev/null ||
+  fail "publish of the packed index failed"
+mount_tierfs s3://data/shards "$WORK/mnt" --index s3://data/_tierfs/packed/latest --cache-dir "$WORK/cache-packed" \
+  --cache-size 256M "${S3OPTS[@]}"
+diff -r "$EXTRACTED/train" "$WORK/mnt/train.tar/train" && diff -r "$EXTRACTED/odd names" "$WORK/mnt/odd.zip/odd names" ||
+  fail "members on S3 differ from tar -x / unzip"
+unmount_tierfs "$WORK/mnt"
+pass "S3: a tar and a zip indexed with --archives, published, members equal tar -x / unzip"
