@@ -144,6 +144,11 @@ const MountOption kOptions[] = {
      "cluster HTTP caches, e.g. 'http://c1:3128|http://c2:3128;DIRECT' ('|' shares blocks "
      "among caches, ';' fails over, DIRECT = the origin)",
      0, 0, nullptr, [](MountConfig* c, const OptionValue& v) { c->store.http.proxy_list = v.text; return Status::Ok(); }, true},
+    {"http-proxy-placement", OptionType::kChoice,
+     "object (default): all blocks of a file on one cache, its first read alone (right for any "
+     "cache, stock nginx included); block: each block on its own cache (caches that keep ranges "
+     "per block, docs/cluster.md: a large file spreads over them)",
+     0, 0, "object|block", [](MountConfig* c, const OptionValue& v) { c->store.http.place_by_object = v.text == "object"; return Status::Ok(); }, true},
     {"http-proxy-refresh", OptionType::kNumber,
      "re-resolve cache host names every N seconds (default 60)",
      1, 86400, nullptr, [](MountConfig* c, const OptionValue& v) { c->store.http.proxy_refresh_seconds = static_cast<long>(v.number); return Status::Ok(); }, true},

@@ -4,10 +4,13 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <unordered_set>
 
 #include "common/blocking.h"
 #include "common/checksum.h"
@@ -16,8 +19,42 @@
 #include "ufs/proxy_router.h"
 
 namespace tierfs {
+// The first read of each object through caches goes alone; reads of the object that come
+// meanwhile wait for its answer (HttpOptions::place_by_object). Objects by hash; the set
+// of objects read once is bounded (forgetting one costs one wait).
+class FirstTouch {
+ public:
+  // True if this is the object's first read (the caller must call Done).
+  bool Enter(uint64_t id) {
+    std::unique_lock lock(mu_);
+    if (touched_.count(id)) return false;
+    if (in_flight_.count(id)) {
+      AboutToBlock();
+      cv_.wait(lock, [&] { return in_flight_.count(id) == 0; });
+      return false;
+    }
+    in_flight_.insert(id);
+    return true;
+  }
+  void Done(uint64_t id) {
+    {
+      std::lock_guard lock(mu_);
+      in_flight_.erase(id);
+      if (touched_.size() >= 100000) touched_.clear();
+      touched_.insert(id);
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;  // protects in_flight_, touched_
+  std::condition_variable cv_;
+  std::unordered_set<uint64_t> in_flight_, touched_;
+};
+
 struct HttpClient::Impl {
   HttpOptions options;
+  FirstTouch first_touch;
   std::unique_ptr<HttpTransport> transport;
   std::atomic<uint64_t> requests{0}, failures{0}, fast_failures{0}, refused{0};
   std::unique_ptr<ProxyRouter> router;  // null if the proxy list did not parse
@@ -198,8 +235,24 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   const HttpOptions& o = impl_->options;
   if (impl_->router == nullptr) return Status::Invalid(impl_->router_error);
   thread_local std::mt19937_64 rng(std::random_device{}());
-  const uint64_t placement = request.placement != 0 ? request.placement : Xxh3(request.url);
+  const bool by_object = o.place_by_object && request.cacheable && !request.object.empty();
+  const uint64_t placement = by_object                ? Xxh3(request.object)
+                             : request.placement != 0 ? request.placement
+                                                      : Xxh3(request.url);
   Attempts a{request, impl_->router->Plan(placement, OriginOf(request.url)), {}};
+  // A stock cache fetches the whole object on each miss in flight at once: the first
+  // read of an object goes alone, the others then find it cached.
+  struct Touch {
+    FirstTouch* gate;
+    uint64_t id;
+    bool first;
+    ~Touch() {
+      if (first) gate->Done(id);
+    }
+  };
+  const bool via_cache = by_object && std::any_of(a.plan.begin(), a.plan.end(),
+                                                  [](const auto& r) { return !r->direct(); });
+  Touch touch{&impl_->first_touch, placement, via_cache && impl_->first_touch.Enter(placement)};
   // What a cache should not keep (listings, HEADs) goes around the caches when the origin
   // may be asked directly: a stock cache turns a HEAD into a GET of the whole object
   // (proxy_cache_convert_head) and ignores the request's Cache-Control, so each HEAD
@@ -209,39 +262,73 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     std::erase_if(a.plan, [](const auto& r) { return !r->direct(); });
   }
   a.out.assign(a.plan.size(), Attempts::kIn);
-  while (true) {
-    if (o.wait_while_unreachable && ShutdownRequested()) return a.last;
-    const size_t pick = PickRoute(&a);
-    if (pick == a.plan.size()) {
-      if (WaitForARoute(&a)) continue;
-      return a.last;
+  Result<HttpResponse> result = [&]() -> Result<HttpResponse> {
+    while (true) {
+      if (o.wait_while_unreachable && ShutdownRequested()) return a.last;
+      const size_t pick = PickRoute(&a);
+      if (pick == a.plan.size()) {
+        if (WaitForARoute(&a)) continue;
+        return a.last;
+      }
+      Route& route = *a.plan[pick];
+      if (a.backoff) {
+        const long cap =
+            std::min(o.backoff_max_ms, o.backoff_base_ms << std::min(a.origin_attempts - 1, 10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap + 1)));
+        a.backoff = false;
+      }
+      if (route.direct()) ++a.origin_attempts;
+      TransportFailure failure = TransportFailure::kNone;
+      Result<HttpResponse> sent = Status::Io("not sent");
+      route.limit.Acquire();
+      const auto started = std::chrono::steady_clock::now();
+      try {
+        ++impl_->requests;
+        sent = impl_->transport->Perform(request, route, &failure);
+      } catch (...) {
+        route.limit.Release(true);
+        route.health.Answered();  // a probe must not stay taken (out of memory, ...)
+        throw;
+      }
+      const int others =
+          route.limit.Release(sent.ok() || failure != TransportFailure::kUnreachable);
+      const bool finished = sent.ok()
+                                ? Answered(&a, pick, &*sent)
+                                : NoAnswer(&a, pick, failure, sent.status(), started, others > 0);
+      if (finished) return sent.ok() ? std::move(sent) : Result<HttpResponse>(a.last);
     }
-    Route& route = *a.plan[pick];
-    if (a.backoff) {
-      const long cap =
-          std::min(o.backoff_max_ms, o.backoff_base_ms << std::min(a.origin_attempts - 1, 10));
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap + 1)));
-      a.backoff = false;
-    }
-    if (route.direct()) ++a.origin_attempts;
-    TransportFailure failure = TransportFailure::kNone;
-    Result<HttpResponse> sent = Status::Io("not sent");
-    route.limit.Acquire();
-    const auto started = std::chrono::steady_clock::now();
-    try {
-      ++impl_->requests;
-      sent = impl_->transport->Perform(request, route, &failure);
-    } catch (...) {
-      route.limit.Release(true);
-      route.health.Answered();  // a probe must not stay taken (out of memory, ...)
-      throw;
-    }
-    const int others = route.limit.Release(sent.ok() || failure != TransportFailure::kUnreachable);
-    const bool finished = sent.ok()
-                              ? Answered(&a, pick, &*sent)
-                              : NoAnswer(&a, pick, failure, sent.status(), started, others > 0);
-    if (finished) return sent.ok() ? std::move(sent) : Result<HttpResponse>(a.last);
+  }();
+  if (touch.first && result.ok() && result->via != ReadVia::kOrigin) FillCache(request, *result);
+  return result;
+}
+
+// A stock cache answers a range as soon as its bytes arrive while it goes on fetching
+// the whole object, and each miss meanwhile fetches it again. A read of the object's
+// last byte is answered once the whole object is in, so the first read's gate opens then.
+void HttpClient::FillCache(const HttpRequest& first, const HttpResponse& answer) {
+  const std::string range = answer.header("content-range");
+  const size_t slash = range.rfind('/');
+  if (answer.status != 206 || slash == std::string::npos || !first.range) return;
+  uint64_t total = 0;
+  try {
+    total = std::stoull(range.substr(slash + 1));
+  } catch (const std::exception&) {
+    return;
   }
+  if (total == 0 || first.range->second + 1 >= total) return;
+  HttpRequest last;
+  last.url = first.url;
+  last.headers = first.headers;
+  last.aws_credentials = first.aws_credentials;
+  last.cacheable = true;
+  last.placement = Xxh3(first.object);  // the same cache, without the gate
+  last.expect_etag = first.expect_etag;
+  last.expect_last_modified = first.expect_last_modified;
+  last.range = std::make_pair(total - 1, total - 1);
+  char byte;
+  last.sink = &byte;
+  last.capacity = 1;
+  (void)Send(last);
 }
 
 size_t HttpClient::PickRoute(Attempts* a) {

@@ -49,6 +49,11 @@ struct HttpOptions {
   // straight to the origin. Checked by ParseProxyList before a client is made.
   std::string proxy_list;
   long proxy_refresh_seconds = 60;  // re-resolve cache names this often
+  // Block reads through caches: true places every block of an object on one cache and
+  // sends an object's first read alone (a stock nginx cache fetches the whole object on a
+  // miss, once per miss in flight); false places each block by itself (caches that keep
+  // ranges per block, nginx's slice module: one large file's blocks spread over them).
+  bool place_by_object = true;
   // While every route is down: false = fail at once (EIO), true = wait until one answers.
   bool wait_while_unreachable = false;
 };
@@ -75,6 +80,7 @@ struct HttpRequest {
   // has DIRECT, else through the caches with Cache-Control: no-cache, placed by their URL.
   bool cacheable = false;
   uint64_t placement = 0;
+  std::string object;  // a block read: the object (key and version) it is a block of
   // Validators the index recorded for the object; an answer that shows others is refused.
   std::string expect_etag;           // as the server sends it, quotes included
   std::string expect_last_modified;  // an HTTP date
@@ -132,6 +138,7 @@ class HttpClient {
   std::string RoutesJson() const;
 
  private:
+  void FillCache(const HttpRequest& first, const HttpResponse& answer);
   struct Impl;
   struct Attempts;  // one Send's routes and their state
   // Send's steps. PickRoute: the best route that takes the request now (plan.size(): none).

@@ -32,7 +32,8 @@ std::string Basename(const std::string& key) {
 void ExpectVersion(const ObjectRef& ref, uint64_t offset, HttpRequest* req) {
   req->cacheable = true;
   // The block's identity: object, version and where the range starts.
-  req->placement = Xxh3(ref.key + '\0' + ref.version + '\0' + std::to_string(offset));
+  req->object = ref.key + '\0' + ref.version;
+  req->placement = Xxh3(req->object + '\0' + std::to_string(offset));
   if (req->placement == 0) req->placement = 1;
   if (ref.version.rfind("etag:", 0) == 0) {
     req->expect_etag = ref.version.substr(5);

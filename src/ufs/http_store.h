@@ -53,7 +53,8 @@ Result<FetchedObject> FetchWhole(const SendFn& send, HttpRequest req, const std:
                                  const std::string& validator, size_t max_bytes);
 
 // Marks `req`, a read of `ref` from `offset`, as one block: cacheable by cluster caches,
-// placed by (key, version, offset), and checked against the version the index recorded.
+// placed by (key, version, offset) or by the object (HttpOptions::place_by_object), and
+// checked against the version the index recorded.
 void ExpectVersion(const ObjectRef& ref, uint64_t offset, HttpRequest* req);
 
 }  // namespace tierfs

@@ -9,7 +9,7 @@ need_fuse
 source "$SERVERS/nginx.sh"
 source "$SERVERS/nginx-cache.sh"
 # Every nginx this test starts is stopped on exit (a failed check included).
-trap 'for d in "$WORK"/origin "$WORK"/cache? "$WORK"/tls-origin; do stop_nginx "$d"; done; cleanup' EXIT
+trap 'for d in "$WORK"/origin "$WORK"/cache? "$WORK"/stock?? "$WORK"/tls-origin; do stop_nginx "$d"; done; cleanup' EXIT
 
 DATA=$WORK/data
 "$TOOLS/gen-dataset" "$DATA" --files 240 --file-size 40000 --per-dir 60 --big 24 > /dev/null
@@ -43,9 +43,9 @@ pass "index build went through the caches (listings passed through, none kept)"
 : > "$ORIGIN/access.log"
 
 # --- Six mounts read the whole data set at once. ---
-mount_node() {  # mount_node NAME [RAM_SIZE CACHE_SIZE]
+mount_node() {  # mount_node NAME [RAM_SIZE CACHE_SIZE]: blocks spread over the slice caches
   mount_tierfs "$SRC" "$WORK/mnt-$1" --index "$WORK/idx" --cache-dir "$WORK/node-$1" \
-    --ram-size "${2:-128M}" --cache-size "${3:-256M}" --http-proxy "$PROXIES"
+    --ram-size "${2:-128M}" --cache-size "${3:-256M}" --http-proxy "$PROXIES" --http-proxy-placement block
 }
 read_all() {  # read_all NAME: diff -r of the mount against the source, in the background
   diff -r "$DATA" "$WORK/mnt-$1" > "$WORK/diff-$1" 2>&1 &
@@ -218,3 +218,28 @@ out=$("$TIERFS" index build s3://bucket/ --index "$WORK/idx-s3" --s3-endpoint ht
       --http-proxy "http://127.0.0.2:$CPORT" 2>&1) && fail "a private bucket went through caches without opt-in"
 [[ "$out" == *"--s3-through-proxy"* ]] || fail "private S3 through caches: $out"
 pass "bad proxy lists and private S3 through caches without --s3-through-proxy are refused with one line"
+
+# --- Stock nginx caches (no slice module, no cache lock, HEAD turned into GET), nodes that
+# build their own index from the origin's html listing: the origin serves each byte once.
+# A stock cache fetches the whole object on a miss, once per miss in flight; a node sends
+# all of an object's blocks to one cache and its first read alone (until the cache has the
+# whole object), so a node never makes a cache fetch an object twice. (Cold misses of one
+# object from several nodes at once are the cache's to collapse: proxy_cache_lock.) ---
+for i in 21 22 23; do start_stock_cache 127.0.0.$i "$CPORT" "$WORK/stock$i" || fail "stock cache $i did not start"; done
+STOCK="http://127.0.0.21:$CPORT|http://127.0.0.22:$CPORT|http://127.0.0.23:$CPORT;DIRECT"
+: > "$ORIGIN/access.log"
+for n in 1 2 3; do
+  mount_tierfs "http://127.0.0.1:$OPORT/html/" "$WORK/mnt-s$n" --cache-dir "$WORK/node-s$n" \
+    --ram-size 64M --cache-size 0 --http-proxy "$STOCK"
+done
+diff -r "$DATA" "$WORK/mnt-s1" > "$WORK/diff-s1" 2>&1 || { head "$WORK/diff-s1"; fail "node s1 differs through stock caches"; }
+pids=()
+for n in 2 3; do diff -r "$DATA" "$WORK/mnt-s$n" > "$WORK/diff-s$n" 2>&1 & pids+=($!); done
+for i in "${!pids[@]}"; do wait "${pids[$i]}" || { head "$WORK/diff-s$((i + 2))"; fail "node s$((i + 2)) differs through stock caches"; }; done
+# File bytes the origin sent (GETs of files, whole or ranged; listings end in '/').
+sent=$(awk '$6 == "\"GET" && $7 !~ /\/$/ && ($9 == 200 || $9 == 206) {s += $10} END {print s + 0}' "$ORIGIN/access.log")
+python3 -c "import sys; sys.exit(not $sent <= 1.02 * $DATA_BYTES)" ||
+  fail "through stock caches the origin sent $sent bytes for $DATA_BYTES ($(ratio "$sent" "$DATA_BYTES")x)"
+heads=$(grep -c '"HEAD ' "$ORIGIN/access.log" || true)
+for n in 1 2 3; do unmount_tierfs "$WORK/mnt-s$n"; done
+pass "own index, 3 stock caches: node 1 cold then 2 nodes at once, the origin sent $(ratio "$sent" "$DATA_BYTES")x the data set ($heads HEADs went direct)"

@@ -356,6 +356,7 @@ TEST(MountOptionTable, EveryOptionInEverySpellingWithTheSameChecks) {
              a.store.s3_through_proxy == b.store.s3_through_proxy &&
              a.store.nfs_uid == b.store.nfs_uid && a.store.nfs_gid == b.store.nfs_gid &&
              a.store.archives == b.store.archives &&
+             a.store.http.place_by_object == b.store.http.place_by_object &&
              a.store.archive_strip_suffix == b.store.archive_strip_suffix;
     };
     MountConfig untouched;

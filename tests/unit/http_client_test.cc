@@ -8,6 +8,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "ufs/proxy_router.h"
 
@@ -270,6 +272,86 @@ TEST(HttpClientRouting, ADeadCacheHandsTheRequestToTheNextRoute) {
   HttpClient no_direct(o, std::move(only_cache));
   EXPECT_FALSE(no_direct.Send(Get()).ok());
   for (const std::string& route : t->routes()) EXPECT_NE(route, "DIRECT");
+}
+
+}  // namespace
+}  // namespace tierfs
+
+namespace tierfs {
+namespace {
+
+// Block reads of one object through three caches, 16 at once: by object (the default) they
+// all go to one cache and the object's first read goes alone (a stock cache would fetch
+// the whole object once per miss in flight); by block they spread over the caches and go
+// at once.
+TEST(HttpClientRouting, AnObjectsBlocksGoToOneCacheAndItsFirstReadGoesAlone) {
+  for (bool by_object : {true, false}) {
+    SCOPED_TRACE(by_object ? "by object" : "by block");
+    HttpOptions o = FastOptions();
+    o.proxy_list = "http://127.0.0.9:3128|http://127.0.0.10:3128|http://127.0.0.11:3128";
+    o.place_by_object = by_object;
+    std::mutex mu;
+    int in_flight = 0, beside_first = 0,
+        started = 0;  // beside_first: reads started while the first ran
+    auto transport = std::make_unique<ScriptedTransport>([](const HttpRequest&, const Route&) {
+      return Step{206, {{"content-range", "bytes 0-0/100"}}, "x"};
+    });
+    // The scripted transport answers under its lock; time the first answer around it.
+    struct Slow : HttpTransport {
+      std::unique_ptr<ScriptedTransport> inner;
+      std::mutex* mu;
+      int *in_flight, *beside_first, *started;
+      Result<HttpResponse> Perform(const HttpRequest& r, const Route& route,
+                                   TransportFailure* f) override {
+        bool first;
+        {
+          std::lock_guard lock(*mu);
+          first = (*started)++ == 0;
+          if (first) {
+            *in_flight = 1;  // the first is running
+          } else if (*in_flight == 1) {
+            ++*beside_first;  // another read started while the first was running
+          }
+        }
+        if (first) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          std::lock_guard lock(*mu);
+          *in_flight = 0;
+        }
+        return inner->Perform(r, route, f);
+      }
+    };
+    ScriptedTransport* t = transport.get();
+    auto slow = std::make_unique<Slow>();
+    slow->inner = std::move(transport);
+    slow->mu = &mu;
+    slow->in_flight = &in_flight;
+    slow->beside_first = &beside_first;
+    slow->started = &started;
+    HttpClient http(o, std::move(slow));
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 16; ++i) {
+      readers.emplace_back([&, i] {
+        HttpRequest block = Get();
+        block.cacheable = true;
+        block.object = std::string("big.bin") + '\0' + "v1";
+        block.placement = 1000 + static_cast<uint64_t>(i);  // the block's own placement
+        if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        (void)http.Send(block);
+      });
+    }
+    for (auto& r : readers) r.join();
+    const auto routes = t->routes();
+    ASSERT_EQ(routes.size(), 16u);
+    const std::set<std::string> distinct(routes.begin(), routes.end());
+    if (by_object) {
+      EXPECT_EQ(distinct.size(), 1u);
+      EXPECT_EQ(beside_first, 0);
+    } else {
+      EXPECT_GE(distinct.size(), 2u);
+      EXPECT_GT(beside_first, 0);
+    }
+  }
 }
 
 }  // namespace
