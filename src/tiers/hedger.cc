@@ -58,7 +58,9 @@ void Hedger::End(uint64_t id, bool ok) {
       samples_[next_sample_] = took;
     }
     next_sample_ = (next_sample_ + 1) % kSamples;
+    const bool known = threshold_.count() != 0;
     if (++since_update_ >= 16 || samples_.size() == options_.min_samples) UpdateThresholdLocked();
+    if (!known && threshold_.count() != 0) cv_.notify_all();
   }
   unused = std::move(it->second.second);
   in_flight_.erase(it);
@@ -92,7 +94,9 @@ void Hedger::Watch() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     if (in_flight_.empty() || threshold_.count() == 0) {
-      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      // Asleep until there is something to watch: Begin wakes it for the first fetch in
+      // flight, End when the threshold is first known (an idle mount never wakes).
+      cv_.wait(lock, [&] { return stopping_ || (!in_flight_.empty() && threshold_.count() != 0); });
       continue;
     }
     const auto now = Clock::now();

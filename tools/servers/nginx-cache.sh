@@ -32,24 +32,14 @@ kill_nginx_cache() {
   rm -f "$1/nginx.pid"
 }
 stop_nginx_cache() { [ -f "$1/nginx.pid" ] && kill "$(cat "$1/nginx.pid")" 2>/dev/null; true; }
+source "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"  # nginx_conf_head
 # start_stock_cache ADDR PORT STATE_DIR: nginx as anyone would set up a cache in front of
 # an origin, none of tierfs's settings (no slice module, no cache lock, HEAD converted to
 # GET): proxy_cache with a validity for 200s. Fetches bound to ADDR; log in STATE_DIR.
 start_stock_cache() {
   local addr=$1 port=$2 state=$3
   mkdir -p "$state/tmp" "$state/cache"
-  cat > "$state/nginx.conf" <<CONF
-worker_processes 1;
-error_log $state/error.log warn;
-pid $state/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log $state/access.log;
-  client_body_temp_path $state/tmp/body;
-  proxy_temp_path $state/tmp/proxy;
-  fastcgi_temp_path $state/tmp/fastcgi;
-  uwsgi_temp_path $state/tmp/uwsgi;
-  scgi_temp_path $state/tmp/scgi;
+  { nginx_conf_head "$state" 1; cat <<CONF
   proxy_cache_path $state/cache keys_zone=stock:10m max_size=4g;
   server {
     listen $addr:$port;
@@ -62,6 +52,7 @@ http {
   }
 }
 CONF
+  } > "$state/nginx.conf"
   [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$state/nginx.conf"
   nginx -c "$state/nginx.conf" -p "$state" 2> "$state/start.log" || { cat "$state/start.log" >&2; return 1; }
   for _ in $(seq 50); do  # listening (a request to itself would proxy to itself)

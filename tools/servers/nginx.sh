@@ -1,22 +1,31 @@
 # Source me. start_nginx DATA_DIR STATE_DIR PORT: nginx on 127.0.0.1:PORT serving DATA_DIR
 # as / and /html/ (autoindex html) and /json/ (autoindex json); access log in STATE_DIR.
-start_nginx() {
-  local data=$1 state=$2 port=$3
-  mkdir -p "$state/tmp"
-  cat > "$state/nginx.conf" <<CONF
-worker_processes 2;
+
+# nginx_conf_head STATE_DIR WORKERS: the start of an nginx.conf whose pid, logs and
+# temporary files are all under STATE_DIR, up to inside "http {".
+nginx_conf_head() {
+  local state=$1 workers=$2
+  cat <<CONF
+worker_processes $workers;
 error_log $state/error.log warn;
 pid $state/nginx.pid;
 events { worker_connections 1024; }
 http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
   access_log $state/access.log;
   client_body_temp_path $state/tmp/body;
   proxy_temp_path $state/tmp/proxy;
   fastcgi_temp_path $state/tmp/fastcgi;
   uwsgi_temp_path $state/tmp/uwsgi;
   scgi_temp_path $state/tmp/scgi;
+CONF
+}
+
+start_nginx() {
+  local data=$1 state=$2 port=$3
+  mkdir -p "$state/tmp"
+  { nginx_conf_head "$state" 2; cat <<CONF
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
   sendfile on;
   keepalive_requests 100000;
   server {
@@ -27,6 +36,7 @@ http {
   }
 }
 CONF
+  } > "$state/nginx.conf"
   nginx -c "$state/nginx.conf" -p "$state" || return 1
   local _i
   for _i in $(seq 50); do
