@@ -225,14 +225,13 @@ struct WarmTargets {
   size_t total() const { return files.size() + files_in_dirs; }
 };
 
-size_t CountFiles(const fs::path& dir) {
-  size_t n = 0;
+// Calls `fn` with every regular file under `dir` (symlinks not followed).
+void ForEachFile(const fs::path& dir, const std::function<void(const fs::path&)>& fn) {
   std::error_code e;
   for (auto it = fs::recursive_directory_iterator(dir, e);
        !e && it != fs::recursive_directory_iterator(); it.increment(e)) {
-    if (it->is_regular_file(e) && !it->is_symlink(e)) ++n;
+    if (it->is_regular_file(e) && !it->is_symlink(e)) fn(it->path());
   }
-  return n;
 }
 
 Result<WarmTargets> WarmTargetsOf(const std::string& mnt, const std::vector<std::string>& paths,
@@ -256,7 +255,7 @@ Result<WarmTargets> WarmTargetsOf(const std::string& mnt, const std::vector<std:
       t.files.push_back(path);
     } else if (fs::is_directory(st)) {
       t.dirs.push_back(path);
-      t.files_in_dirs += CountFiles(path);
+      ForEachFile(path, [&t](const fs::path&) { ++t.files_in_dirs; });
     } else {
       return Status::Invalid("'" + p + "' is not a file or directory in the mount");
     }
@@ -421,10 +420,7 @@ int RunWarm(const std::string& mountpoint, const std::vector<std::string>& paths
   for (const std::string& dir : targets->dirs) {
     if (!WarmDir(dir, &progress, &failed)) {
       // A daemon from before directory warms: every file on its own.
-      for (auto it = fs::recursive_directory_iterator(dir, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_regular_file(ec) && !it->is_symlink(ec)) files.push_back(it->path().string());
-      }
+      ForEachFile(dir, [&files](const fs::path& f) { files.push_back(f.string()); });
     }
   }
   std::vector<std::string> file_failures = WarmFiles(files, threads, &progress);

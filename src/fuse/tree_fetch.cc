@@ -185,12 +185,15 @@ void DatasetPrefetch::Run() {
     prefetched_.Insert(e.ino);
     return true;
   };
-  walk.stop = [&] {
+  uint64_t checks = 0;
+  walk.stop = [&] {  // (called for every file, from the walking thread only)
     if (stop_ || cache_.pool().stopping()) {
       why = "stopped: unmounting";
       return true;
     }
-    if (options_.evictions && options_.evictions() > evictions) {
+    // The eviction count comes from every tier's figures: asked every 16 files, which is
+    // less than the files the walk keeps queued anyway.
+    if (options_.evictions && ++checks % 16 == 0 && options_.evictions() > evictions) {
       why = "stopped: the cache is full (it would evict what it fetched)";
       return true;
     }

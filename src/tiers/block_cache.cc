@@ -159,6 +159,16 @@ void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint6
   }
 }
 
+void BlockCache::LookUp(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last,
+                        std::vector<BlockKey>* keys,
+                        std::vector<std::shared_ptr<const Block>>* cached, std::vector<int>* tier) {
+  keys->reserve(last - first + 1);
+  for (uint64_t i = first; i <= last; ++i) keys->push_back(KeyOf(ref, i, object_size));
+  cached->assign(keys->size(), nullptr);
+  tier->assign(keys->size(), -1);
+  FromTiersBatch(*keys, *cached, *tier);
+}
+
 Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, uint64_t offset,
                                     size_t length, Extent extent) {
   ++reads_;
@@ -171,11 +181,7 @@ Result<ReadResult> BlockCache::Read(const ObjectRef& ref, uint64_t object_size, 
   std::vector<std::shared_ptr<const Block>> cached;
   std::vector<int> cached_tier;
   if (last > first && !tiers_.empty()) {
-    keys.reserve(last - first + 1);
-    for (uint64_t i = first; i <= last; ++i) keys.push_back(KeyOf(ref, i, object_size));
-    cached.resize(keys.size());
-    cached_tier.assign(keys.size(), -1);
-    FromTiersBatch(keys, cached, cached_tier);
+    LookUp(ref, object_size, first, last, &keys, &cached, &cached_tier);
   }
   return ReadBlocks(ref, object_size, offset, end, std::move(keys), std::move(cached),
                     std::move(cached_tier), extent);
@@ -192,11 +198,9 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
   const uint64_t end = std::min<uint64_t>(object_size, offset + length);
   const uint64_t first = offset / block_size_, last = (end - 1) / block_size_;
   std::vector<BlockKey> keys;
-  keys.reserve(last - first + 1);
-  for (uint64_t i = first; i <= last; ++i) keys.push_back(KeyOf(ref, i, object_size));
-  std::vector<std::shared_ptr<const Block>> cached(keys.size());
-  std::vector<int> cached_tier(keys.size(), -1);
-  FromTiersBatch(keys, cached, cached_tier);
+  std::vector<std::shared_ptr<const Block>> cached;
+  std::vector<int> cached_tier;
+  LookUp(ref, object_size, first, last, &keys, &cached, &cached_tier);
   const bool all = std::all_of(cached.begin(), cached.end(), [](const auto& b) { return b; });
   if (all) {
     return ReadBlocks(ref, object_size, offset, end, std::move(keys), std::move(cached),

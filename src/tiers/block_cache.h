@@ -192,6 +192,10 @@ class BlockCache {
                                 std::vector<std::shared_ptr<const Block>> cached,
                                 std::vector<int> cached_tier, Extent extent);
   std::shared_ptr<const Block> FromTiers(const BlockKey& key, int* tier = nullptr);
+  // The keys of blocks [first, last] of `ref` and what the tiers hold of them (FromTiersBatch).
+  void LookUp(const ObjectRef& ref, uint64_t object_size, uint64_t first, uint64_t last,
+              std::vector<BlockKey>* keys, std::vector<std::shared_ptr<const Block>>* cached,
+              std::vector<int>* tier);
   // out[i] = the block for keys[i] if some tier has it (each tier asked once, in a batch),
   // and tier_of[i] = that tier's index.
   void FromTiersBatch(std::span<const BlockKey> keys, std::span<std::shared_ptr<const Block>> out,
