@@ -4,15 +4,11 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
-#include <poll.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -27,6 +23,7 @@
 #include "common/log.h"
 #include "common/mountinfo.h"
 #include "common/xattrs.h"
+#include "fuse/device_loop.h"
 #include "fuse/uring_transport.h"
 
 namespace tierfs {
@@ -508,117 +505,37 @@ Status FuseServer::Mount(const std::string& mountpoint) {
 
 namespace {
 
-// The request loop: a pool of workers in leader/followers. One worker at a time (the
-// leader) holds the device: it takes a request, serves it, and takes the next. When a
-// request is going to take long (a remote fetch, a disk read, a large copy: see
-// AboutToBlock) the leader hands the device to a follower first, so slow requests are
-// served concurrently while short ones (lookups, attributes, RAM hits) never pay for a
-// thread wake-up.
-//
-// The leader spins briefly (non-blocking reads, yielding the CPU to anything runnable)
-// before it sleeps in poll(). On a VM whose idle vCPUs halt, every sleep and wake-up is a
-// halt exit and re-entry, which costs more than serving a short request; a leader still
-// spinning takes the next request at once. The spin ends `spin` after the last request,
-// so an idle daemon sleeps (tools/bench/README.md, "Tuning behind the defaults").
-class DeviceLoop {
+// /dev/fuse through libfuse, for DeviceLoop.
+class FuseDevice : public DeviceLoop::Device {
  public:
-  DeviceLoop(fuse_session* se, unsigned workers, std::chrono::microseconds spin)
-      : se_(se), fd_(fuse_session_fd(se)), workers_(workers), spin_(spin) {}
-
-  int Run() {
-    const int flags = ::fcntl(fd_, F_GETFL);
-    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
-    std::vector<std::thread> threads;
-    for (unsigned i = 0; i < workers_; ++i) threads.emplace_back([this] { Worker(); });
-    for (auto& t : threads) t.join();
-    return error_;
+  explicit FuseDevice(fuse_session* se) : se_(se) {}
+  int fd() const override { return fuse_session_fd(se_); }
+  void* NewBuffer() override { return new fuse_buf{}; }
+  void FreeBuffer(void* buffer) override {
+    auto* buf = static_cast<fuse_buf*>(buffer);
+    std::free(buf->mem);
+    delete buf;
   }
+  int Receive(void* buffer) override {
+    return fuse_session_receive_buf(se_, static_cast<fuse_buf*>(buffer));
+  }
+  bool Exited() const override { return fuse_session_exited(se_) != 0; }
+  void Process(void* buffer) override {
+    fuse_session_process_buf(se_, static_cast<fuse_buf*>(buffer));
+  }
+  void Ended() override { RequestShutdown(); }
 
  private:
-  static thread_local bool holding_;  // this worker is the leader
-
-  // The blocking hook: give the device to a follower before a long request goes on.
-  static void HandOff(void* arg) {
-    if (!holding_) return;
-    auto* self = static_cast<DeviceLoop*>(arg);
-    holding_ = false;
-    {
-      std::lock_guard lock(self->mu_);
-      self->leader_ = false;
-    }
-    self->follower_cv_.notify_one();
-  }
-
-  void Worker() {
-    SetThreadName("tierfs-fuse");
-    SetBlockingHook(&DeviceLoop::HandOff, this);
-    fuse_buf buf{};
-    holding_ = false;
-    while (true) {
-      if (!holding_) {
-        std::unique_lock lock(mu_);
-        follower_cv_.wait(lock, [&] { return !leader_ || done_; });
-        if (done_) break;
-        leader_ = true;
-        holding_ = true;
-      }
-      const int res = Receive(&buf);
-      if (res <= 0) {
-        RequestShutdown();
-        {
-          std::lock_guard lock(mu_);
-          leader_ = false;
-          done_ = true;
-        }
-        holding_ = false;
-        follower_cv_.notify_all();
-        if (res < 0) error_ = res;
-        break;
-      }
-      fuse_session_process_buf(se_, &buf);
-    }
-    SetBlockingHook(nullptr, nullptr);
-    std::free(buf.mem);
-  }
-
-  // The next request (> 0), or 0 once the session ends, or -errno.
-  int Receive(fuse_buf* buf) {
-    const auto spin_until = std::chrono::steady_clock::now() + spin_;
-    while (true) {
-      const int res = fuse_session_receive_buf(se_, buf);
-      if (fuse_session_exited(se_)) return 0;
-      if (res > 0) return res;
-      if (res == 0) return 0;  // ENODEV: unmounted
-      if (res != -EAGAIN && res != -EINTR) return res;
-      if (std::chrono::steady_clock::now() < spin_until) {
-        ::sched_yield();
-        continue;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      ::poll(&p, 1, 500);  // wakes to check for exit; a signal also interrupts it
-      if (p.revents & (POLLERR | POLLHUP)) return 0;
-    }
-  }
-
   fuse_session* se_;
-  const int fd_;
-  const unsigned workers_;
-  const std::chrono::microseconds spin_;
-  std::mutex mu_;
-  std::condition_variable follower_cv_;
-  bool leader_ = false;  // a worker holds the device
-  bool done_ = false;
-  std::atomic<int> error_{0};
 };
-
-thread_local bool DeviceLoop::holding_ = false;
 
 }  // namespace
 
 Status FuseServer::Run() {
   unsigned threads = options_.max_threads;
   if (threads == 0) threads = std::max(4u, std::thread::hardware_concurrency() * 4);
-  const int rc = DeviceLoop(session_, threads, std::chrono::microseconds(options_.spin_us)).Run();
+  FuseDevice device(session_);
+  const int rc = DeviceLoop(device, threads, std::chrono::microseconds(options_.spin_us)).Run();
   fuse_session_unmount(session_);
   mounted_ = false;
   if (context_ != nullptr && context_->uring != nullptr) context_->uring->Stop();
