@@ -21,6 +21,11 @@
 namespace tierfs {
 namespace fs = std::filesystem;
 
+ObjectFileTier::ObjectFileTier(const ObjectFileTierOptions& options)
+    : options_(options),
+      admission_(options.budget->capacity() / std::max<size_t>(options.block_size, 1),
+                 options.epoch_aware, options.min_hit_ratio) {}
+
 Result<std::unique_ptr<ObjectFileTier>> ObjectFileTier::Open(const ObjectFileTierOptions& options) {
   if (options.budget == nullptr) return Status::Invalid("object file tier needs a disk budget");
   std::unique_ptr<ObjectFileTier> tier(new ObjectFileTier(options));

@@ -49,13 +49,12 @@ void ObjectFileTier::Put(const BlockKey& key, const std::shared_ptr<const Block>
       slot_ptr->last_use = ++tick_;
     }
     object = slot_ptr;
-    if (seen_.size() >= kMaxSeen) seen_.clear();
-    seen_.insert(id);
     if (object->size != size) return;  // another size under one identity: not ours to judge
     Object::Slot& slot = object->slots[key.index];
     if (slot.present || slot.queued) return;
     slot.queued = true;
   }
+  const bool refetched = admission_.NoteFetch(key.hash);
   std::unique_lock lock(queue_mu_);
   // Backpressure as in the NVMe tier: a fast cold pass still reaches the disk.
   const bool room = space_cv_.wait_for(lock, std::chrono::seconds(2), [&] {
@@ -69,7 +68,7 @@ void ObjectFileTier::Put(const BlockKey& key, const std::shared_ptr<const Block>
     return;
   }
   queued_bytes_ += block->size();
-  queue_.push_back(Job{object, key.index, block});
+  queue_.push_back(Job{object, key.index, block, refetched});
   lock.unlock();
   queue_cv_.notify_one();
 }
@@ -81,16 +80,6 @@ void ObjectFileTier::Forget(Object& object, uint64_t index) {
   --object.present;
   if (slot.from_disk) --object.from_disk;
   slot.from_disk = false;
-}
-
-void ObjectFileTier::CountLookup(bool hit) {
-  const uint64_t n = window_lookups_.fetch_add(1) + 1;
-  const uint64_t h = hit ? window_hits_.fetch_add(1) + 1 : window_hits_.load();
-  if (n >= 256) {
-    last_ratio_permille_ = h * 1000 / n;
-    window_lookups_ = 0;
-    window_hits_ = 0;
-  }
 }
 
 bool ObjectFileTier::Contains(const BlockKey& key) const {
@@ -113,8 +102,7 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
     const bool found = it != objects_.end() && key.index < it->second->nblocks &&
                        it->second->slots[key.index].present;
     if (!found) {
-      ++counters_.misses;
-      if (seen_.count(id) > 0) CountLookup(false);  // a re-reference
+      ++counters_.misses;  // a re-referenced one counts when it is fetched (Put)
       return nullptr;
     }
     object = it->second;
@@ -145,7 +133,7 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
     --object->from_disk;
   }
   ++counters_.hits;
-  CountLookup(true);
+  admission_.CountLookup(true);
   return block;
 }
 
@@ -217,7 +205,7 @@ ObjectFileStats ObjectFileTier::ObjectStats() const {
   }
   s.evicted_pinned_bytes = evicted_pinned_bytes_;
   s.verifications = verifications_;
-  s.admission_refused = admission_refused_;
+  s.admission_refused = admission_.refused();
   return s;
 }
 

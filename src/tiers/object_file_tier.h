@@ -25,10 +25,11 @@
 //  - Bytes reserved (blocks rounded up to 4 KiB) never exceed the budget. Eviction takes
 //    whole objects, least recently used first; an evicted object that the kernel still
 //    reads through passthrough loses its name at once and its room when the last pin goes.
-//  - When full, a new object may evict others only while the tier is not earning hits
-//    (hit ratio of recent re-referenced lookups below `min_hit_ratio`): a data set larger
-//    than the cache, re-read in shuffled order, keeps a stable resident set instead of
-//    churning. An object already partly here may always evict to complete itself.
+//  - When full, a new object may evict others only if EpochAdmission (tiers/admission.h,
+//    the NVMe tier's policy) lets its block: fetched before, and the tier not earning hits.
+//    A data set larger than the cache, re-read in shuffled order, keeps a stable resident
+//    set instead of churning. An object already partly here may always evict to complete
+//    itself.
 //
 // Thread-safe. Put() does no I/O: one writer thread writes blocks and runs verifications.
 #pragma once
@@ -41,10 +42,10 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "common/log.h"
+#include "tiers/admission.h"
 #include "tiers/block.h"
 #include "tiers/disk_budget.h"
 #include "tiers/tier.h"
@@ -58,6 +59,7 @@ struct ObjectFileTierOptions {
   size_t block_size = 1 << 20;
   uint64_t min_object_size = 8 << 20;  // the mount passes kLargeFileBytes (metadata/index.h)
   uint64_t max_queue_bytes = 64 << 20;
+  bool epoch_aware = true;  // false: a full tier evicts least recently used objects always
   double min_hit_ratio = 0.10;
   // Removes a file (::unlink); tests slow it down to check that hits never wait on it.
   std::function<void(const std::string& path)> remove_file;
@@ -112,16 +114,17 @@ class ObjectFileTier : public Tier {
     std::shared_ptr<Object> object;
     uint64_t index = 0;                  // block to write
     std::shared_ptr<const Block> block;  // null: verify the object
+    bool refetched = false;              // the block was fetched before (admission)
   };
 
-  explicit ObjectFileTier(const ObjectFileTierOptions& options) : options_(options) {}
+  explicit ObjectFileTier(const ObjectFileTierOptions& options);
   Status Load();
   std::shared_ptr<Object> LoadOne(const std::string& stem);
   void WriterLoop();
   void Write(const Job& job);
   void Verify(const std::shared_ptr<Object>& object);
   Status CreateFiles(Object& object);
-  bool Reserve(const std::shared_ptr<Object>& object, uint64_t bytes);
+  bool Reserve(const std::shared_ptr<Object>& object, uint64_t bytes, bool refetched);
   // Drops `victim` from the map (requires mu_); returns the bytes to release once its
   // files are gone (0 while it is pinned: the last Unpin releases them).
   uint64_t TakeOutLocked(const std::shared_ptr<Object>& victim);
@@ -129,7 +132,6 @@ class ObjectFileTier : public Tier {
   void RemoveFiles(const Object& object) const;
   void Unpin(const std::shared_ptr<Object>& object);
   void Forget(Object& object, uint64_t index);  // requires mu_: a block found bad
-  void CountLookup(bool hit);
   std::string PathOf(const Object& object, const char* ext) const;
 
   const ObjectFileTierOptions options_;
@@ -138,9 +140,7 @@ class ObjectFileTier : public Tier {
   mutable std::mutex mu_;  // protects objects_, every Object's mutable state, tick_
   std::unordered_map<Hash128, std::shared_ptr<Object>, Hash128Hasher> objects_;
   uint64_t tick_ = 0;  // LRU clock
-  // Objects put recently: a miss on one of them is a re-reference (admission's hit ratio).
-  static constexpr size_t kMaxSeen = 1 << 20;
-  std::unordered_set<Hash128, Hash128Hasher> seen_;
+  EpochAdmission admission_;
 
   std::mutex queue_mu_;  // protects queue_, queued_bytes_, stopping_, busy_
   std::condition_variable queue_cv_, drained_cv_, space_cv_;
@@ -151,12 +151,7 @@ class ObjectFileTier : public Tier {
   std::thread writer_;
 
   TierCounters counters_;
-  std::atomic<uint64_t> dropped_{0}, verifications_{0}, admission_refused_{0},
-      evicted_pinned_bytes_{0};
-  std::atomic<uint64_t> window_lookups_{0}, window_hits_{0};
-  // Until re-referenced lookups show hits, the tier is not earning: least recently used
-  // objects make room (the first pass keeps the objects read last).
-  std::atomic<uint64_t> last_ratio_permille_{0};
+  std::atomic<uint64_t> dropped_{0}, verifications_{0}, evicted_pinned_bytes_{0};
   LogLimiter io_error_log_{10, std::chrono::seconds(10)};
 };
 

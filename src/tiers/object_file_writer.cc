@@ -96,17 +96,14 @@ Status ObjectFileTier::CreateFiles(Object& object) {
   return Status::Ok();
 }
 
-bool ObjectFileTier::Reserve(const std::shared_ptr<Object>& object, uint64_t bytes) {
+bool ObjectFileTier::Reserve(const std::shared_ptr<Object>& object, uint64_t bytes,
+                             bool refetched) {
   if (options_.budget->TryReserve(bytes)) return true;
   {
     std::lock_guard lock(mu_);
-    // Full. An object that holds nothing yet is new: it may evict others only while the
-    // resident set is not earning hits.
-    if (object->reserved == 0 &&
-        last_ratio_permille_.load() >= static_cast<uint64_t>(options_.min_hit_ratio * 1000)) {
-      ++admission_refused_;
-      return false;
-    }
+    // Full. An object that holds nothing yet is new: it evicts others only if admission
+    // lets its block (fetched before, the resident set not earning hits).
+    if (object->reserved == 0 && !admission_.MayEvict(refetched)) return false;
   }
   // Least recently used objects go until the bytes fit. A victim leaves the map under mu_;
   // its files are unlinked after, so a lookup never waits behind the unlink (blocking.h).
@@ -166,7 +163,7 @@ void ObjectFileTier::Write(const Job& job) {
     reserved = object.slots[job.index].reserved;
   }
   const uint32_t length = static_cast<uint32_t>(job.block->size());
-  if (!reserved && !Reserve(job.object, ObjectFileRounded(length))) {
+  if (!reserved && !Reserve(job.object, ObjectFileRounded(length), job.refetched)) {
     ++dropped_;
     return unqueue();
   }

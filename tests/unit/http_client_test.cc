@@ -354,5 +354,44 @@ TEST(HttpClientRouting, AnObjectsBlocksGoToOneCacheAndItsFirstReadGoesAlone) {
   }
 }
 
+// A stock cache fetching the whole object answers the object's last byte once it holds
+// all of it: the first read of an object larger than its range then reads that byte from
+// the same cache, signed as the first read was (a private bucket's cache would refuse an
+// unsigned one), before the object's other reads go.
+TEST(HttpClientRouting, TheFirstReadOfALargeObjectReadsItsLastByteFromTheSameCache) {
+  HttpOptions o = FastOptions();
+  o.proxy_list = "http://127.0.0.9:3128|http://127.0.0.10:3128|http://127.0.0.11:3128";
+  std::vector<HttpRequest> seen;
+  auto transport = std::make_unique<ScriptedTransport>([&](const HttpRequest& r, const Route&) {
+    seen.push_back(r);
+    const auto [a, b] = *r.range;
+    return Step{
+        206,
+        {{"content-range", "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/1000"}},
+        std::string(b - a + 1, 'x')};
+  });
+  ScriptedTransport* t = transport.get();
+  HttpClient http(o, std::move(transport));
+  HttpRequest first = Get();
+  first.cacheable = true;
+  first.object = std::string("big.bin") + '\0' + "v1";
+  first.range = std::make_pair(uint64_t{0}, uint64_t{9});
+  first.aws_credentials = "AKID:secret";
+  first.headers = {"x-amz-security-token: token"};
+  char buf[10];
+  first.sink = buf;
+  first.capacity = sizeof buf;
+  ASSERT_TRUE(http.Send(first).ok());
+  ASSERT_EQ(seen.size(), 2u);
+  ASSERT_TRUE(seen[1].range.has_value());
+  EXPECT_EQ(seen[1].range->first, 999u);
+  EXPECT_EQ(seen[1].range->second, 999u);
+  EXPECT_EQ(seen[1].aws_credentials, "AKID:secret");
+  EXPECT_EQ(seen[1].headers, first.headers);
+  EXPECT_EQ(t->routes()[0], t->routes()[1]);
+  ASSERT_TRUE(http.Send(first).ok());  // touched: no second fill
+  EXPECT_EQ(seen.size(), 3u);
+}
+
 }  // namespace
 }  // namespace tierfs
