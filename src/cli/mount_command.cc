@@ -27,10 +27,10 @@
 #include "common/mountinfo.h"
 #include "common/size.h"
 #include "common/xattrs.h"
+#include "fuse/device_channel.h"
 #include "fuse/filesystem.h"
 #include "fuse/lowlevel.h"
 #include "fuse/packed_files.h"
-#include "fuse/passthrough.h"
 #include "metadata/index.h"
 #include "metadata/revisions.h"
 #include "tiers/block.h"
@@ -236,7 +236,7 @@ bool WantPassthrough(const MountConfig& config, const IndexMeta& meta) {
 }
 
 // Passthrough's state and counters for stats (JSON) and /metrics.
-std::string PassthroughJson(const PassthroughChannel* channel, const ObjectFileTier& objects) {
+std::string PassthroughJson(const DeviceChannel* channel, const ObjectFileTier& objects) {
   const ObjectFileStats o = objects.ObjectStats();
   nlohmann::json j;
   j["state"] = channel == nullptr ? "off" : channel->usable() ? "on" : "off";
@@ -260,7 +260,7 @@ std::string PassthroughJson(const PassthroughChannel* channel, const ObjectFileT
   return j.dump();
 }
 
-void WritePassthroughMetrics(MetricsWriter& w, const PassthroughChannel* channel,
+void WritePassthroughMetrics(MetricsWriter& w, const DeviceChannel* channel,
                              const ObjectFileTier& objects) {
   const ObjectFileStats o = objects.ObjectStats();
   auto d = [](uint64_t v) { return static_cast<double>(v); };
@@ -489,7 +489,7 @@ int RunMount(MountConfig config) {
       return SourcesJson(*names, cache, index_revisions.Current()->Meta());
     };
   }
-  const PassthroughChannel* channel = nullptr;  // set once mounted
+  const DeviceChannel* channel = nullptr;  // set once mounted
   if (objects != nullptr) {
     fs_options.backing = [objects](const ObjectRef& ref, uint64_t size) {
       auto b = objects->GetBacking(ref, size);

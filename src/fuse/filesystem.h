@@ -22,8 +22,8 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "fuse/device_channel.h"
 #include "fuse/packed_files.h"
-#include "fuse/passthrough.h"
 #include "fuse/tree_fetch.h"
 #include "metadata/index.h"
 #include "metadata/index_diff.h"

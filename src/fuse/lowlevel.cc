@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,8 +41,8 @@ struct FuseContext {
   // (measurements in tools/bench/README.md, "Tuning behind the defaults").
   std::once_flag read_ahead_once;
   unsigned read_ahead_kb = 32768;
-  std::unique_ptr<UringTransport> uring;            // when asked for and enabled
-  std::unique_ptr<PassthroughChannel> passthrough;  // when asked for (or for uring)
+  std::unique_ptr<UringTransport> uring;       // when asked for and enabled
+  std::unique_ptr<DeviceChannel> passthrough;  // when asked for (or for uring)
 };
 
 namespace {
@@ -80,6 +81,55 @@ fuse_entry_param EntryParam(const struct stat& st) {
   return e;
 }
 
+// What an op answers, one type per kind of reply. Each op computes a Result of one of
+// them and answers once, with Reply(): the value's reply, or the error's errno.
+struct Attr {
+  struct stat st;
+};
+struct LinkTarget {
+  std::string path;
+};
+struct XattrValue {
+  std::string value;
+  size_t size;  // the caller's buffer: 0 asks for the value's size
+};
+struct Opened {
+  fuse_file_info fi;
+  std::optional<OpenOut> passthrough;  // sent raw: 3.14's fuse_reply_open cannot say it
+};
+struct DirPage {
+  std::string buf;
+  size_t used = 0;
+};
+
+void Send(fuse_req_t req, const fuse_entry_param& e) { fuse_reply_entry(req, &e); }
+void Send(fuse_req_t req, const Attr& a) { fuse_reply_attr(req, &a.st, kCacheTimeout); }
+void Send(fuse_req_t req, const LinkTarget& t) { fuse_reply_readlink(req, t.path.c_str()); }
+void Send(fuse_req_t req, const struct statvfs& s) { fuse_reply_statfs(req, &s); }
+void Send(fuse_req_t req, const DirPage& d) { fuse_reply_buf(req, d.buf.data(), d.used); }
+void Send(fuse_req_t req, const XattrValue& x) {
+  if (x.size == 0) return (void)fuse_reply_xattr(req, x.value.size());
+  if (x.size < x.value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, x.value.data(), x.value.size());
+}
+void Send(fuse_req_t req, const Opened& o) {
+  if (!o.passthrough) return (void)fuse_reply_open(req, &o.fi);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(&*o.passthrough), sizeof *o.passthrough);
+}
+void Send(fuse_req_t req, const ReadResult& r) {
+  if (r.iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
+  if (r.size >= kLongCopy) AboutToBlock();
+  // The blocks stay alive in `r` until the reply has been written.
+  fuse_reply_iov(req, r.iov.data(), static_cast<int>(r.iov.size()));
+}
+
+template <typename T>
+void Reply(fuse_req_t req, const Result<T>& r) {
+  if (!r.ok()) return (void)fuse_reply_err(req, r.status().error());
+  Send(req, *r);
+}
+void Reply(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.error()); }
+
 // Runs `body`, turning any escaped exception into EIO so none crosses into libfuse.
 template <typename F>
 void Guard(fuse_req_t req, F&& body) {
@@ -111,82 +161,79 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->time_gran = 1;
 }
 
+Result<fuse_entry_param> Lookup(FuseContext& ctx, fuse_ino_t parent, const char* name) {
+  auto st = ctx.fs->Lookup(parent, name);
+  if (st.ok()) return EntryParam(*st);
+  if (st.status().error() != ENOENT) return st.status();
+  fuse_entry_param negative = {};  // a negative entry: cached like a positive one
+  negative.entry_timeout = kCacheTimeout;
+  return negative;
+}
+
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] {
-    auto st = Ctx(req).fs->Lookup(parent, name);
-    if (st.ok()) {
-      fuse_entry_param e = EntryParam(*st);
-      fuse_reply_entry(req, &e);
-    } else if (st.status().error() == ENOENT) {
-      fuse_entry_param e = {};  // negative entry: cached like a positive one
-      e.entry_timeout = kCacheTimeout;
-      fuse_reply_entry(req, &e);
-    } else {
-      fuse_reply_err(req, st.status().error());
-    }
-  });
+  Guard(req, [&] { Reply(req, Lookup(Ctx(req), parent, name)); });
 }
 
 void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Guard(req, [&] {
     auto st = Ctx(req).fs->GetAttr(ino);
-    if (!st.ok()) return (void)fuse_reply_err(req, st.status().error());
-    fuse_reply_attr(req, &*st, kCacheTimeout);
+    Reply(req, st.ok() ? Result<Attr>(Attr{*st}) : Result<Attr>(st.status()));
   });
 }
 
 void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
   Guard(req, [&] {
     auto target = Ctx(req).fs->ReadLink(ino);
-    if (!target.ok()) return (void)fuse_reply_err(req, target.status().error());
-    fuse_reply_readlink(req, target->c_str());
+    Reply(req, target.ok() ? Result<LinkTarget>(LinkTarget{std::move(*target)})
+                           : Result<LinkTarget>(target.status()));
   });
+}
+
+Result<Opened> Open(FuseContext& ctx, fuse_ino_t ino, fuse_file_info fi) {
+  bool may_passthrough = false;
+  TIERFS_RETURN_IF_ERROR(ctx.fs->Open(ino, fi.flags, &may_passthrough));
+  DeviceChannel* pt = ctx.passthrough.get();
+  if (pt == nullptr || !pt->usable()) {
+    // ENOSYS tells the kernel to skip open/release from now on (reads need only the inode).
+    if (ctx.no_open) return Status(ENOSYS, "no open");
+    fi.fh = kUntracked;
+  } else if (!may_passthrough) {
+    fi.fh = kUntracked;  // too small to have a backing file: no bookkeeping
+  } else {
+    const auto d = pt->Open(ino, [&] { return ctx.fs->Backing(ino); });
+    if (d.passthrough) {
+      // No keep_cache: with passthrough the kernel refuses it (the open fails with EIO).
+      return Opened{fi, OpenOut{kPassthrough, kOpenPassthrough | FOPEN_NOFLUSH, d.backing_id}};
+    }
+    fi.fh = kTrackedCached;
+  }
+  fi.keep_cache = 1;
+  fi.noflush = 1;
+  return Opened{fi, std::nullopt};
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, [&] {
-    FuseContext& ctx = Ctx(req);
-    bool may_passthrough = false;
-    Status s = ctx.fs->Open(ino, fi->flags, &may_passthrough);
-    if (!s.ok()) return (void)fuse_reply_err(req, s.error());
-    PassthroughChannel* pt = ctx.passthrough.get();
-    if (pt == nullptr || !pt->usable()) {
-      // ENOSYS tells the kernel to skip open/release from now on (reads need only the inode).
-      if (ctx.no_open) return (void)fuse_reply_err(req, ENOSYS);
-      fi->fh = kUntracked;
-    } else if (!may_passthrough) {
-      fi->fh = kUntracked;  // too small to have a backing file: no bookkeeping
-    } else {
-      const auto d = pt->Open(ino, [&] { return ctx.fs->Backing(ino); });
-      if (d.passthrough) {
-        // No keep_cache: with passthrough the kernel refuses it (the open fails with EIO).
-        const OpenOut out{kPassthrough, kOpenPassthrough | FOPEN_NOFLUSH, d.backing_id};
-        return (void)fuse_reply_buf(req, reinterpret_cast<const char*>(&out), sizeof out);
-      }
-      fi->fh = kTrackedCached;
-    }
-    fi->keep_cache = 1;
-    fi->noflush = 1;
-    fuse_reply_open(req, fi);
-  });
+  Guard(req, [&] { Reply(req, Open(Ctx(req), ino, *fi)); });
+}
+
+Result<Opened> OpenDir(FuseContext& ctx, fuse_ino_t ino, fuse_file_info fi) {
+  auto st = ctx.fs->GetAttr(ino);
+  if (!st.ok()) return st.status();
+  if (!S_ISDIR(st->st_mode)) return Status(ENOTDIR, "not a directory");
+  if (ctx.no_opendir) return Status(ENOSYS, "no opendir");
+  fi.keep_cache = 1;
+  fi.cache_readdir = 1;
+  return Opened{fi, std::nullopt};
 }
 
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, [&] {
-    auto st = Ctx(req).fs->GetAttr(ino);
-    if (!st.ok()) return (void)fuse_reply_err(req, st.status().error());
-    if (!S_ISDIR(st->st_mode)) return (void)fuse_reply_err(req, ENOTDIR);
-    if (Ctx(req).no_opendir) return (void)fuse_reply_err(req, ENOSYS);
-    fi->keep_cache = 1;
-    fi->cache_readdir = 1;
-    fuse_reply_open(req, fi);
-  });
+  Guard(req, [&] { Reply(req, OpenDir(Ctx(req), ino, *fi)); });
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  PassthroughChannel* pt = static_cast<FuseContext*>(fuse_req_userdata(req))->passthrough.get();
+  DeviceChannel* pt = static_cast<FuseContext*>(fuse_req_userdata(req))->passthrough.get();
   if (pt != nullptr && fi->fh != kUntracked) pt->Release(ino, fi->fh == kPassthrough);
-  fuse_reply_err(req, 0);
+  Reply(req, Status::Ok());
 }
 
 // Python's open() asks isatty() (TCGETS) of every file it opens, and the kernel sends
@@ -194,7 +241,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // filesystem (the kernel turns ENOTTY into the caller's ENOTTY).
 void OpIoctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, unsigned,
              const void*, size_t, size_t) {
-  fuse_reply_err(req, ENOTTY);
+  Reply(req, Status(ENOTTY, "not a tty"));
 }
 
 // The session's device I/O when passthrough is asked for (fuse_session_custom_io).
@@ -205,20 +252,6 @@ ssize_t DeviceWritev(int fd, struct iovec* iov, int count, void* userdata) {
   return static_cast<FuseContext*>(userdata)->passthrough->WriteReply(fd, iov, count);
 }
 
-void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
-  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
-  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
-  fuse_reply_buf(req, value.data(), value.size());
-}
-
-void ReplyRead(fuse_req_t req, const Result<ReadResult>& r) {
-  if (!r.ok()) return (void)fuse_reply_err(req, r.status().error());
-  if (r->iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
-  if (r->size >= kLongCopy) AboutToBlock();
-  // The blocks stay alive in `r` until the reply has been written.
-  fuse_reply_iov(req, r->iov.data(), static_cast<int>(r->iov.size()));
-}
-
 // A read that must wait for the store is answered from the fetch pool when it lands, so
 // this worker goes back to the device at once: requests in flight are the fetch budget,
 // not the worker count. Over io_uring a request must be answered by the worker that took
@@ -226,57 +259,55 @@ void ReplyRead(fuse_req_t req, const Result<ReadResult>& r) {
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Guard(req, [&] {
     FuseContext& ctx = Ctx(req);
-    if (ctx.uring != nullptr) {
-      return ReplyRead(req, ctx.fs->Read(ino, static_cast<uint64_t>(off), size));
-    }
-    auto r = ctx.fs->ReadOrDefer(
-        ino, static_cast<uint64_t>(off), size,
-        [req](Result<ReadResult> r) { Guard(req, [&] { ReplyRead(req, r); }); });
-    if (r) ReplyRead(req, *r);
+    if (ctx.uring != nullptr)
+      return Reply(req, ctx.fs->Read(ino, static_cast<uint64_t>(off), size));
+    auto r =
+        ctx.fs->ReadOrDefer(ino, static_cast<uint64_t>(off), size,
+                            [req](Result<ReadResult> r) { Guard(req, [&] { Reply(req, r); }); });
+    if (r) Reply(req, *r);
   });
 }
 
-void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
-  Guard(req, [&] {
-    std::string buf(size, '\0');
-    size_t used = 0;
-    Status s = Ctx(req).fs->ReadDir(
-        ino, static_cast<uint64_t>(off),
-        [&](std::string_view name, const struct stat& st, uint64_t next) {
-          std::string n(name);
-          size_t need;
-          if (plus) {
-            fuse_entry_param e = EntryParam(st);
-            need = fuse_add_direntry_plus(req, buf.data() + used, size - used, n.c_str(), &e,
-                                          static_cast<off_t>(next));
-          } else {
-            need = fuse_add_direntry(req, buf.data() + used, size - used, n.c_str(), &st,
-                                     static_cast<off_t>(next));
-          }
-          if (need > size - used) return false;
-          used += need;
-          return true;
-        });
-    if (!s.ok() && used == 0) return (void)fuse_reply_err(req, s.error());
-    fuse_reply_buf(req, buf.data(), used);
-  });
+Result<DirPage> ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  DirPage page{std::string(size, '\0')};
+  Status s = Ctx(req).fs->ReadDir(
+      ino, static_cast<uint64_t>(off),
+      [&](std::string_view name, const struct stat& st, uint64_t next) {
+        std::string n(name);
+        char* at = page.buf.data() + page.used;
+        const size_t room = size - page.used;
+        size_t need;
+        if (plus) {
+          fuse_entry_param e = EntryParam(st);
+          need = fuse_add_direntry_plus(req, at, room, n.c_str(), &e, static_cast<off_t>(next));
+        } else {
+          need = fuse_add_direntry(req, at, room, n.c_str(), &st, static_cast<off_t>(next));
+        }
+        if (need > room) return false;
+        page.used += need;
+        return true;
+      });
+  if (!s.ok() && page.used == 0) return s;
+  return page;
 }
 
 void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  DoReadDir(req, ino, size, off, false);
+  Guard(req, [&] { Reply(req, ReadDir(req, ino, size, off, false)); });
 }
 
 void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  DoReadDir(req, ino, size, off, true);
+  Guard(req, [&] { Reply(req, ReadDir(req, ino, size, off, true)); });
 }
 
-void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { Reply(req, Status::Ok()); }
 
 void OpStatFs(fuse_req_t req, fuse_ino_t) {
-  Guard(req, [&] {
-    struct statvfs s = Ctx(req).fs->StatFs();
-    fuse_reply_statfs(req, &s);
-  });
+  Guard(req, [&] { Reply(req, Result<struct statvfs>(Ctx(req).fs->StatFs())); });
+}
+
+Result<XattrValue> AsXattr(Result<std::string> v, size_t size) {
+  if (!v.ok()) return v.status();
+  return XattrValue{std::move(*v), size};
 }
 
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
@@ -284,31 +315,27 @@ void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     // A file's warm is answered from the fetch pool once the file is in (as OpRead).
     if (std::strcmp(name, kWarmXattr) == 0 && Ctx(req).uring == nullptr) {
       return Ctx(req).fs->Warm(ino, [req, size](Result<std::string> v) {
-        Guard(req, [&] {
-          if (!v.ok()) return (void)fuse_reply_err(req, v.status().error());
-          ReplyXattr(req, *v, size);
-        });
+        Guard(req, [&] { Reply(req, AsXattr(std::move(v), size)); });
       });
     }
     // A refresh may download an index or walk the source: let another worker take the device.
     if (std::strcmp(name, kRefreshXattr) == 0) AboutToBlock();
-    auto v = Ctx(req).fs->GetXattr(ino, name, fuse_req_ctx(req)->uid);
-    if (!v.ok()) return (void)fuse_reply_err(req, v.status().error());
-    ReplyXattr(req, *v, size);
+    Reply(req, AsXattr(Ctx(req).fs->GetXattr(ino, name, fuse_req_ctx(req)->uid), size));
   });
 }
 
 void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Guard(req, [&] {
     auto names = Ctx(req).fs->ListXattr(ino);
-    if (!names.ok()) return (void)fuse_reply_err(req, names.status().error());
     std::string packed;
-    for (const auto& n : *names) packed.append(n).push_back('\0');
-    ReplyXattr(req, packed, size);
+    if (names.ok()) {
+      for (const auto& n : *names) packed.append(n).push_back('\0');
+    }
+    Reply(req, names.ok() ? AsXattr(std::move(packed), size) : names.status());
   });
 }
 
-void RejectWrite(fuse_req_t req) { fuse_reply_err(req, Ctx(req).fs->RejectWrite().error()); }
+void RejectWrite(fuse_req_t req) { Reply(req, Ctx(req).fs->RejectWrite()); }
 
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops = {};
@@ -484,8 +511,8 @@ Status FuseServer::Mount(const std::string& mountpoint) {
   if (options_.passthrough || ctx->uring != nullptr) {
     // Before any request is read: the INIT request and reply pass through the channel.
     static const fuse_custom_io io = {DeviceWritev, DeviceRead, nullptr, nullptr};
-    ctx->passthrough = std::make_unique<PassthroughChannel>(fd, options_.stack_depth,
-                                                            options_.passthrough, ctx->uring.get());
+    ctx->passthrough = std::make_unique<DeviceChannel>(fd, options_.stack_depth,
+                                                       options_.passthrough, ctx->uring.get());
     if (fuse_session_custom_io(session_, &io, fd) != 0) {
       ctx->passthrough.reset();
       ctx->uring.reset();
@@ -543,7 +570,7 @@ Status FuseServer::Run() {
   return Status::Ok();
 }
 
-const PassthroughChannel* FuseServer::passthrough() const {
+const DeviceChannel* FuseServer::passthrough() const {
   return context_ == nullptr ? nullptr : context_->passthrough.get();
 }
 

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "common/status.h"
+#include "fuse/device_channel.h"
 #include "fuse/filesystem.h"
-#include "fuse/passthrough.h"
 
 struct fuse_session;
 
@@ -26,7 +26,7 @@ struct FuseServerOptions {
   unsigned max_threads = 0;   // 0 = a default sized to the machine
   unsigned spin_us = 200;     // an idle worker polls the device this long before sleeping
   bool debug = false;
-  // Ask the kernel for FUSE passthrough (see fuse/passthrough.h); opens of files whose
+  // Ask the kernel for FUSE passthrough (see fuse/device_channel.h); opens of files whose
   // objects are fully cached then read their backing files without the daemon.
   bool passthrough = false;
   int stack_depth = 1;  // max_stack_depth for passthrough (StackDepthFor the cache dir)
@@ -57,7 +57,7 @@ class FuseServer {
   // Asks a running loop to exit (async-signal-safe enough for handlers: sets a flag).
   void Exit();
   // The passthrough channel, when asked for and mounted (null otherwise).
-  const PassthroughChannel* passthrough() const;
+  const DeviceChannel* passthrough() const;
   // The request transport in use and what it served, as a JSON object (for stats).
   std::string TransportJson() const;
 

@@ -1,4 +1,6 @@
-// Passthrough: FUSE passthrough (Linux 6.9+) on libfuse 3.14, which has no API for it.
+// DeviceChannel: the session's device I/O (fuse_session_custom_io), standing between
+// libfuse and /dev/fuse to turn on what libfuse 3.14 has no API for: FUSE passthrough
+// (Linux 6.9+) and FUSE over io_uring (uring_transport.h).
 //
 // With passthrough the kernel reads an open file's bytes straight from a "backing file"
 // the daemon registered: no READ reaches the daemon, reads and mmap run at the backing
@@ -44,6 +46,14 @@ struct BackingFile {
   std::shared_ptr<void> pin;
 };
 
+// Registers backing files with the kernel: ioctl(FUSE_DEV_IOC_BACKING_OPEN / _CLOSE) on
+// the device by default; tests give fakes. `open` returns a backing id > 0, or -1 with
+// errno set.
+struct BackingIoctls {
+  std::function<int(int fd)> open;
+  std::function<void(int backing_id)> close;
+};
+
 struct PassthroughCounters {
   std::atomic<uint64_t> opens{0};          // opens answered with passthrough
   std::atomic<uint64_t> cached_opens{0};   // opens served through the daemon
@@ -51,16 +61,16 @@ struct PassthroughCounters {
   std::atomic<uint64_t> failures{0};       // registrations the kernel refused
 };
 
-class PassthroughChannel {
+class DeviceChannel {
  public:
   // `dev_fd`: the session's /dev/fuse descriptor. `stack_depth` as above. `passthrough`:
   // ask for passthrough. `uring`: if not null, ask for FUSE over io_uring too and start it
   // once INIT is answered; replies of requests it serves are committed through it.
-  PassthroughChannel(int dev_fd, int stack_depth, bool passthrough, UringTransport* uring)
-      : dev_fd_(dev_fd), stack_depth_(stack_depth), want_passthrough_(passthrough), uring_(uring) {}
-  ~PassthroughChannel();
-  PassthroughChannel(const PassthroughChannel&) = delete;
-  PassthroughChannel& operator=(const PassthroughChannel&) = delete;
+  DeviceChannel(int dev_fd, int stack_depth, bool passthrough, UringTransport* uring,
+                BackingIoctls ioctls = {});
+  ~DeviceChannel();
+  DeviceChannel(const DeviceChannel&) = delete;
+  DeviceChannel& operator=(const DeviceChannel&) = delete;
 
   // The kernel accepted passthrough at INIT and no registration has been refused for
   // lack of privilege. False until INIT has been answered.
@@ -102,10 +112,10 @@ class PassthroughChannel {
     std::unordered_map<uint64_t, InodeOpens> opens;
   };
 
-  const int dev_fd_;
   const int stack_depth_;
   const bool want_passthrough_;
   UringTransport* const uring_;
+  const BackingIoctls ioctls_;
   std::atomic<bool> kernel_offers_uring_{false}, uring_on_{false};
   std::atomic<uint64_t> init_unique_{0};  // the INIT request awaiting our reply
   std::atomic<bool> kernel_offers_{false}, usable_{false};

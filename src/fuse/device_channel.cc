@@ -1,4 +1,4 @@
-#include "fuse/passthrough.h"
+#include "fuse/device_channel.h"
 
 #include <linux/fuse.h>
 #include <sys/ioctl.h>
@@ -30,23 +30,38 @@ constexpr unsigned long kBackingOpen = _IOW(229, 1, BackingMap);
 constexpr unsigned long kBackingClose = _IOW(229, 2, uint32_t);
 constexpr uint32_t kOverlayfsMagic = 0x794c7630;
 
+BackingIoctls DeviceIoctls(int dev_fd) {
+  return {[dev_fd](int fd) {
+            BackingMap map{fd, 0, 0};
+            return ::ioctl(dev_fd, kBackingOpen, &map);
+          },
+          [dev_fd](int id) { ::ioctl(dev_fd, kBackingClose, &id); }};
+}
+
 }  // namespace
 
-PassthroughChannel::~PassthroughChannel() {
+DeviceChannel::DeviceChannel(int dev_fd, int stack_depth, bool passthrough, UringTransport* uring,
+                             BackingIoctls ioctls)
+    : stack_depth_(stack_depth),
+      want_passthrough_(passthrough),
+      uring_(uring),
+      ioctls_(ioctls.open ? std::move(ioctls) : DeviceIoctls(dev_fd)) {}
+
+DeviceChannel::~DeviceChannel() {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
     for (auto& [ino, o] : shard.opens) {
-      if (o.backing_id > 0) ::ioctl(dev_fd_, kBackingClose, &o.backing_id);
+      if (o.backing_id > 0) ioctls_.close(o.backing_id);
     }
   }
 }
 
-std::string PassthroughChannel::why_not() const {
+std::string DeviceChannel::why_not() const {
   std::lock_guard lock(why_mu_);
   return why_;
 }
 
-void PassthroughChannel::Refuse(const std::string& why) {
+void DeviceChannel::Refuse(const std::string& why) {
   {
     std::lock_guard lock(why_mu_);
     if (!why_.empty()) return;
@@ -56,7 +71,7 @@ void PassthroughChannel::Refuse(const std::string& why) {
   TLOG_INFO("passthrough off: {}; cached files are read through the daemon", why);
 }
 
-ssize_t PassthroughChannel::ReadRequest(int fd, void* buf, size_t len) {
+ssize_t DeviceChannel::ReadRequest(int fd, void* buf, size_t len) {
   const ssize_t n = ::read(fd, buf, len);
   if (n < static_cast<ssize_t>(sizeof(fuse_in_header))) return n;
   fuse_in_header in;
@@ -72,7 +87,7 @@ ssize_t PassthroughChannel::ReadRequest(int fd, void* buf, size_t len) {
   return n;
 }
 
-ssize_t PassthroughChannel::WriteReply(int fd, struct iovec* iov, int count) {
+ssize_t DeviceChannel::WriteReply(int fd, struct iovec* iov, int count) {
   ssize_t committed = 0;
   if (uring_ != nullptr && uring_->Commit(iov, count, &committed)) return committed;
   const uint64_t unique = init_unique_.load();
@@ -114,8 +129,8 @@ ssize_t PassthroughChannel::WriteReply(int fd, struct iovec* iov, int count) {
   return n;
 }
 
-PassthroughChannel::Decision PassthroughChannel::Open(uint64_t ino,
-                                                      const std::function<BackingFile()>& backing) {
+DeviceChannel::Decision DeviceChannel::Open(uint64_t ino,
+                                            const std::function<BackingFile()>& backing) {
   Shard& shard = shards_[ino % kShards];
   std::lock_guard lock(shard.mu);
   InodeOpens& o = shard.opens[ino];
@@ -127,8 +142,7 @@ PassthroughChannel::Decision PassthroughChannel::Open(uint64_t ino,
   if (o.cached == 0 && usable()) {
     BackingFile file = backing();
     if (file.fd >= 0) {
-      BackingMap map{file.fd, 0, 0};
-      const int id = ::ioctl(dev_fd_, kBackingOpen, &map);
+      const int id = ioctls_.open(file.fd);
       if (id > 0) {
         ++counters_.backing_opens;
         ++counters_.opens;
@@ -150,14 +164,14 @@ PassthroughChannel::Decision PassthroughChannel::Open(uint64_t ino,
   return {};
 }
 
-void PassthroughChannel::Release(uint64_t ino, bool passthrough) {
+void DeviceChannel::Release(uint64_t ino, bool passthrough) {
   Shard& shard = shards_[ino % kShards];
   std::lock_guard lock(shard.mu);
   auto it = shard.opens.find(ino);
   if (it == shard.opens.end()) return;
   InodeOpens& o = it->second;
   if (passthrough && o.passthrough > 0 && --o.passthrough == 0) {
-    ::ioctl(dev_fd_, kBackingClose, &o.backing_id);
+    ioctls_.close(o.backing_id);
     o.backing_id = 0;
     o.pin.reset();
   } else if (!passthrough && o.cached > 0) {
@@ -166,7 +180,7 @@ void PassthroughChannel::Release(uint64_t ino, bool passthrough) {
   if (o.passthrough == 0 && o.cached == 0) shard.opens.erase(it);
 }
 
-uint64_t PassthroughChannel::live_backing_files() const {
+uint64_t DeviceChannel::live_backing_files() const {
   uint64_t n = 0;
   for (const Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
