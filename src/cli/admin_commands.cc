@@ -18,6 +18,7 @@
 
 #include "cli/fail.h"
 #include "cli/mount_command.h"
+#include "common/mutex.h"
 #include "common/size.h"
 #include "common/xattrs.h"
 
@@ -279,12 +280,12 @@ struct WarmProgress {
 
 // Tells the progress thread to stop at once, not at its next line.
 struct ProgressStop {
-  std::mutex mu;  // protects done
+  Mutex mu;
   std::condition_variable cv;
-  bool done = false;
+  bool done GUARDED_BY(mu) = false;
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       done = true;
     }
     cv.notify_all();
@@ -296,9 +297,9 @@ struct ProgressStop {
 void ShowProgress(const WarmProgress& p, size_t total, bool tty, ProgressStop* stop) {
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(stop->mu);
-      if (stop->cv.wait_for(lock, std::chrono::milliseconds(tty ? 200 : 5000),
-                            [stop] { return stop->done; })) {
+      MutexLock lock(stop->mu);
+      if (stop->cv.wait_for(lock.native(), std::chrono::milliseconds(tty ? 200 : 5000),
+                            [stop]() REQUIRES(stop->mu) { return stop->done; })) {
         return;
       }
     }
@@ -327,7 +328,7 @@ void ShowProgress(const WarmProgress& p, size_t total, bool tty, ProgressStop* s
 std::vector<std::string> WarmFiles(const std::vector<std::string>& files, unsigned threads,
                                    WarmProgress* progress) {
   std::atomic<size_t> next{0};
-  std::mutex failed_mu;  // protects failed
+  Mutex failed_mu;  // serializes failed
   std::vector<std::string> failed;
   std::vector<std::thread> workers;
   const size_t n_threads =
@@ -338,7 +339,7 @@ std::vector<std::string> WarmFiles(const std::vector<std::string>& files, unsign
       for (size_t i = next++; i < files.size(); i = next++) {
         const ssize_t n = ::getxattr(files[i].c_str(), kWarmXattr, buf, sizeof buf - 1);
         if (n < 0) {
-          std::lock_guard lock(failed_mu);
+          MutexLock lock(failed_mu);
           failed.push_back(files[i] + ": " + std::strerror(errno));
         } else {
           buf[n] = '\0';

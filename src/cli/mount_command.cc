@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "cli/daemon.h"
 #include "cli/fail.h"
@@ -21,6 +23,7 @@
 #include "cli/mount_options.h"
 #include "cli/source_stats.h"
 #include "common/checksum.h"
+#include "common/fd.h"
 #include "common/log.h"
 #include "common/memory.h"
 #include "common/metrics.h"
@@ -236,7 +239,7 @@ bool WantPassthrough(const MountConfig& config, const IndexMeta& meta) {
 }
 
 // Passthrough's state and counters for stats (JSON) and /metrics.
-std::string PassthroughJson(const DeviceChannel* channel, const ObjectFileTier& objects) {
+nlohmann::json PassthroughJson(const DeviceChannel* channel, const ObjectFileTier& objects) {
   const ObjectFileStats o = objects.ObjectStats();
   nlohmann::json j;
   j["state"] = channel == nullptr ? "off" : channel->usable() ? "on" : "off";
@@ -257,7 +260,7 @@ std::string PassthroughJson(const DeviceChannel* channel, const ObjectFileTier& 
     j["backing_failures"] = c.failures.load();
     j["backing_files"] = channel->live_backing_files();
   }
-  return j.dump();
+  return j;
 }
 
 void WritePassthroughMetrics(MetricsWriter& w, const DeviceChannel* channel,
@@ -352,76 +355,110 @@ std::string DefaultCacheDir(const std::string& source_url) {
   return base + "/tierfs/" + hash;
 }
 
-int RunMount(MountConfig config) {
-  LimitMallocArenas(4);
-  if (Status s = SetLogLevel(config.log_level); !s.ok()) return Fail(s);
-  if (Status s = ResolveSources(&config); !s.ok()) return Fail(s);
+namespace {
+
+// Runs `f` when it goes out of scope (a member of MountRuntime: a step of the shutdown).
+class AtExit {
+ public:
+  AtExit() = default;
+  explicit AtExit(std::function<void()> f) : f_(std::move(f)) {}
+  AtExit& operator=(AtExit&& other) noexcept {
+    Run();
+    f_ = std::exchange(other.f_, nullptr);
+    return *this;
+  }
+  AtExit(const AtExit&) = delete;
+  ~AtExit() { Run(); }
+
+ private:
+  void Run() {
+    if (f_) std::exchange(f_, nullptr)();
+  }
+  std::function<void()> f_;
+};
+
+// A mount's parts, declared in the order they depend on each other. Members are destroyed
+// in reverse, and that is the shutdown order: /metrics forgets the mount, the refresh
+// thread stops, the kernel mount goes, then the filesystem, the cache (its fetch threads),
+// the inflater its fetches use, the tiers (their writers write what is queued), the index
+// revisions, the heap trimmer, the metrics endpoint, the source and, last, the cache
+// dir's lock. Nothing here is stopped by hand.
+struct MountRuntime {
+  UniqueFd lock;                  // the cache dir's (one daemon per cache dir), with our pid in it
+  std::unique_ptr<Store> source;  // metered: every call counts for /metrics
+  NamespaceStore* names = nullptr;  // `source`'s namespace of several sources, or null
+  MetricsServer metrics;
+  std::unique_ptr<HeapTrimmer> heap_trimmer;
+  std::unique_ptr<IndexRevisions> revisions;
+  std::unique_ptr<RamTier> ram;
+  DiskTiers disk;
+  std::unique_ptr<MemberInflater> inflater;  // deflated zip members (--archives zip)
+  std::unique_ptr<BlockCache> cache;
+  std::unique_ptr<Filesystem> filesystem;
+  std::unique_ptr<FuseServer> server;
+  AtExit stop_refresh;   // the refresh thread switches `filesystem` to new revisions
+  AtExit leave_metrics;  // the collector reads `filesystem`, `cache`, `revisions`
+};
+
+// Checks what can be checked before anything is opened, and makes paths absolute.
+// `*published`: the index is a published pointer (a URL, or a pointer file or directory).
+Status CheckConfig(MountConfig& config, bool* published) {
+  TIERFS_RETURN_IF_ERROR(SetLogLevel(config.log_level));
+  TIERFS_RETURN_IF_ERROR(ResolveSources(&config));
   if (config.block_size < kMinBlockSize || config.block_size > kMaxBlockSize ||
       config.block_size % kBlockAlign != 0) {
-    return Fail(Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M"));
+    return Status::Invalid("--block-size must be a multiple of 4 KiB between 64K and 16M");
   }
   if (!config.metrics_address.empty()) {
-    if (auto a = ParseListenAddress(config.metrics_address); !a.ok()) return Fail(a.status());
+    if (auto a = ParseListenAddress(config.metrics_address); !a.ok()) return a.status();
   }
   if (auto proxies = ParseProxyList(config.store.http.proxy_list); !proxies.ok()) {
-    return Fail(proxies.status());
+    return proxies.status();
   }
-  if (Status s = CheckMountpoint(config.mountpoint); !s.ok()) return Fail(s);
-  if (Status s = FuseServer::ValidateOptions(config.fuse_options); !s.ok()) return Fail(s);
+  TIERFS_RETURN_IF_ERROR(CheckMountpoint(config.mountpoint));
+  TIERFS_RETURN_IF_ERROR(FuseServer::ValidateOptions(config.fuse_options));
   std::error_code ec;
   config.mountpoint = fs::canonical(config.mountpoint, ec).string();
-  const bool published = !config.index_path.empty() && IsIndexPointer(config.index_path);
   if (!config.index_path.empty() && config.index_path.find("://") == std::string::npos) {
     config.index_path = fs::absolute(config.index_path, ec).lexically_normal().string();
   }
-  if (config.index_refresh < 0) config.index_refresh = published ? 60 : 0;
+  *published = !config.index_path.empty() && IsIndexPointer(config.index_path);
+  if (config.index_refresh < 0) config.index_refresh = *published ? 60 : 0;
+  return Status::Ok();
+}
 
+// Opens the sources (offline if unreachable and an index for them exists, `*offline`),
+// checks access when the index will be built from them, and wraps them for /metrics.
+Result<std::unique_ptr<Store>> OpenMountSource(MountConfig& config, bool* offline) {
   Status unreachable = Status::Ok();
   auto store = OpenSources(config, &unreachable);
-  if (!store.ok()) return Fail(store.status());
-  NamespaceStore* names = dynamic_cast<NamespaceStore*>(store->get());
-  const bool offline = !unreachable.ok();
-  if (offline) {
+  if (!store.ok()) return store.status();
+  auto* names = dynamic_cast<NamespaceStore*>(store->get());
+  *offline = !unreachable.ok();
+  if (*offline) {
     // A source that cannot be reached is fine if an index for it exists: the mount then
     // serves what the cache holds and fails other reads with EIO until the source is back.
     std::string dir =
         config.cache_dir.empty() ? DefaultCacheDir((*store)->Url()) : config.cache_dir;
     bool have_index = !config.index_path.empty() || fs::exists(dir + "/index/CURRENT") ||
                       fs::exists(dir + "/indexes/current");
-    if (!have_index) return Fail(unreachable);
+    if (!have_index) return unreachable;
     std::fprintf(stderr, "tierfs: %s; serving from the cache until it is back\n",
                  unreachable.message().c_str());
   }
-  if (!offline && config.index_path.empty()) {
+  if (!*offline && config.index_path.empty()) {
     // Check access (credentials, bucket, listing) before any work is done.
     for (size_t i = 0; i < (names != nullptr ? names->size() : 1); ++i) {
       const std::string root = names != nullptr ? names->prefix(i) : std::string();
-      if (auto r = (*store)->Stat(root); !r.ok()) return Fail(r.status());
+      if (auto r = (*store)->Stat(root); !r.ok()) return r.status();
     }
   }
   // Every call to the source is counted for /metrics from here on (index build included).
-  std::unique_ptr<Store> source = std::make_unique<MeteredStore>(std::move(*store));
-  if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir(source->Url());
-  if (Status s = PrepareCacheDir(config.cache_dir); !s.ok()) return Fail(s);
-  auto lock_fd = LockCacheDir(config.cache_dir);
-  if (!lock_fd.ok()) return Fail(lock_fd.status());
+  return std::unique_ptr<Store>(std::make_unique<MeteredStore>(std::move(*store)));
+}
 
-  MetricsServer metrics;
-  if (!config.metrics_address.empty()) {
-    if (Status s = metrics.Bind(config.metrics_address); !s.ok()) return Fail(s);
-  }
-
-  // Detach before anything starts threads (RocksDB, tiers, FUSE workers, metrics).
-  if (!config.foreground) {
-    if (Status s = Detach(); !s.ok()) return Fail(s);
-  }
-  WritePid(*lock_fd);
-  // Free heap and idle pooled block memory share one slack above what the tiers hold.
-  const uint64_t heap_slack = std::max<uint64_t>(16 << 20, config.ram_size / 32);
-  BlockPool::Global().Configure(config.block_size, heap_slack);
-  HeapTrimmer heap_trimmer(heap_slack, [] { return BlockPool::Global().idle_bytes(); });
-  heap_trimmer.Start();
-
+// The index revisions, the tiers, the block cache and the filesystem over them.
+Status OpenDataPath(const MountConfig& config, bool published, bool offline, MountRuntime& rt) {
   RevisionOptions revision_options;
   revision_options.cache_dir = config.cache_dir;
   (published ? revision_options.index_url : revision_options.index_dir) = config.index_path;
@@ -430,29 +467,29 @@ int RunMount(MountConfig config) {
   revision_options.block_size = config.block_size;
   revision_options.store = config.store;
   revision_options.build = IndexBuildOptions(config);
-  auto revisions = IndexRevisions::Open(revision_options, *source, offline);
-  if (!revisions.ok()) return Fail(revisions.status());
-  (*revisions)->Current()->StartWarmup();
-  const uint64_t index_room = IndexRevisions::RoomFor((*revisions)->DiskBytes());
-  if (config.cache_size > 0) (*revisions)->SetRoom(index_room);
+  auto revisions = IndexRevisions::Open(revision_options, *rt.source, offline);
+  if (!revisions.ok()) return revisions.status();
+  rt.revisions = std::move(*revisions);
+  rt.revisions->Current()->StartWarmup();
+  const uint64_t index_room = IndexRevisions::RoomFor(rt.revisions->DiskBytes());
+  if (config.cache_size > 0) rt.revisions->SetRoom(index_room);
 
-  std::unique_ptr<RamTier> ram;
   std::vector<Tier*> tiers;
   if (config.ram_size > 0) {
-    ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
-    tiers.push_back(ram.get());
+    rt.ram = std::make_unique<RamTier>(config.ram_size, config.block_size);
+    tiers.push_back(rt.ram.get());
   }
-  const bool passthrough = WantPassthrough(config, (*revisions)->Current()->Meta());
+  const bool passthrough = WantPassthrough(config, rt.revisions->Current()->Meta());
   auto disk = OpenDiskTiers(config, index_room, passthrough);
-  if (!disk.ok()) return Fail(disk.status());
-  ObjectFileTier* objects = disk->objects.get();
-  if (objects != nullptr) {
+  if (!disk.ok()) return disk.status();
+  rt.disk = std::move(*disk);
+  if (ObjectFileTier* objects = rt.disk.objects.get()) {
     objects->Start();
     tiers.push_back(objects);
   }
-  if (disk->nvme != nullptr) {
-    disk->nvme->Start();
-    tiers.push_back(disk->nvme.get());
+  if (rt.disk.nvme != nullptr) {
+    rt.disk.nvme->Start();
+    tiers.push_back(rt.disk.nvme.get());
   }
   PrefetchOptions prefetch;
   // Read-ahead lands in the RAM tier: it may fill a quarter of it, so a small RAM tier
@@ -463,90 +500,134 @@ int RunMount(MountConfig config) {
   prefetch.fetch_slots = config.fetch_budget;
   // Read-ahead lands in the RAM tier; without one it would only read blocks twice.
   if (config.ram_size == 0) prefetch.max_window = 0;
-  BlockCache cache(*source, tiers, config.block_size, prefetch);
-  MemberInflater inflater(*source);  // deflated zip members (--archives zip)
-  cache.SetMaker(
-      [&inflater](const ObjectRef& ref, uint64_t offset, size_t length, char* buf, ReadVia* via) {
-        return inflater.Read(ref, offset, length, buf, via);
-      });
-  if (names != nullptr) {
-    cache.SetTagger([names](std::string_view key) {
+  rt.inflater = std::make_unique<MemberInflater>(*rt.source);
+  rt.cache = std::make_unique<BlockCache>(*rt.source, tiers, config.block_size, prefetch);
+  rt.cache->SetMaker([inflater = rt.inflater.get()](const ObjectRef& ref, uint64_t offset,
+                                                    size_t length, char* buf, ReadVia* via) {
+    return inflater->Read(ref, offset, length, buf, via);
+  });
+  if (NamespaceStore* names = rt.names) {
+    rt.cache->SetTagger([names](std::string_view key) {
       return static_cast<uint8_t>(names->SourceOf(key) + 1);  // 0: above the sources
     });
   }
-  cache.Start();
-  IndexRevisions& index_revisions = **revisions;
-  FilesystemOptions fs_options;
-  fs_options.block_pool = &BlockPool::Global();
-  fs_options.prefetch_dataset = config.prefetch == "dataset";
-  fs_options.uid = ::getuid();
-  fs_options.gid = ::getgid();
-  fs_options.routes_json = [&source] { return source->RoutesJson(); };
-  fs_options.index_json = [&index_revisions] { return index_revisions.StatusJson(); };
-  fs_options.refresh = [&index_revisions] { return index_revisions.RefreshNow(); };
-  if (names != nullptr) {
-    fs_options.sources_json = [names, &cache, &index_revisions] {
-      return SourcesJson(*names, cache, index_revisions.Current()->Meta());
+  rt.cache->Start();
+
+  // Stats sections read the runtime as it is when asked (the server once mounted).
+  FilesystemOptions o;
+  o.block_pool = &BlockPool::Global();
+  o.prefetch_dataset = config.prefetch == "dataset";
+  o.uid = ::getuid();
+  o.gid = ::getgid();
+  o.routes_json = [&rt] { return rt.source->RoutesJson(); };
+  o.index_json = [&rt] { return rt.revisions->StatusJson(); };
+  o.refresh = [&rt] { return rt.revisions->RefreshNow(); };
+  if (rt.names != nullptr) {
+    o.sources_json = [&rt] {
+      return SourcesJson(*rt.names, *rt.cache, rt.revisions->Current()->Meta());
     };
   }
-  const DeviceChannel* channel = nullptr;  // set once mounted
-  if (objects != nullptr) {
-    fs_options.backing = [objects](const ObjectRef& ref, uint64_t size) {
+  if (ObjectFileTier* objects = rt.disk.objects.get()) {
+    o.backing = [objects](const ObjectRef& ref, uint64_t size) {
       auto b = objects->GetBacking(ref, size);
       return BackingFile{b.fd, std::move(b.pin)};
     };
-    fs_options.backing_min_size = objects->min_object_size();
-    fs_options.passthrough_json = [objects, &channel] {
-      return PassthroughJson(channel, *objects);
+    o.backing_min_size = objects->min_object_size();
+    o.passthrough_json = [&rt, objects] {
+      return PassthroughJson(rt.server != nullptr ? rt.server->passthrough() : nullptr, *objects);
     };
   }
-  const FuseServer* fuse_server = nullptr;  // set once mounted
-  fs_options.transport_json = [&fuse_server] {
-    return fuse_server != nullptr ? fuse_server->TransportJson() : std::string("{}");
+  o.transport_json = [&rt] {
+    return rt.server != nullptr ? rt.server->TransportJson() : nlohmann::json();
   };
-  Filesystem filesystem(index_revisions.Current(), cache, fs_options);
-  FuseServerOptions fuse_options;
-  fuse_options.fsname = SafeFsName(source->Url());
-  fuse_options.extra_options = config.fuse_options;
-  fuse_options.max_threads = config.threads;
-  fuse_options.spin_us = config.spin_us;
-  if (config.ram_size > 0) {
-    fuse_options.read_ahead_kb = static_cast<unsigned>(
-        std::clamp<uint64_t>(config.ram_size / 4 / 1024, 1024, fuse_options.read_ahead_kb));
-  }
-  fuse_options.debug = config.debug;
-  fuse_options.passthrough = objects != nullptr;
-  fuse_options.fuse_uring = config.fuse_uring;
-  fuse_options.stack_depth = StackDepthFor(config.cache_dir);
-  FuseServer server(filesystem, fuse_options);
-  if (Status s = server.Mount(config.mountpoint); !s.ok()) return Fail(s);
-  channel = server.passthrough();
-  fuse_server = &server;
+  rt.filesystem = std::make_unique<Filesystem>(rt.revisions->Current(), *rt.cache, o);
+  return Status::Ok();
+}
 
-  index_revisions.Start(
-      [&filesystem](const std::shared_ptr<Index>& next) { return filesystem.SwitchIndex(next); });
-  const int collector = MetricsRegistry::Global().AddCollector([&](MetricsWriter& w) {
-    filesystem.WriteMetrics(w);
-    index_revisions.WriteMetrics(w);
-    if (names != nullptr) WriteSourceMetrics(w, *names, cache, index_revisions.Current()->Meta());
-    if (objects != nullptr) WritePassthroughMetrics(w, channel, *objects);
+FuseServerOptions FuseOptionsFor(const MountConfig& config, const Store& source, bool passthrough) {
+  FuseServerOptions o;
+  o.fsname = SafeFsName(source.Url());
+  o.extra_options = config.fuse_options;
+  o.max_threads = config.threads;
+  o.spin_us = config.spin_us;
+  if (config.ram_size > 0) {
+    o.read_ahead_kb = static_cast<unsigned>(
+        std::clamp<uint64_t>(config.ram_size / 4 / 1024, 1024, o.read_ahead_kb));
+  }
+  o.debug = config.debug;
+  o.passthrough = passthrough;
+  o.fuse_uring = config.fuse_uring;
+  o.stack_depth = StackDepthFor(config.cache_dir);
+  return o;
+}
+
+// Mounts and serves until unmounted. `*served`: the mount came up (the result is then the
+// serving loop's); otherwise the result says why not, and nothing stays mounted.
+Status MountAndServe(MountConfig& config, bool* served) {
+  bool published = false, offline = false;
+  TIERFS_RETURN_IF_ERROR(CheckConfig(config, &published));
+  MountRuntime rt;
+  auto source = OpenMountSource(config, &offline);
+  if (!source.ok()) return source.status();
+  rt.source = std::move(*source);
+  rt.names = dynamic_cast<NamespaceStore*>(&static_cast<MeteredStore&>(*rt.source).inner());
+  if (config.cache_dir.empty()) config.cache_dir = DefaultCacheDir(rt.source->Url());
+  TIERFS_RETURN_IF_ERROR(PrepareCacheDir(config.cache_dir));
+  auto lock_fd = LockCacheDir(config.cache_dir);
+  if (!lock_fd.ok()) return lock_fd.status();
+  rt.lock = UniqueFd(*lock_fd);
+  if (!config.metrics_address.empty())
+    TIERFS_RETURN_IF_ERROR(rt.metrics.Bind(config.metrics_address));
+
+  // Detach before anything starts threads (RocksDB, tiers, FUSE workers, metrics).
+  if (!config.foreground) TIERFS_RETURN_IF_ERROR(Detach());
+  WritePid(rt.lock.get());
+  // Free heap and idle pooled block memory share one slack above what the tiers hold.
+  const uint64_t heap_slack = std::max<uint64_t>(16 << 20, config.ram_size / 32);
+  BlockPool::Global().Configure(config.block_size, heap_slack);
+  rt.heap_trimmer =
+      std::make_unique<HeapTrimmer>(heap_slack, [] { return BlockPool::Global().idle_bytes(); });
+  rt.heap_trimmer->Start();
+
+  TIERFS_RETURN_IF_ERROR(OpenDataPath(config, published, offline, rt));
+  rt.server = std::make_unique<FuseServer>(
+      *rt.filesystem, FuseOptionsFor(config, *rt.source, rt.disk.objects != nullptr));
+  TIERFS_RETURN_IF_ERROR(rt.server->Mount(config.mountpoint));
+
+  rt.revisions->Start([fs = rt.filesystem.get()](const std::shared_ptr<Index>& next) {
+    return fs->SwitchIndex(next);
   });
-  metrics.Start();
+  rt.stop_refresh = AtExit([&rt] { rt.revisions->Stop(); });
+  const int collector = MetricsRegistry::Global().AddCollector([&rt](MetricsWriter& w) {
+    rt.filesystem->WriteMetrics(w);
+    rt.revisions->WriteMetrics(w);
+    const IndexMeta& meta = rt.revisions->Current()->Meta();
+    if (rt.names != nullptr) WriteSourceMetrics(w, *rt.names, *rt.cache, meta);
+    if (rt.disk.objects != nullptr) {
+      WritePassthroughMetrics(w, rt.server->passthrough(), *rt.disk.objects);
+    }
+  });
+  rt.leave_metrics = AtExit([collector] { MetricsRegistry::Global().RemoveCollector(collector); });
+  rt.metrics.Start();
   NotifyReady("serving");
   if (!config.foreground) LogToSyslog();
-  TLOG_INFO("serving {} at {}", source->Url(), config.mountpoint);
-  Status run = server.Run();
+  TLOG_INFO("serving {} at {}", rt.source->Url(), config.mountpoint);
+  *served = true;
+  Status run = rt.server->Run();
   NotifyStopping();
-  index_revisions.Stop();
-  metrics.Stop();
-  MetricsRegistry::Global().RemoveCollector(collector);
-  cache.Stop();
-  if (objects != nullptr) objects->Stop();
-  if (disk->nvme != nullptr) disk->nvme->Stop();
+  return run;  // rt shuts down here, in its members' order
+}
+
+}  // namespace
+
+int RunMount(MountConfig config) {
+  LimitMallocArenas(4);
+  bool served = false;
+  const Status s = MountAndServe(config, &served);
+  if (!served) return Fail(s);
   TLOG_INFO("unmounted {}", config.mountpoint);
-  ::close(*lock_fd);
-  if (!run.ok()) {
-    TLOG_ERROR("{}", run.message());
+  if (!s.ok()) {
+    TLOG_ERROR("{}", s.message());
     return 1;
   }
   return 0;

@@ -42,8 +42,8 @@ std::vector<SourceRow> Rows(const NamespaceStore& names, const BlockCache& cache
 
 }  // namespace
 
-std::string SourcesJson(const NamespaceStore& names, const BlockCache& cache,
-                        const IndexMeta& meta) {
+nlohmann::json SourcesJson(const NamespaceStore& names, const BlockCache& cache,
+                           const IndexMeta& meta) {
   nlohmann::json j = nlohmann::json::array();
   for (const SourceRow& r : Rows(names, cache, meta)) {
     j.push_back({{"path", r.path},
@@ -55,7 +55,7 @@ std::string SourcesJson(const NamespaceStore& names, const BlockCache& cache,
                  {"remote_errors", r.errors},
                  {"remote_bytes", r.remote_bytes}});
   }
-  return j.dump();
+  return j;
 }
 
 void WriteSourceMetrics(MetricsWriter& w, const NamespaceStore& names, const BlockCache& cache,

@@ -4,6 +4,7 @@
 // bytes each source answered.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "common/metrics.h"
@@ -15,8 +16,8 @@ namespace tierfs {
 
 // A JSON array, one object per source: path, url, files, bytes, cached_bytes,
 // remote_requests, remote_errors, remote_bytes.
-std::string SourcesJson(const NamespaceStore& names, const BlockCache& cache,
-                        const IndexMeta& meta);
+nlohmann::json SourcesJson(const NamespaceStore& names, const BlockCache& cache,
+                           const IndexMeta& meta);
 
 // tierfs_source_{files,bytes,cached_bytes} gauges and tierfs_source_remote_{requests,
 // errors,bytes}_total counters, labelled {source="/spark"}.

@@ -32,7 +32,7 @@ void LogToSyslog() {
 }
 
 bool LogLimiter::Admit(uint64_t* suppressed) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto now = std::chrono::steady_clock::now();
   if (now - window_start_ >= period_) {
     window_start_ = now;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace tierfs {
@@ -37,10 +38,10 @@ class LogLimiter {
  private:
   const int burst_;
   const std::chrono::milliseconds period_;
-  std::mutex mu_;  // protects window_start_, in_window_, dropped_
-  std::chrono::steady_clock::time_point window_start_{};
-  int in_window_ = 0;
-  uint64_t dropped_ = 0;
+  Mutex mu_;
+  std::chrono::steady_clock::time_point window_start_ GUARDED_BY(mu_){};
+  int in_window_ GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tierfs

@@ -35,7 +35,7 @@ HeapTrimmer::HeapTrimmer(uint64_t slack, std::function<uint64_t()> idle)
 
 HeapTrimmer::~HeapTrimmer() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -43,7 +43,7 @@ HeapTrimmer::~HeapTrimmer() {
 }
 
 uint64_t HeapTrimmer::trims() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return trims_;
 }
 
@@ -53,7 +53,7 @@ bool HeapTrimmer::TrimOnce() {
   const uint64_t idle = in_use > 0 && idle_ ? std::min(idle_(), in_use) : 0;
   if (in_use == 0 || ReadResidentMemory().anon <= in_use - idle + slack_) return false;
   ::malloc_trim(0);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++trims_;
   return true;
 }
@@ -61,11 +61,11 @@ bool HeapTrimmer::TrimOnce() {
 void HeapTrimmer::Start(std::chrono::milliseconds period) {
   thread_ = std::thread([this, period] {
     SetThreadName("tierfs-trim");
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
-      lock.unlock();
+    MutexLock lock(mu_);
+    while (!cv_.wait_for(lock.native(), period, [this]() REQUIRES(mu_) { return stop_; })) {
+      lock.Unlock();
       TrimOnce();
-      lock.lock();
+      lock.Lock();
     }
   });
 }

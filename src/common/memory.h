@@ -20,6 +20,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
+
 namespace tierfs {
 
 void LimitMallocArenas(int arenas);
@@ -55,10 +57,10 @@ class HeapTrimmer {
  private:
   const uint64_t slack_;
   const std::function<uint64_t()> idle_;
-  mutable std::mutex mu_;  // protects stop_, trims_
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;
-  uint64_t trims_ = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
+  uint64_t trims_ GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -114,7 +114,7 @@ MetricsRegistry& MetricsRegistry::Global() {
 
 Counter& MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
                                      const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = families_[name];
   if (f.help.empty()) f.help = help;
   auto& slot = f.counters[labels];
@@ -124,7 +124,7 @@ Counter& MetricsRegistry::GetCounter(const std::string& name, const std::string&
 
 Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
                                          const std::vector<double>& bounds, const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = families_[name];
   if (f.help.empty()) f.help = help;
   f.histogram = true;
@@ -134,20 +134,20 @@ Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::str
 }
 
 int MetricsRegistry::AddCollector(Collector collector) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   int id = next_id_++;
   collectors_.emplace(id, std::move(collector));
   return id;
 }
 
 void MetricsRegistry::RemoveCollector(int id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   collectors_.erase(id);
 }
 
 std::string MetricsRegistry::Render() const {
   MetricsWriter w;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [id, collect] : collectors_) collect(w);
   for (const auto& [name, f] : families_) {
     if (f.histogram) {

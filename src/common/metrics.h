@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace tierfs {
 
 // Label pairs in the order they are written, e.g. {{"op", "read"}, {"code", "ok"}}.
@@ -101,10 +103,10 @@ class MetricsRegistry {
     std::map<Labels, std::unique_ptr<tierfs::Counter>> counters;
     std::map<Labels, std::unique_ptr<tierfs::Histogram>> histograms;
   };
-  mutable std::mutex mu_;  // protects families_, collectors_, next_id_
-  std::map<std::string, Family> families_;
-  std::map<int, Collector> collectors_;
-  int next_id_ = 1;
+  mutable Mutex mu_;
+  std::map<std::string, Family> families_ GUARDED_BY(mu_);
+  std::map<int, Collector> collectors_ GUARDED_BY(mu_);
+  int next_id_ GUARDED_BY(mu_) = 1;
 };
 
 // Escapes a label value for the text format (backslash, double quote, newline).

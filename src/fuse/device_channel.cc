@@ -49,7 +49,7 @@ DeviceChannel::DeviceChannel(int dev_fd, int stack_depth, bool passthrough, Urin
 
 DeviceChannel::~DeviceChannel() {
   for (Shard& shard : shards_) {
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     for (auto& [ino, o] : shard.opens) {
       if (o.backing_id > 0) ioctls_.close(o.backing_id);
     }
@@ -57,13 +57,13 @@ DeviceChannel::~DeviceChannel() {
 }
 
 std::string DeviceChannel::why_not() const {
-  std::lock_guard lock(why_mu_);
+  MutexLock lock(why_mu_);
   return why_;
 }
 
 void DeviceChannel::Refuse(const std::string& why) {
   {
-    std::lock_guard lock(why_mu_);
+    MutexLock lock(why_mu_);
     if (!why_.empty()) return;
     why_ = why;
   }
@@ -132,7 +132,7 @@ ssize_t DeviceChannel::WriteReply(int fd, struct iovec* iov, int count) {
 DeviceChannel::Decision DeviceChannel::Open(uint64_t ino,
                                             const std::function<BackingFile()>& backing) {
   Shard& shard = shards_[ino % kShards];
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   InodeOpens& o = shard.opens[ino];
   if (o.passthrough > 0) {
     ++o.passthrough;
@@ -166,7 +166,7 @@ DeviceChannel::Decision DeviceChannel::Open(uint64_t ino,
 
 void DeviceChannel::Release(uint64_t ino, bool passthrough) {
   Shard& shard = shards_[ino % kShards];
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   auto it = shard.opens.find(ino);
   if (it == shard.opens.end()) return;
   InodeOpens& o = it->second;
@@ -183,7 +183,7 @@ void DeviceChannel::Release(uint64_t ino, bool passthrough) {
 uint64_t DeviceChannel::live_backing_files() const {
   uint64_t n = 0;
   for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     for (const auto& [ino, o] : shard.opens) n += o.backing_id > 0;
   }
   return n;

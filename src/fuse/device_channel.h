@@ -27,9 +27,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include "common/mutex.h"
 
 struct iovec;
 
@@ -108,8 +109,8 @@ class DeviceChannel {
   };
   static constexpr size_t kShards = 16;
   struct Shard {
-    mutable std::mutex mu;  // protects opens
-    std::unordered_map<uint64_t, InodeOpens> opens;
+    mutable Mutex mu;
+    std::unordered_map<uint64_t, InodeOpens> opens GUARDED_BY(mu);
   };
 
   const int stack_depth_;
@@ -119,8 +120,8 @@ class DeviceChannel {
   std::atomic<bool> kernel_offers_uring_{false}, uring_on_{false};
   std::atomic<uint64_t> init_unique_{0};  // the INIT request awaiting our reply
   std::atomic<bool> kernel_offers_{false}, usable_{false};
-  mutable std::mutex why_mu_;  // protects why_
-  std::string why_;
+  mutable Mutex why_mu_;
+  std::string why_ GUARDED_BY(why_mu_);
   Shard shards_[kShards];
   PassthroughCounters counters_;
 };

@@ -32,7 +32,7 @@ void DeviceLoop::HandOff(void* arg) {
   auto* self = static_cast<DeviceLoop*>(arg);
   holding = false;
   {
-    std::lock_guard lock(self->mu_);
+    MutexLock lock(self->mu_);
     self->leader_ = false;
   }
   self->follower_cv_.notify_one();
@@ -45,8 +45,8 @@ void DeviceLoop::Worker() {
   holding = false;
   while (true) {
     if (!holding) {
-      std::unique_lock lock(mu_);
-      follower_cv_.wait(lock, [&] { return !leader_ || done_; });
+      MutexLock lock(mu_);
+      follower_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return !leader_ || done_; });
       if (done_) break;
       leader_ = true;
       holding = true;
@@ -55,7 +55,7 @@ void DeviceLoop::Worker() {
     if (res <= 0) {
       bool first;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         first = !done_;
         leader_ = false;
         done_ = true;

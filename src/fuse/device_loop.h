@@ -20,6 +20,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "common/mutex.h"
+
 namespace tierfs {
 
 class DeviceLoop {
@@ -60,10 +62,10 @@ class DeviceLoop {
   Device& device_;
   const unsigned workers_;
   const std::chrono::microseconds spin_;
-  std::mutex mu_;  // protects leader_, done_
+  Mutex mu_;
   std::condition_variable follower_cv_;
-  bool leader_ = false;  // a worker holds the device
-  bool done_ = false;
+  bool leader_ GUARDED_BY(mu_) = false;  // a worker holds the device
+  bool done_ GUARDED_BY(mu_) = false;
   std::atomic<int> error_{0};
 };
 

@@ -19,11 +19,11 @@ Status Counted(std::atomic<uint64_t>& errors, Status s) {
   return s;
 }
 
-// Adds what `source` returns under `key`, unless it is unset, not JSON, or empty.
-void AddJson(nlohmann::json& j, const char* key, const std::function<std::string()>& source) {
-  if (!source) return;
-  auto value = nlohmann::json::parse(source(), nullptr, false);
-  if (!value.is_discarded() && !value.empty()) j[key] = std::move(value);
+// Adds what `section` returns under `key`, unless it is unset, null or empty.
+void AddJson(nlohmann::json& j, const char* key, const FilesystemOptions::JsonSection& section) {
+  if (!section) return;
+  nlohmann::json value = section();
+  if (!value.is_null() && !value.empty()) j[key] = std::move(value);
 }
 
 // The counters `tierfs stats` (StatsJson) and /metrics (WriteMetrics) both show, each
@@ -105,7 +105,7 @@ constexpr FuseOp kFuseOps[] = {
 
 std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Get(uint64_t ino) {
   Shard& shard = shards_[ino % kShards];
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   auto it = shard.map.find(ino);
   return it == shard.map.end() ? nullptr : it->second;
 }
@@ -116,11 +116,11 @@ std::shared_ptr<const Filesystem::FileRef> Filesystem::RecentFiles::Put(const En
   {
     // An inode names one version of a file, so what is remembered stays right; keeping it
     // keeps a zip member's resolved data offset across lookups.
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     if (auto it = shard.map.find(e.ino); it != shard.map.end()) return it->second;
   }
   auto ref = std::make_shared<const FileRef>(ExtentOf(e));
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   if (shard.map.size() >= kPerShard) shard.map.clear();
   return shard.map.emplace(e.ino, std::move(ref)).first->second;
 }
@@ -161,7 +161,7 @@ Filesystem::~Filesystem() {
 }
 
 void Filesystem::SetKernelCache(KernelCache kernel) {
-  std::lock_guard lock(kernel_mu_);
+  MutexLock lock(kernel_mu_);
   kernel_ = std::move(kernel);
 }
 
@@ -169,12 +169,12 @@ Result<DiffCounts> Filesystem::SwitchIndex(const std::shared_ptr<Index>& next) {
   next->StartWarmup();
   std::shared_ptr<Index> old;
   {
-    std::lock_guard lock(index_mu_);
+    MutexLock lock(index_mu_);
     old = std::exchange(index_, next);
   }
-  std::lock_guard lock(kernel_mu_);
+  MutexLock lock(kernel_mu_);
   using Kind = IndexChange::Kind;
-  auto counts = DiffIndexes(*old, *next, [&](const IndexChange& c) {
+  auto counts = DiffIndexes(*old, *next, [&](const IndexChange& c) REQUIRES(kernel_mu_) {
     if (c.kind == Kind::kAttrs || c.kind == Kind::kListing) {
       if (kernel_.forget_inode) kernel_.forget_inode(c.ino);
     } else if (kernel_.forget_entry) {
@@ -502,10 +502,7 @@ std::string Filesystem::StatsJson() const {
   j["archive_members"] = m.members;
   j["total_bytes"] = m.bytes;
   j["index_cached_bytes"] = index->CachedBytes();
-  if (options_.index_json) {
-    auto revision = nlohmann::json::parse(options_.index_json(), nullptr, false);
-    if (!revision.is_discarded()) j["index"] = std::move(revision);
-  }
+  AddJson(j, "index", options_.index_json);
   j["block_size"] = cache_.block_size();
   for (const CacheCounter& c : kCacheCounters) j[c.json] = cs.*c.field;
   for (const auto& [name, c] : cs.sources) {

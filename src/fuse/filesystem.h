@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "fuse/device_channel.h"
 #include "fuse/packed_files.h"
@@ -34,12 +36,15 @@ namespace tierfs {
 struct FilesystemOptions {
   uid_t uid = 0;  // owner shown for every entry (the mounting user)
   gid_t gid = 0;
-  // The source's routes (cluster caches, DIRECT) as a JSON array, for stats; may be empty.
-  std::function<std::string()> routes_json;
-  // The index revision in use and its refresh checks, as a JSON object, for stats.
-  std::function<std::string()> index_json;
-  // A namespace of several sources: each one's figures, a JSON array (cli/source_stats.h).
-  std::function<std::string()> sources_json;
+  // Producers of stats sections, each added as JSON under its key as it is (null or
+  // empty: omitted; unset: omitted).
+  using JsonSection = std::function<nlohmann::json()>;
+  // The source's routes (cluster caches, DIRECT), an array.
+  JsonSection routes_json;
+  // The index revision in use and its refresh checks, an object.
+  JsonSection index_json;
+  // A namespace of several sources: each one's figures, an array (cli/source_stats.h).
+  JsonSection sources_json;
   // Checks for a new index revision now and switches to it (reading the root's
   // "user.tierfs.refresh"); the outcome in one line.
   std::function<Result<std::string>()> refresh;
@@ -47,10 +52,10 @@ struct FilesystemOptions {
   // FUSE passthrough (unset: none).
   std::function<BackingFile(const ObjectRef& ref, uint64_t size)> backing;
   uint64_t backing_min_size = 0;
-  // Passthrough state and counters as a JSON object, for stats (unset: omitted).
-  std::function<std::string()> passthrough_json;
-  // The FUSE request transport as a JSON object, for stats (unset: omitted).
-  std::function<std::string()> transport_json;
+  // Passthrough state and counters, an object.
+  JsonSection passthrough_json;
+  // The FUSE request transport, an object.
+  JsonSection transport_json;
   // The pool block memory comes from, for its metrics (unset: omitted).
   const BlockPool* block_pool = nullptr;
   // --prefetch dataset: fetch the rest of the data set once readers are spread over it.
@@ -150,8 +155,8 @@ class Filesystem {
     static constexpr size_t kShards = 32;
     static constexpr size_t kPerShard = 1024;
     struct Shard {
-      std::mutex mu;  // protects map
-      std::unordered_map<uint64_t, std::shared_ptr<const FileRef>> map;
+      Mutex mu;
+      std::unordered_map<uint64_t, std::shared_ptr<const FileRef>> map GUARDED_BY(mu);
     };
     Shard shards_[kShards];
   };
@@ -177,16 +182,16 @@ class Filesystem {
 
   // The revision in use; a caller keeps it alive for the whole operation.
   std::shared_ptr<Index> index() const {
-    std::lock_guard lock(index_mu_);
+    MutexLock lock(index_mu_);
     return index_;
   }
 
   // A mutex, not std::atomic<std::shared_ptr>: GCC 12's lock-bit implementation of that is
   // invisible to TSan, and an uncontended lock costs ~20 ns against a ~2 us lookup.
-  mutable std::mutex index_mu_;  // protects index_
-  std::shared_ptr<Index> index_;
-  std::mutex kernel_mu_;  // protects kernel_
-  KernelCache kernel_;
+  mutable Mutex index_mu_;
+  std::shared_ptr<Index> index_ GUARDED_BY(index_mu_);
+  Mutex kernel_mu_;
+  KernelCache kernel_ GUARDED_BY(kernel_mu_);
   BlockCache& cache_;
   const FilesystemOptions options_;
   FuseOpCounters counters_;

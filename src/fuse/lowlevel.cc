@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "common/blocking.h"
 #include "common/log.h"
 #include "common/mountinfo.h"
+#include "common/mutex.h"
 #include "common/xattrs.h"
 #include "fuse/device_loop.h"
 #include "fuse/uring_transport.h"
@@ -383,9 +385,9 @@ fuse_lowlevel_ops MakeOps() {
 }
 
 // libfuse's own messages go to our log, or into `captured` while options are validated.
-std::mutex log_mu;  // protects capturing and captured
-bool capturing = false;
-std::string captured;
+Mutex log_mu;
+bool capturing GUARDED_BY(log_mu) = false;
+std::string captured GUARDED_BY(log_mu);
 
 void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
   char buf[1024];
@@ -394,7 +396,7 @@ void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
   while (!line.empty() && line.back() == '\n') line.pop_back();
   if (line.empty()) return;
   {
-    std::lock_guard lock(log_mu);
+    MutexLock lock(log_mu);
     if (capturing) {
       captured += line;  // libfuse writes one message in several pieces
       return;
@@ -434,14 +436,14 @@ Status FuseServer::ValidateOptions(const std::string& extra_options) {
   o.fsname = "check";
   o.extra_options = extra_options;
   {
-    std::lock_guard lock(log_mu);
+    MutexLock lock(log_mu);
     capturing = true;
     captured.clear();
   }
   fuse_session* se = NewSession(o, nullptr);
   std::string message;
   {
-    std::lock_guard lock(log_mu);
+    MutexLock lock(log_mu);
     capturing = false;
     message = captured;
   }
@@ -574,12 +576,13 @@ const DeviceChannel* FuseServer::passthrough() const {
   return context_ == nullptr ? nullptr : context_->passthrough.get();
 }
 
-std::string FuseServer::TransportJson() const {
+nlohmann::json FuseServer::TransportJson() const {
   const FuseContext* ctx = context_.get();
   const bool uring = ctx != nullptr && ctx->passthrough != nullptr && ctx->passthrough->uring_on();
-  if (!uring) return R"({"transport":"/dev/fuse"})";
-  return R"({"transport":"io_uring","queues":)" + std::to_string(ctx->uring->queues()) +
-         R"(,"ring_requests":)" + std::to_string(ctx->uring->served()) + "}";
+  if (!uring) return {{"transport", "/dev/fuse"}};
+  return {{"transport", "io_uring"},
+          {"queues", ctx->uring->queues()},
+          {"ring_requests", ctx->uring->served()}};
 }
 
 void FuseServer::Exit() {

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "common/status.h"
@@ -59,7 +60,7 @@ class FuseServer {
   // The passthrough channel, when asked for and mounted (null otherwise).
   const DeviceChannel* passthrough() const;
   // The request transport in use and what it served, as a JSON object (for stats).
-  std::string TransportJson() const;
+  nlohmann::json TransportJson() const;
 
  private:
   Filesystem& fs_;

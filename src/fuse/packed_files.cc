@@ -93,7 +93,7 @@ Result<size_t> MemberInflater::Read(const ObjectRef& ref, uint64_t offset, size_
   if (offset >= m->size) return size_t{0};
   length = static_cast<size_t>(std::min<uint64_t>(length, m->size - offset));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const Recent& r : recent_) {
       if (r.version == ref.version) {
         std::memcpy(buf, r.bytes->data() + offset, length);
@@ -130,7 +130,7 @@ Result<size_t> MemberInflater::Read(const ObjectRef& ref, uint64_t offset, size_
   Status s = InflateRange({&in, 1}, m->size, m->crc32, 0, {whole->data(), whole->size()});
   if (!s.ok()) return s;
   std::memcpy(buf, whole->data() + offset, length);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   recent_.push_back({ref.version, std::move(whole)});
   recent_bytes_ += m->size;
   while (recent_bytes_ > kRememberTotal) {

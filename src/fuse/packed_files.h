@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "common/mutex.h"
 #include "metadata/entry.h"
 #include "tiers/block_cache.h"
 #include "ufs/store.h"
@@ -52,9 +53,9 @@ class MemberInflater {
     std::shared_ptr<const std::string> bytes;
   };
   Store& store_;
-  std::mutex mu_;               // protects recent_, recent_bytes_
-  std::vector<Recent> recent_;  // most recent last
-  uint64_t recent_bytes_ = 0;
+  Mutex mu_;
+  std::vector<Recent> recent_ GUARDED_BY(mu_);  // most recent last
+  uint64_t recent_bytes_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tierfs

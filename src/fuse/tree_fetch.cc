@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "fuse/packed_files.h"
 
 namespace tierfs {
 
 TreeWarmResult WarmTree(Index& index, BlockCache& cache, uint64_t root, const TreeWalk& walk) {
-  std::mutex mu;  // protects result, in_flight
+  Mutex mu;  // serializes result, in_flight
   std::condition_variable cv;
   TreeWarmResult result;
   unsigned in_flight = 0;
@@ -20,8 +21,8 @@ TreeWarmResult WarmTree(Index& index, BlockCache& cache, uint64_t root, const Tr
       return;
     }
     {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_flight < outstanding; });
+      MutexLock lock(mu);
+      cv.wait(lock.native(), [&]() REQUIRES(mu) { return in_flight < outstanding; });
       ++in_flight;
     }
     const FileExtent x = ExtentOf(e);
@@ -33,7 +34,7 @@ TreeWarmResult WarmTree(Index& index, BlockCache& cache, uint64_t root, const Tr
       done(Status::Io("an archive member that cannot be read: " + x.unreadable));
     };
     warm([&, size = e.size, path](const Status& s) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (s.ok()) {
         ++result.files;
         result.bytes += size;
@@ -76,15 +77,15 @@ TreeWarmResult WarmTree(Index& index, BlockCache& cache, uint64_t root, const Tr
       return !(walk.stop && walk.stop());
     });
     if (!s.ok()) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ++result.failed;
       if (result.failures.size() < 20) result.failures.push_back(path + ": " + s.message());
     }
     // Reversed, so the first subdirectory in name order is walked first.
     for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) dirs.push_back(std::move(*it));
   }
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return in_flight == 0; });
+  MutexLock lock(mu);
+  cv.wait(lock.native(), [&]() REQUIRES(mu) { return in_flight == 0; });
   return result;
 }
 
@@ -132,14 +133,14 @@ void DatasetPrefetch::Stop() {
   stop_ = true;
   std::thread t;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     t.swap(thread_);
   }
   if (t.joinable()) t.join();
 }
 
 void DatasetPrefetch::NoteRead(uint64_t ino, uint64_t size) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (started_.load(std::memory_order_relaxed)) {
     if (prefetched_.Take(ino)) {
       ++used_files_;
@@ -181,7 +182,7 @@ void DatasetPrefetch::Run() {
     const uint64_t cost = std::max(e.size, (e.size + block_size - 1) / block_size * block_cost);
     if (planned + cost > limit) return false;  // does not fit: leave it to its reader
     planned += cost;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     prefetched_.Insert(e.ino);
     return true;
   };
@@ -201,7 +202,7 @@ void DatasetPrefetch::Run() {
   };
   const std::shared_ptr<Index> index = index_();
   TreeWarmResult r = WarmTree(*index, cache_, kRootIno, walk);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   state_ = why.empty() ? "done" : why;
   TLOG_INFO("data set prefetch {}: {} files, {} bytes fetched ({} failed), room was {} bytes",
             state_, r.files, r.bytes, r.failed, room);
@@ -209,7 +210,7 @@ void DatasetPrefetch::Run() {
 
 DatasetPrefetch::Stats DatasetPrefetch::GetStats() const {
   Stats s;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   s.state = state_;
   s.files = counters_.files;
   s.bytes = counters_.bytes;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "metadata/index.h"
 #include "tiers/block_cache.h"
 
@@ -104,11 +105,11 @@ class DatasetPrefetch {
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_{false};
   TreeFetchCounters counters_;
-  mutable std::mutex mu_;  // protects everything below
-  std::vector<uint64_t> first_reads_;
-  InodeSet prefetched_;
-  uint64_t used_files_ = 0, used_bytes_ = 0;
-  std::string state_ = "waiting";
+  mutable Mutex mu_;
+  std::vector<uint64_t> first_reads_ GUARDED_BY(mu_);
+  InodeSet prefetched_ GUARDED_BY(mu_);
+  uint64_t used_files_ GUARDED_BY(mu_) = 0, used_bytes_ = 0;
+  std::string state_ GUARDED_BY(mu_) = "waiting";
   std::thread thread_;
 };
 

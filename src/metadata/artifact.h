@@ -16,6 +16,7 @@
 #include "common/status.h"
 
 namespace tierfs {
+class Store;
 
 inline constexpr const char* kPointerName = "latest";
 inline constexpr const char* kArtifactSuffix = ".tierfs-index";
@@ -53,5 +54,12 @@ Status WriteFileAtomically(const std::string& path, const std::string& text);
 // temporary name, synced, then renamed into place, so `dest_dir` exists only complete.
 // The caller has verified the artifact's SHA-256.
 Status UnpackIndex(const std::string& artifact_path, const std::string& dest_dir);
+
+// Downloads the artifact `pointer` names from `store` (the pointer's directory) in
+// `chunk`-byte ranges, 4 at once (each placed on a cluster cache like a data block), into
+// `dest_dir`.download, checks its SHA-256 and unpacks it at `dest_dir`. The download is
+// removed whatever happens.
+Status DownloadArtifact(Store& store, const IndexPointer& pointer, uint64_t chunk,
+                        const std::string& dest_dir);
 
 }  // namespace tierfs

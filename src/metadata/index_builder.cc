@@ -8,6 +8,7 @@
 
 #include "common/checksum.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/names.h"
 #include "metadata/archive.h"
 #include "metadata/index.h"
@@ -145,7 +146,7 @@ class EntrySink {
 
 Status EntrySink::AddArchives(Store& store) {
   if (archives_.empty()) return Status::Ok();
-  std::mutex mu;  // protects the writer, meta_ and first_error
+  Mutex mu;  // serializes the writer, meta_ and first_error (locals: not annotated)
   Status first_error;
   std::atomic<size_t> next{0};
   auto work = [&] {
@@ -158,7 +159,7 @@ Status EntrySink::AddArchives(Store& store) {
             return store.ReadRange(ref, offset, length, buf, nullptr);
           },
           a.file.size);
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (!first_error.ok()) return;
       if (Status s = WriteArchive(a, listing); !s.ok()) first_error = s;
     }

@@ -1,6 +1,5 @@
 #include "metadata/revisions.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,8 +9,8 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/fd.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/sha256.h"
 #include "metadata/artifact.h"
 
@@ -20,7 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxPointerBytes = 64 << 10;
-constexpr int kDownloadStreams = 4;
 
 uint64_t DirBytes(const std::string& dir) {
   uint64_t total = 0;
@@ -78,7 +76,11 @@ Result<std::unique_ptr<IndexRevisions>> IndexRevisions::Open(RevisionOptions opt
   std::error_code ec;
   fs::create_directories(r->indexes_dir_, ec);
   if (ec) return Status(ec.value(), "cannot create '" + r->indexes_dir_ + "': " + ec.message());
-  Status s = r->options_.index_url.empty() ? r->OpenLocal(offline) : r->OpenPublished();
+  Status s;
+  {
+    MutexLock refresh(r->refresh_mu_);  // no refresh can run yet; the rule holds anyway
+    s = r->options_.index_url.empty() ? r->OpenLocal(offline) : r->OpenPublished();
+  }
   if (!s.ok()) return s;
   return r;
 }
@@ -105,6 +107,7 @@ Result<std::shared_ptr<Index>> IndexRevisions::OpenDir(const std::string& dir, b
 
 void IndexRevisions::Serve(std::shared_ptr<Index> index, Revision rev, uint64_t disk_bytes) {
   if (rev.built_at == 0) rev.built_at = index->Meta().built_at;
+  MutexLock lock(mu_);
   current_ = std::move(index);
   revision_ = std::move(rev);
   disk_bytes_ = disk_bytes;
@@ -193,7 +196,7 @@ Status IndexRevisions::OpenPublished() {
     std::ifstream f(indexes_dir_ + "/current");
     std::getline(f, held);
   }
-  auto use_held = [&](const Status& why) -> Status {
+  auto use_held = [&](const Status& why) REQUIRES(refresh_mu_) -> Status {
     std::error_code ec;
     if (!IsSha256Hex(held) || !fs::exists(indexes_dir_ + "/" + held + "/CURRENT", ec)) {
       const std::string url = RedactUrl(options_.index_url);
@@ -206,8 +209,9 @@ Status IndexRevisions::OpenPublished() {
               RedactUrl(options_.index_url), why.message(), ShortId(held));
     RemoveStale(held);
     Serve(std::move(*index), {held, 0, 0}, DirBytes(indexes_dir_ + "/" + held));
+    MutexLock lock(mu_);
     last_check_ = UnixNow();
-    last_result_ = "failed";
+    last_result_ = Checked::kFailed;
     last_message_ = why.message();
     ++checks_failed_;
     return Status::Ok();
@@ -234,17 +238,16 @@ Status IndexRevisions::OpenPublished() {
   Serve(std::move(*index), {pointer->sha256, pointer->published_at, pointer->built_at},
         DirBytes(dest));
   pointer_validator_ = fetched->validator;
-  last_check_ = UnixNow();
-  last_result_ = "unchanged";
-  ++checks_unchanged_;
+  {
+    MutexLock lock(mu_);
+    last_check_ = UnixNow();
+    last_result_ = Checked::kUnchanged;
+    ++checks_unchanged_;
+  }
   return WriteCurrent(pointer->sha256);
 }
 
-// Downloads the artifact `pointer` names in block-sized ranges (several at once, each
-// placed on a cluster cache like a data block), checks its SHA-256, and unpacks it at
-// `dest`.
 Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& dest) {
-  const std::string name = ArtifactName(pointer.sha256);
   const uint64_t room = room_.load();
   if (room != 0 && disk_bytes_ + 2 * pointer.size > room) {
     return Status(ENOSPC, "revision " + ShortId(pointer.sha256) + " needs " +
@@ -253,56 +256,11 @@ Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& 
                               std::to_string(room - std::min<uint64_t>(room, disk_bytes_)) +
                               " for it (remount to make room)");
   }
-  const std::string download = dest + ".download";
-  int fd = ::open(download.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create '" + download + "'");
-  const uint64_t chunk = options_.block_size;
-  const uint64_t chunks = (pointer.size + chunk - 1) / chunk;
-  std::atomic<uint64_t> next{0};
-  std::mutex err_mu;
-  Status error = Status::Ok();
-  auto worker = [&] {
-    std::vector<char> buf(chunk);
-    for (uint64_t c = next++; c < chunks; c = next++) {
-      const uint64_t off = c * chunk;
-      const size_t len = static_cast<size_t>(std::min<uint64_t>(chunk, pointer.size - off));
-      // No HEAD first and no version to match: the name is the content's digest, checked
-      // below, and the pointer gave the size.
-      auto n = pointer_store_->ReadRange(ObjectRef{name, ""}, off, len, buf.data(), nullptr);
-      Status s = !n.ok()     ? n.status()
-                 : *n != len ? Status::Io("artifact " + name + " ended early")
-                             : PwriteFull(fd, buf.data(), len, off, download);
-      if (!s.ok()) {
-        std::lock_guard lock(err_mu);
-        if (error.ok()) error = s;
-        next = chunks;  // the others stop too
-        return;
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  threads.reserve(kDownloadStreams);
-  for (int i = 0; i < kDownloadStreams; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  std::error_code ec;
-  auto drop = [&](Status s) {
-    fs::remove(download, ec);
-    return s;
-  };
-  if (!error.ok()) return drop(error);
-  if (!synced) return drop(Status::FromErrno(errno, "cannot sync '" + download + "'"));
-  auto digest = Sha256OfFile(download);
-  if (!digest.ok()) return drop(digest.status());
-  if (*digest != pointer.sha256) {
-    return drop(Status::Io("artifact " + name + " is corrupt: its sha256 is " + *digest));
-  }
-  return drop(UnpackIndex(download, dest));
+  return DownloadArtifact(*pointer_store_, pointer, options_.block_size, dest);
 }
 
 std::shared_ptr<Index> IndexRevisions::Current() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return current_;
 }
 
@@ -313,7 +271,7 @@ void IndexRevisions::Start(SwitchFn on_switch) {
 
 void IndexRevisions::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -322,59 +280,74 @@ void IndexRevisions::Stop() {
 
 void IndexRevisions::Loop() {
   SetThreadName("tierfs-refresh");
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
-    cv_.wait_for(lock, std::chrono::seconds(options_.refresh_seconds), [&] { return stop_; });
+    cv_.wait_for(lock.native(), std::chrono::seconds(options_.refresh_seconds),
+                 [&]() REQUIRES(mu_) { return stop_; });
     if (stop_) break;
-    lock.unlock();
+    lock.Unlock();
     auto r = RefreshNow();
-    if (r.ok() && *r != "unchanged") TLOG_INFO("index: {}", *r);
-    lock.lock();
+    if (r.ok() && *r != Outcome{}.line) TLOG_INFO("index: {}", *r);
+    lock.Lock();
   }
 }
 
+const char* IndexRevisions::Name(Checked c) {
+  switch (c) {
+    case Checked::kUnchanged:
+      return "unchanged";
+    case Checked::kUpdated:
+      return "updated";
+    case Checked::kFailed:
+      return "failed";
+    case Checked::kNone:
+      break;
+  }
+  return "none";
+}
+
 Result<std::string> IndexRevisions::RefreshNow() {
-  std::lock_guard refresh(refresh_mu_);
+  MutexLock refresh(refresh_mu_);
   auto outcome = options_.index_url.empty() ? RefreshLocal() : RefreshPublished();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   last_check_ = UnixNow();
   if (!outcome.ok()) {
     // One line per kind of failure: a check that fails again the same way says nothing.
-    const bool repeated = last_result_ == "failed" && last_message_ == outcome.status().message();
-    last_result_ = "failed";
+    const bool repeated =
+        last_result_ == Checked::kFailed && last_message_ == outcome.status().message();
+    last_result_ = Checked::kFailed;
     last_message_ = outcome.status().message();
     ++checks_failed_;
     if (!repeated) {
       TLOG_WARN("index refresh failed, staying on revision {}: {}", ShortId(revision_.id),
                 last_message_);
     }
-    return outcome;
+    return outcome.status();
   }
-  if (last_result_ == "failed") TLOG_INFO("index refresh works again");
-  const bool unchanged = *outcome == "unchanged";
-  last_result_ = unchanged ? "unchanged" : "updated";
-  last_message_ = *outcome;
-  ++(unchanged ? checks_unchanged_ : checks_updated_);
-  return outcome;
+  if (last_result_ == Checked::kFailed) TLOG_INFO("index refresh works again");
+  last_result_ = outcome->updated ? Checked::kUpdated : Checked::kUnchanged;
+  last_message_ = outcome->line;
+  ++(outcome->updated ? checks_updated_ : checks_unchanged_);
+  return outcome->line;
 }
 
-Result<std::string> IndexRevisions::RefreshPublished() {
+Result<IndexRevisions::Outcome> IndexRevisions::RefreshPublished() {
   auto fetched = pointer_store_->Fetch(pointer_key_, pointer_validator_, kMaxPointerBytes);
   if (!fetched.ok()) {
     return Status(fetched.status().error(), "pointer: " + fetched.status().message());
   }
-  if (fetched->not_modified) return std::string("unchanged");
+  if (fetched->not_modified) return Outcome{};
   auto pointer = DecodePointer(fetched->body);
   if (!pointer.ok())
     return Status(pointer.status().error(), "pointer: " + pointer.status().message());
   std::string current_id;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     current_id = revision_.id;
   }
   if (pointer->sha256 == current_id) {
     pointer_validator_ = fetched->validator;
-    return std::string("unchanged");
+    return Outcome{};
   }
   if (pointer->source != source_.Url()) {
     return Status::Invalid("revision " + ShortId(pointer->sha256) + " was published for " +
@@ -398,7 +371,7 @@ Result<std::string> IndexRevisions::RefreshPublished() {
   return adopted;
 }
 
-Result<std::string> IndexRevisions::RefreshLocal() {
+Result<IndexRevisions::Outcome> IndexRevisions::RefreshLocal() {
   // A name no revision has (the one in use may be from this very second).
   std::string name, dest;
   std::error_code ec;
@@ -427,14 +400,15 @@ Result<std::string> IndexRevisions::RefreshLocal() {
   if (diff.ok() && diff->total() == 0) {
     *retire_flags_[index->get()] = true;
     retire_flags_.erase(index->get());
-    return std::string("unchanged");
+    return Outcome{};
   }
   return Adopt(std::shared_ptr<Index>(std::move(*index)), {name, 0, meta->built_at}, name);
 }
 
 // Switches to `next` (opened from indexes/`dir_name`) and retires the revision in use.
-Result<std::string> IndexRevisions::Adopt(const std::shared_ptr<Index>& next, const Revision& rev,
-                                          const std::string& dir_name) {
+Result<IndexRevisions::Outcome> IndexRevisions::Adopt(const std::shared_ptr<Index>& next,
+                                                      const Revision& rev,
+                                                      const std::string& dir_name) {
   DiffCounts counts;
   const auto start = std::chrono::steady_clock::now();
   if (on_switch_) {
@@ -446,7 +420,7 @@ Result<std::string> IndexRevisions::Adopt(const std::shared_ptr<Index>& next, co
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::shared_ptr<Index> old;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     old = std::move(current_);
     current_ = next;
     revision_ = rev;
@@ -467,16 +441,16 @@ Result<std::string> IndexRevisions::Adopt(const std::shared_ptr<Index>& next, co
                 static_cast<unsigned long long>(counts.removed),
                 static_cast<unsigned long long>(counts.replaced),
                 static_cast<unsigned long long>(counts.attrs), switch_seconds);
-  return std::string(line);
+  return Outcome{true, line};
 }
 
-std::string IndexRevisions::StatusJson() const {
-  std::lock_guard lock(mu_);
+nlohmann::json IndexRevisions::StatusJson() const {
+  MutexLock lock(mu_);
   nlohmann::json j = {{"revision", revision_.id},
                       {"built_at", revision_.built_at},
                       {"refresh_seconds", options_.refresh_seconds},
                       {"last_check", last_check_},
-                      {"last_check_result", last_result_},
+                      {"last_check_result", Name(last_result_)},
                       {"last_check_message", last_message_},
                       {"checks",
                        {{"unchanged", checks_unchanged_},
@@ -487,11 +461,11 @@ std::string IndexRevisions::StatusJson() const {
     j["url"] = RedactUrl(options_.index_url);
     j["published_at"] = revision_.published_at;
   }
-  return j.dump();
+  return j;
 }
 
 void IndexRevisions::WriteMetrics(MetricsWriter& w) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto d = [](auto v) { return static_cast<double>(v); };
   w.Gauge("tierfs_index_revision_info", "the index revision in use (1 for the one in use)",
           {{"revision", ShortId(revision_.id)}}, 1);

@@ -27,11 +27,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <thread>
 
 #include "common/metrics.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "metadata/index.h"
 #include "metadata/index_diff.h"
@@ -82,7 +83,7 @@ class IndexRevisions {
   // One refresh now (waits for one already running). The outcome in one line.
   Result<std::string> RefreshNow();
 
-  std::string StatusJson() const;
+  nlohmann::json StatusJson() const;
   void WriteMetrics(MetricsWriter& w) const;
 
  private:
@@ -93,15 +94,25 @@ class IndexRevisions {
     int64_t built_at = 0;
   };
 
-  Status OpenPublished();
-  Status OpenLocal(bool offline);
+  Status OpenPublished() REQUIRES(refresh_mu_);
+  Status OpenLocal(bool offline) REQUIRES(refresh_mu_);
   // Opens the index directory `dir` as revision `rev`; `owned`: remove `dir` once unused.
-  Result<std::shared_ptr<Index>> OpenDir(const std::string& dir, bool owned);
-  Result<std::string> RefreshPublished();
-  Result<std::string> RefreshLocal();
+  Result<std::shared_ptr<Index>> OpenDir(const std::string& dir, bool owned) REQUIRES(refresh_mu_);
+  // What a check found: the revision in use stays, or another one replaced it (`line`
+  // says which and what changed).
+  struct Outcome {
+    bool updated = false;
+    std::string line = "unchanged";
+  };
+  // The last check's result, for status.
+  enum class Checked { kNone, kUnchanged, kUpdated, kFailed };
+  static const char* Name(Checked c);
+
+  Result<Outcome> RefreshPublished() REQUIRES(refresh_mu_);
+  Result<Outcome> RefreshLocal() REQUIRES(refresh_mu_);
   Status Download(const struct IndexPointer& pointer, const std::string& dest);
-  Result<std::string> Adopt(const std::shared_ptr<Index>& next, const Revision& rev,
-                            const std::string& dir_name);
+  Result<Outcome> Adopt(const std::shared_ptr<Index>& next, const Revision& rev,
+                        const std::string& dir_name) REQUIRES(refresh_mu_);
   // At open: `index` is the revision in use (`rev`, built_at taken from the index when 0),
   // its directory `disk_bytes` in size.
   void Serve(std::shared_ptr<Index> index, Revision rev, uint64_t disk_bytes);
@@ -119,22 +130,24 @@ class IndexRevisions {
   std::atomic<uint64_t> room_{0};
   SwitchFn on_switch_;  // set by Start(), before the refresh thread runs
 
-  // One refresh at a time; refresh_mu_ protects the state only refreshes use (and Open,
-  // before any refresh can run):
-  std::mutex refresh_mu_;
-  std::string pointer_validator_;
-  // Set to remove a revision's directory once its last user lets go (refreshes only).
-  std::map<const Index*, std::shared_ptr<std::atomic<bool>>> retire_flags_;
+  // One refresh at a time; refresh_mu_ guards the state only refreshes (and Open) use.
+  Mutex refresh_mu_;
+  std::string pointer_validator_ GUARDED_BY(refresh_mu_);
+  // Set to remove a revision's directory once its last user lets go.
+  std::map<const Index*, std::shared_ptr<std::atomic<bool>>> retire_flags_ GUARDED_BY(refresh_mu_);
 
-  mutable std::mutex mu_;  // protects everything below: what readers of the status see
-  std::shared_ptr<Index> current_;
-  Revision revision_;
-  int64_t last_check_ = 0;
-  std::string last_result_ = "none";
-  std::string last_message_;
-  uint64_t checks_unchanged_ = 0, checks_updated_ = 0, checks_failed_ = 0;
-  uint64_t changes_applied_ = 0;
-  bool stop_ = false;
+  // What readers of the status see.
+  mutable Mutex mu_;
+  std::shared_ptr<Index> current_ GUARDED_BY(mu_);
+  Revision revision_ GUARDED_BY(mu_);
+  int64_t last_check_ GUARDED_BY(mu_) = 0;
+  Checked last_result_ GUARDED_BY(mu_) = Checked::kNone;
+  std::string last_message_ GUARDED_BY(mu_);
+  uint64_t checks_unchanged_ GUARDED_BY(mu_) = 0;
+  uint64_t checks_updated_ GUARDED_BY(mu_) = 0;
+  uint64_t checks_failed_ GUARDED_BY(mu_) = 0;
+  uint64_t changes_applied_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::condition_variable cv_;
   std::thread thread_;
 };

@@ -25,12 +25,12 @@ BlockPool& BlockPool::Global() {
 }
 
 BlockPool::~BlockPool() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropIdle();
 }
 
 void BlockPool::Configure(size_t block_size, uint64_t max_idle_bytes) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropIdle();
   slot_.store(block_size == 0 ? 0 : block_size + kBlockAlign, std::memory_order_relaxed);
   max_idle_ = max_idle_bytes;
@@ -49,7 +49,7 @@ BlockPool::Memory BlockPool::Take(size_t size) {
   const size_t slot = slot_.load(std::memory_order_relaxed);
   if (size > slot || size <= slot / 2) return {AlignedAlloc(size), size};  // not the class
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty() && slot == slot_.load(std::memory_order_relaxed)) {
       char* p = idle_.back();
       idle_.pop_back();
@@ -63,7 +63,7 @@ BlockPool::Memory BlockPool::Take(size_t size) {
 
 void BlockPool::Give(Memory memory) {
   if (memory.capacity == slot_.load(std::memory_order_relaxed)) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const size_t slot = slot_.load(std::memory_order_relaxed);  // Configure may have run
     if (memory.capacity == slot && (idle_.size() + 1) * slot <= max_idle_) {
       // Poisoned while idle: under ASan a use after free of a pooled block still fails.
@@ -76,12 +76,12 @@ void BlockPool::Give(Memory memory) {
 }
 
 uint64_t BlockPool::idle_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return idle_.size() * slot_.load(std::memory_order_relaxed);
 }
 
 uint64_t BlockPool::reuses() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return reuses_;
 }
 

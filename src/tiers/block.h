@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/checksum.h"
+#include "common/mutex.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -52,14 +53,14 @@ class BlockPool {
   BlockPool& operator=(const BlockPool&) = delete;
 
  private:
-  void DropIdle();  // requires mu_
+  void DropIdle() REQUIRES(mu_);
   // The class's buffer size (0: off). Written under mu_; read without it to send other
   // sizes to malloc without taking the lock.
   std::atomic<size_t> slot_{0};
-  mutable std::mutex mu_;  // protects all below
-  uint64_t max_idle_ = 0;
-  std::vector<char*> idle_;
-  uint64_t reuses_ = 0;
+  mutable Mutex mu_;
+  uint64_t max_idle_ GUARDED_BY(mu_) = 0;
+  std::vector<char*> idle_ GUARDED_BY(mu_);
+  uint64_t reuses_ GUARDED_BY(mu_) = 0;
 };
 
 class Block {

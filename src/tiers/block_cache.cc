@@ -12,17 +12,17 @@ namespace tierfs {
 // One fetch of one block and who waits for it: threads (Wait) and deferred reads (Then),
 // which take no thread while they wait.
 struct BlockCache::Flight {
-  std::mutex mu;  // protects landed, result, then
+  Mutex mu;
   std::condition_variable cv;
-  bool landed = false;
-  BlockResult result = Status::Io("fetch did not run");
-  std::vector<std::function<void(const BlockResult&)>> then;
+  bool landed GUARDED_BY(mu) = false;
+  BlockResult result GUARDED_BY(mu) = Status::Io("fetch did not run");
+  std::vector<std::function<void(const BlockResult&)>> then GUARDED_BY(mu);
 
   // The first answer lands (true); a later one (the loser of a hedged fetch) is dropped.
   bool Land(const BlockResult& r) {
     std::vector<std::function<void(const BlockResult&)>> waiting;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (landed) return false;
       result = r;
       landed = true;
@@ -33,23 +33,24 @@ struct BlockCache::Flight {
     return true;
   }
   bool Landed() {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     return landed;
   }
   BlockResult Wait() {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return landed; });
+    MutexLock lock(mu);
+    cv.wait(lock.native(), [&]() REQUIRES(mu) { return landed; });
     return result;
   }
   // Runs `f` with the result once landed (now, on this thread, if it has).
   void Then(std::function<void(const BlockResult&)> f) {
-    std::unique_lock lock(mu);
+    MutexLock lock(mu);
     if (!landed) {
       then.push_back(std::move(f));
       return;
     }
-    lock.unlock();
-    f(result);
+    const BlockResult landed_result = result;  // fixed once landed
+    lock.Unlock();
+    f(landed_result);
   }
 };
 
@@ -94,7 +95,7 @@ void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint6
   if (last + 1 >= blocks) return;  // nothing of the file is left past this read
   uint64_t from = 0, to = 0;
   {
-    std::lock_guard lock(stream_mu_);
+    MutexLock lock(stream_mu_);
     if (streams_.size() > 4096) streams_.clear();  // forget old readers rather than grow
     Stream& s =
         streams_[extent.start == 0 ? ref.key : ref.key + '@' + std::to_string(extent.start)];
@@ -126,7 +127,7 @@ void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint6
   }
   for (uint64_t i = from; i < to; ++i) {
     {
-      std::lock_guard lock(job_mu_);
+      MutexLock lock(job_mu_);
       if (inflight_bytes_ + block_size_ > prefetch_.budget) {
         ++prefetch_dropped_;
         continue;
@@ -149,11 +150,11 @@ void BlockCache::MaybePrefetch(const ObjectRef& ref, uint64_t object_size, uint6
           ++prefetched_;
         }
       }
-      std::lock_guard lock(job_mu_);
+      MutexLock lock(job_mu_);
       inflight_bytes_ -= block_size_;
     });
     if (!queued) {
-      std::lock_guard lock(job_mu_);
+      MutexLock lock(job_mu_);
       inflight_bytes_ -= block_size_;
     }
   }
@@ -209,25 +210,23 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
   // Each missing block joins its flight, or starts one on the pool; the read completes on
   // whichever thread lands the last of them. No thread waits meanwhile.
   struct Pending {
-    std::mutex mu;  // protects cached, tier, left, error, refetched
+    Mutex mu;
     std::vector<BlockKey> keys;
-    std::vector<std::shared_ptr<const Block>> cached;
-    std::vector<int> tier;
+    std::vector<std::shared_ptr<const Block>> cached GUARDED_BY(mu);
+    std::vector<int> tier GUARDED_BY(mu);
     std::vector<char> led;  // this read started the block's fetch
-    size_t left = 0;
-    Status error;
-    bool refetched = false;
+    size_t left GUARDED_BY(mu) = 0;
+    Status error GUARDED_BY(mu);
+    bool refetched GUARDED_BY(mu) = false;
     ReadDone done;
   };
   auto p = std::make_shared<Pending>();
   p->keys = std::move(keys);
-  p->cached = std::move(cached);
-  p->tier = std::move(cached_tier);
   p->led.assign(p->keys.size(), 0);
   p->done = std::move(done);
   std::vector<std::pair<size_t, std::shared_ptr<Flight>>> flights;
   for (size_t i = 0; i < p->keys.size(); ++i) {
-    if (p->cached[i] != nullptr) {
+    if (cached[i] != nullptr) {
       ++hits_;
       continue;
     }
@@ -239,10 +238,19 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
       ++hits_;
     }
   }
-  p->left = flights.size();
+  {
+    MutexLock lock(p->mu);  // before any flight can land into it
+    p->cached = std::move(cached);
+    p->tier = std::move(cached_tier);
+    p->left = flights.size();
+  }
   auto finish = [this, p, ref, object_size, offset, end, extent](size_t i, const BlockResult& r) {
+    Status error;
+    std::vector<std::shared_ptr<const Block>> blocks;
+    std::vector<int> tier;
+    bool refetched;
     {
-      std::lock_guard lock(p->mu);
+      MutexLock lock(p->mu);
       if (r.ok()) {
         p->cached[i] = *r;
         // A block read-ahead fetched that has to be fetched again was evicted unread.
@@ -251,9 +259,14 @@ std::optional<Result<ReadResult>> BlockCache::ReadOrDefer(const ObjectRef& ref,
         p->error = r.status();
       }
       if (--p->left > 0) return;
+      // The last block: nothing writes these any more.
+      error = p->error;
+      blocks = std::move(p->cached);
+      tier = std::move(p->tier);
+      refetched = p->refetched;
     }
-    if (!p->error.ok()) return p->done(p->error);
-    p->done(Assemble(ref, object_size, offset, end, p->cached, p->tier, p->refetched, extent));
+    if (!error.ok()) return p->done(error);
+    p->done(Assemble(ref, object_size, offset, end, blocks, tier, refetched, extent));
   };
   for (auto& [i, flight] : flights) {
     if (p->led[i]) {
@@ -324,8 +337,8 @@ struct WarmState {
   uint64_t blocks = 0;  // one past the last block to warm
   std::atomic<uint64_t> next{0};
   std::atomic<unsigned> jobs_left{0};
-  std::mutex mu;  // protects error
-  Status error;
+  Mutex mu;
+  Status error GUARDED_BY(mu);
   std::function<void(Status)> done;
 };
 }  // namespace
@@ -360,12 +373,19 @@ void BlockCache::Warm(const ObjectRef& ref, uint64_t object_size, uint64_t offse
                           ? BlockResult(Status::Io("unmounting"))
                           : GetBlock(state->ref, state->size, KeyOf(state->ref, i, state->size));
       if (!b.ok()) {
-        std::lock_guard lock(state->mu);
+        MutexLock lock(state->mu);
         if (state->error.ok()) state->error = b.status();
         state->next = state->blocks;  // the others stop at their next block
       }
     }
-    if (--state->jobs_left == 0) state->done(state->error);
+    if (--state->jobs_left == 0) {
+      Status error;
+      {
+        MutexLock lock(state->mu);
+        error = state->error;
+      }
+      state->done(error);
+    }
   };
   for (unsigned j = 0; j < jobs; ++j) {
     if (!pool_.Submit(c, job)) job();
@@ -412,7 +432,7 @@ void BlockCache::FromTiersBatch(std::span<const BlockKey> keys,
 
 std::shared_ptr<BlockCache::Flight> BlockCache::JoinOrLead(const BlockKey& key, bool* leader) {
   FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   std::shared_ptr<Flight>& slot = shard.flights[key.hash];
   *leader = slot == nullptr;
   if (*leader) slot = std::make_shared<Flight>();
@@ -487,7 +507,7 @@ bool BlockCache::Finish(const BlockKey& key, const std::shared_ptr<Flight>& flig
                         const BlockResult& result) {
   FlightShard& shard = flight_shards_[key.hash.lo % kFlightShards];
   {
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     auto it = shard.flights.find(key.hash);
     if (it != shard.flights.end() && it->second == flight) shard.flights.erase(it);
   }
@@ -576,7 +596,7 @@ CacheStats BlockCache::Stats() const {
   s.hedge_wins = hedge_wins_;
   s.fetch = pool_.GetStats();
   {
-    std::lock_guard lock(job_mu_);
+    MutexLock lock(job_mu_);
     s.prefetch_inflight_peak = inflight_peak_;
   }
   s.hits = hits_;

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "tiers/block.h"
 #include "tiers/fetch_pool.h"
 #include "tiers/hedger.h"
@@ -217,8 +218,8 @@ class BlockCache {
 
   static constexpr size_t kFlightShards = 64;
   struct FlightShard {
-    std::mutex mu;  // protects flights
-    std::unordered_map<Hash128, std::shared_ptr<Flight>, Hash128Hasher> flights;
+    Mutex mu;
+    std::unordered_map<Hash128, std::shared_ptr<Flight>, Hash128Hasher> flights GUARDED_BY(mu);
   };
   std::unique_ptr<FlightShard[]> flight_shards_;
 
@@ -230,11 +231,11 @@ class BlockCache {
     uint64_t prefetched_to = 0;  // blocks below this are fetched or in flight
   };
   const PrefetchOptions prefetch_;
-  std::mutex stream_mu_;  // protects streams_
-  std::unordered_map<std::string, Stream> streams_;
-  mutable std::mutex job_mu_;  // protects inflight_bytes_, inflight_peak_
-  uint64_t inflight_bytes_ = 0;
-  uint64_t inflight_peak_ = 0;
+  Mutex stream_mu_;
+  std::unordered_map<std::string, Stream> streams_ GUARDED_BY(stream_mu_);
+  mutable Mutex job_mu_;
+  uint64_t inflight_bytes_ GUARDED_BY(job_mu_) = 0;
+  uint64_t inflight_peak_ GUARDED_BY(job_mu_) = 0;
   RecentKeys readahead_keys_{4096};  // blocks read-ahead fetched
   FetchPool pool_;
   Hedger hedger_{Hedger::Options{}};

@@ -19,7 +19,7 @@ FetchPool::~FetchPool() { Stop(); }
 bool FetchPool::OnPoolThread() { return on_pool_thread; }
 
 void FetchPool::Start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!threads_.empty()) return;
   stopping_ = false;
   for (unsigned i = 0; i < slots_; ++i) {
@@ -35,7 +35,7 @@ void FetchPool::Start() {
 void FetchPool::Stop() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     running_ = false;
     stopping_ = true;
     threads.swap(threads_);
@@ -46,7 +46,7 @@ void FetchPool::Stop() {
 
 bool FetchPool::Submit(Class c, std::function<void()> job) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!running_) return false;
     queues_[static_cast<int>(c)].push_back(std::move(job));
   }
@@ -68,11 +68,11 @@ bool FetchPool::TakeLocked(std::function<void()>* job, Class* c) {
 }
 
 void FetchPool::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     std::function<void()> job;
     Class c = Class::kDemand;
-    cv_.wait(lock, [&] {
+    cv_.wait(lock.native(), [&]() REQUIRES(mu_) {
       return TakeLocked(&job, &c) ||
              (stopping_ && queues_[0].empty() && queues_[1].empty() && queues_[2].empty());
     });
@@ -81,10 +81,10 @@ void FetchPool::Loop() {
     if (c != Class::kDemand) ++non_demand_busy_;
     ++jobs_[static_cast<int>(c)];
     running_peak_ = std::max<uint64_t>(running_peak_, busy_);
-    lock.unlock();
+    lock.Unlock();
     job();
     job = nullptr;  // captured state goes before the slot is given back
-    lock.lock();
+    lock.Lock();
     --busy_;
     if (c != Class::kDemand) --non_demand_busy_;
     // A slot freed may let a held-back warm or background job go.
@@ -93,12 +93,12 @@ void FetchPool::Loop() {
 }
 
 uint64_t FetchPool::non_demand_pending() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queues_[1].size() + queues_[2].size() + non_demand_busy_;
 }
 
 FetchPool::Stats FetchPool::GetStats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Stats s;
   s.slots = slots_;
   for (int i = 0; i < 3; ++i) {

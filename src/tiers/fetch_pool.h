@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace tierfs {
 
 class FetchPool {
@@ -64,17 +66,17 @@ class FetchPool {
  private:
   void Loop();
   // The next job a free slot may take, or false.
-  bool TakeLocked(std::function<void()>* job, Class* c);
+  bool TakeLocked(std::function<void()>* job, Class* c) REQUIRES(mu_);
 
   const unsigned slots_;
   const unsigned non_demand_slots_;  // slots warm and background may hold
-  mutable std::mutex mu_;            // protects queues_, busy_, non_demand_busy_, stats
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queues_[3];
-  unsigned busy_ = 0;
-  unsigned non_demand_busy_ = 0;
-  uint64_t jobs_[3] = {0, 0, 0};
-  uint64_t running_peak_ = 0;
+  std::deque<std::function<void()>> queues_[3] GUARDED_BY(mu_);
+  unsigned busy_ GUARDED_BY(mu_) = 0;
+  unsigned non_demand_busy_ GUARDED_BY(mu_) = 0;
+  uint64_t jobs_[3] GUARDED_BY(mu_) = {0, 0, 0};
+  uint64_t running_peak_ GUARDED_BY(mu_) = 0;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;

@@ -14,7 +14,7 @@ Hedger::Hedger(Options options) : options_(options) { samples_.reserve(kSamples)
 Hedger::~Hedger() { Stop(); }
 
 void Hedger::Start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (watcher_.joinable()) return;
   stopping_ = false;
   watcher_ = std::thread([this] {
@@ -26,7 +26,7 @@ void Hedger::Start() {
 void Hedger::Stop() {
   std::thread t;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     t.swap(watcher_);
   }
@@ -35,7 +35,7 @@ void Hedger::Stop() {
 }
 
 uint64_t Hedger::Begin(std::function<void()> second) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t id = next_id_++;
   in_flight_.emplace(id, Fetch{Clock::now(), std::move(second)});
   if (in_flight_.size() == 1) cv_.notify_all();  // the watcher sleeps while none are
@@ -44,7 +44,7 @@ uint64_t Hedger::Begin(std::function<void()> second) {
 
 void Hedger::End(uint64_t id, bool ok) {
   std::function<void()> unused;  // destroyed outside the lock
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = in_flight_.find(id);
   if (it == in_flight_.end()) return;
   // A straggler's own time stays out of the samples: counting it would raise the p99 until
@@ -79,24 +79,26 @@ void Hedger::UpdateThresholdLocked() {
 }
 
 std::chrono::nanoseconds Hedger::threshold() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return threshold_;
 }
 
 uint64_t Hedger::hedged() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return hedged_;
 }
 
 // Wakes a few times per threshold while fetches are in flight and starts the second
 // request of each that has run past it.
 void Hedger::Watch() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     if (in_flight_.empty() || threshold_.count() == 0) {
       // Asleep until there is something to watch: Begin wakes it for the first fetch in
       // flight, End when the threshold is first known (an idle mount never wakes).
-      cv_.wait(lock, [&] { return stopping_ || (!in_flight_.empty() && threshold_.count() != 0); });
+      cv_.wait(lock.native(), [&]() REQUIRES(mu_) {
+        return stopping_ || (!in_flight_.empty() && threshold_.count() != 0);
+      });
       continue;
     }
     const auto now = Clock::now();
@@ -107,11 +109,11 @@ void Hedger::Watch() {
     hedged_ += due.size();
     const auto tick =
         std::max<std::chrono::nanoseconds>(threshold_ / 4, std::chrono::milliseconds(2));
-    lock.unlock();
+    lock.Unlock();
     for (auto& second : due) second();
     due.clear();
-    lock.lock();
-    cv_.wait_for(lock, tick);
+    lock.Lock();
+    cv_.wait_for(lock.native(), tick);
   }
 }
 

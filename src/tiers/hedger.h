@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace tierfs {
 
 class Hedger {
@@ -49,19 +51,19 @@ class Hedger {
     std::function<void()> second;  // empty once started
   };
   void Watch();
-  void UpdateThresholdLocked();
+  void UpdateThresholdLocked() REQUIRES(mu_);
 
   const Options options_;
-  mutable std::mutex mu_;  // protects everything below
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::map<uint64_t, Fetch> in_flight_;
-  uint64_t next_id_ = 1;
-  std::vector<int64_t> samples_;  // nanoseconds, a ring of the last kSamples
-  size_t next_sample_ = 0;
-  uint64_t since_update_ = 0;
-  std::chrono::nanoseconds threshold_{0};
-  uint64_t hedged_ = 0;
-  bool stopping_ = false;
+  std::map<uint64_t, Fetch> in_flight_ GUARDED_BY(mu_);
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::vector<int64_t> samples_ GUARDED_BY(mu_);  // nanoseconds, a ring of the last kSamples
+  size_t next_sample_ GUARDED_BY(mu_) = 0;
+  uint64_t since_update_ GUARDED_BY(mu_) = 0;
+  std::chrono::nanoseconds threshold_ GUARDED_BY(mu_){0};
+  uint64_t hedged_ GUARDED_BY(mu_) = 0;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread watcher_;
 };
 

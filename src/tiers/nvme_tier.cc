@@ -27,7 +27,7 @@ NvmeTier::~NvmeTier() {
 void NvmeTier::Publish(uint32_t seg, const DirEntry& e, uint32_t generation) {
   Hash128 key{e.key_lo, e.key_hi};
   Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   auto [it, inserted] = shard.map.try_emplace(key);
   if (!inserted) used_bytes_ -= RecordBytes(it->second.length);
   it->second = Loc{seg, generation, e.offset_units, e.length, e.index, false};
@@ -40,7 +40,7 @@ bool NvmeTier::RefusedWhenFull(const Pending& p) { return !admission_->MayEvict(
 bool NvmeTier::Erase(const Hash128& key, uint32_t segment, uint32_t generation,
                      std::optional<uint32_t> offset_units, bool* accessed) {
   Shard& shard = ShardFor(key);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   auto it = shard.map.find(key);
   if (it == shard.map.end() || it->second.segment != segment ||
       it->second.generation != generation ||
@@ -58,7 +58,7 @@ bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
   if (Skips(key)) return false;
   {
     Shard& shard = ShardFor(key.hash);
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     auto it = shard.map.find(key.hash);
     if (it == shard.map.end()) {
       ++counters_.misses;  // a re-referenced miss enters the hit window in Put, once per fetch
@@ -74,7 +74,7 @@ bool NvmeTier::Find(const BlockKey& key, Loc* loc) {
 bool NvmeTier::Contains(const BlockKey& key) const {
   if (Skips(key)) return false;
   Shard& shard = ShardFor(key.hash);
-  std::lock_guard lock(shard.mu);
+  MutexLock lock(shard.mu);
   return shard.map.count(key.hash) > 0;
 }
 
@@ -168,14 +168,14 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
   if (RecordBytes(block->size()) > data_bytes_ || Skips(key)) return;
   {
     Shard& shard = ShardFor(key.hash);
-    std::lock_guard lock(shard.mu);
+    MutexLock lock(shard.mu);
     if (shard.map.count(key.hash)) return;
   }
   const bool refetched = admission_->NoteFetch(key.hash);
-  std::unique_lock lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   // Backpressure: a reader faster than the disk waits (briefly) for the writer, so a cold
   // pass still lands on disk; only a stuck or failing disk makes blocks drop.
-  space_cv_.wait_for(lock, std::chrono::seconds(2), [&] {
+  space_cv_.wait_for(lock.native(), std::chrono::seconds(2), [&]() REQUIRES(queue_mu_) {
     return stopping_ || queued_bytes_ + block->size() <= options_.max_queue_bytes;
   });
   if (stopping_ || !writer_.joinable() ||
@@ -191,7 +191,7 @@ void NvmeTier::Put(const BlockKey& key, const std::shared_ptr<const Block>& bloc
 
 void NvmeTier::AddBytesByTag(const TagOf&, std::span<uint64_t, 256> out) const {
   for (size_t i = 0; i < kShards; ++i) {
-    std::lock_guard lock(shards_[i].mu);
+    MutexLock lock(shards_[i].mu);
     for (const auto& [hash, loc] : shards_[i].map) out[BlockTag(hash)] += loc.length;
   }
 }

@@ -29,7 +29,6 @@
 #include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -37,6 +36,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "tiers/admission.h"
 #include "tiers/disk_budget.h"
 #include "tiers/segment_format.h"
@@ -115,8 +115,8 @@ class NvmeTier : public Tier {
   };
   static constexpr size_t kShards = 32;
   struct Shard {
-    mutable std::mutex mu;  // protects map
-    std::unordered_map<Hash128, Loc, Hash128Hasher> map;
+    mutable Mutex mu;
+    std::unordered_map<Hash128, Loc, Hash128Hasher> map GUARDED_BY(mu);
   };
 
   explicit NvmeTier(const NvmeTierOptions& options);
@@ -170,14 +170,16 @@ class NvmeTier : public Tier {
   size_t staging_size_ = 0, staging_used_ = 0;
   std::vector<DirEntry> staged_;  // entries whose records are in staging_
 
-  std::mutex queue_mu_;  // protects queue_, queued_bytes_, stopping_, in_flight_
+  Mutex queue_mu_;
   std::condition_variable queue_cv_, drained_cv_, space_cv_;
-  std::deque<Pending> queue_;
-  uint64_t queued_bytes_ = 0;
-  bool stopping_ = false;
-  bool in_flight_ = false;
-  int flush_waiters_ = 0;   // Flush() callers: write what is queued without gathering more
-  bool gathering_ = false;  // the writer waits for more blocks before writing
+  std::deque<Pending> queue_ GUARDED_BY(queue_mu_);
+  uint64_t queued_bytes_ GUARDED_BY(queue_mu_) = 0;
+  bool stopping_ GUARDED_BY(queue_mu_) = false;
+  bool in_flight_ GUARDED_BY(queue_mu_) = false;
+  // Flush() callers: write what is queued without gathering more.
+  int flush_waiters_ GUARDED_BY(queue_mu_) = 0;
+  // The writer waits for more blocks before writing.
+  bool gathering_ GUARDED_BY(queue_mu_) = false;
   static constexpr std::chrono::milliseconds kGatherWindow{5};
   std::thread writer_;
 

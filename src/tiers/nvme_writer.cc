@@ -16,7 +16,7 @@ namespace tierfs {
 using nvme_internal::AlignedBuffer;
 
 void NvmeTier::Start() {
-  std::lock_guard lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   if (writer_.joinable()) return;
   stopping_ = false;
   writer_ = std::thread([this] {
@@ -27,7 +27,7 @@ void NvmeTier::Start() {
 
 void NvmeTier::Stop() {
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     if (!writer_.joinable()) return;
     stopping_ = true;
     queue_cv_.notify_all();
@@ -38,10 +38,12 @@ void NvmeTier::Stop() {
 }
 
 void NvmeTier::Flush() {
-  std::unique_lock lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   ++flush_waiters_;
   queue_cv_.notify_one();
-  drained_cv_.wait(lock, [&] { return (queue_.empty() && !in_flight_) || !writer_.joinable(); });
+  drained_cv_.wait(lock.native(), [&]() REQUIRES(queue_mu_) {
+    return (queue_.empty() && !in_flight_) || !writer_.joinable();
+  });
   --flush_waiters_;
 }
 
@@ -49,14 +51,15 @@ void NvmeTier::WriterLoop() {
   while (true) {
     std::deque<Pending> work;
     {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(queue_mu_);
+      queue_cv_.wait(lock.native(),
+                     [&]() REQUIRES(queue_mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;  // stopping, and everything queued is written
       // Gather a few milliseconds of blocks into one write: a stream of small files
       // otherwise costs a disk write (on a VM, an exit to the host) per file, competing
       // with the reads that fetch them.
       gathering_ = true;
-      queue_cv_.wait_for(lock, kGatherWindow, [&] {
+      queue_cv_.wait_for(lock.native(), kGatherWindow, [&]() REQUIRES(queue_mu_) {
         return stopping_ || flush_waiters_ > 0 || queued_bytes_ >= staging_size_;
       });
       gathering_ = false;
@@ -66,11 +69,11 @@ void NvmeTier::WriterLoop() {
     }
     space_cv_.notify_all();
     WriteBatch(std::move(work));
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     in_flight_ = false;
     if (queue_.empty()) drained_cv_.notify_all();
   }
-  std::lock_guard lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   drained_cv_.notify_all();
 }
 
@@ -80,7 +83,7 @@ void NvmeTier::WriteBatch(std::deque<Pending> work) {
     work.pop_front();
     {
       Shard& shard = ShardFor(p.key.hash);
-      std::lock_guard lock(shard.mu);
+      MutexLock lock(shard.mu);
       if (shard.map.count(p.key.hash)) continue;
     }
     bool staged = false;

@@ -58,15 +58,20 @@ Status ObjectFileTier::Load() {
   std::sort(found.begin(), found.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
   uint64_t tick = found.size();
-  for (auto& [time, object] : found) {
-    object->last_use = tick--;
-    if (!options_.budget->TryReserve(object->reserved)) {
-      RemoveFiles(*object);
-      continue;
+  std::vector<std::shared_ptr<Object>> over_budget;
+  {
+    MutexLock lock(mu_);  // no other thread yet; taken for the rule's sake (it costs nothing)
+    for (auto& [time, object] : found) {
+      object->last_use = tick--;
+      if (options_.budget->TryReserve(object->reserved)) {
+        objects_.emplace(object->id, object);
+      } else {
+        over_budget.push_back(object);
+      }
     }
-    objects_.emplace(object->id, object);
+    tick_ = found.size();
   }
-  tick_ = found.size();
+  for (const auto& object : over_budget) RemoveFiles(*object);
   return Status::Ok();
 }
 

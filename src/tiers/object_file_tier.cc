@@ -35,7 +35,7 @@ void ObjectFileTier::Put(const BlockKey& key, const std::shared_ptr<const Block>
   const Hash128 id = ObjectHash(ObjectRef{key.key, key.version});
   std::shared_ptr<Object> object;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto& slot_ptr = objects_[id];
     if (slot_ptr == nullptr) {
       slot_ptr = std::make_shared<Object>();
@@ -55,21 +55,22 @@ void ObjectFileTier::Put(const BlockKey& key, const std::shared_ptr<const Block>
     slot.queued = true;
   }
   const bool refetched = admission_.NoteFetch(key.hash);
-  std::unique_lock lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   // Backpressure as in the NVMe tier: a fast cold pass still reaches the disk.
-  const bool room = space_cv_.wait_for(lock, std::chrono::seconds(2), [&] {
-    return stopping_ || queued_bytes_ + block->size() <= options_.max_queue_bytes;
-  });
+  const bool room =
+      space_cv_.wait_for(lock.native(), std::chrono::seconds(2), [&]() REQUIRES(queue_mu_) {
+        return stopping_ || queued_bytes_ + block->size() <= options_.max_queue_bytes;
+      });
   if (!room || stopping_ || !writer_.joinable()) {
-    lock.unlock();
+    lock.Unlock();
     ++dropped_;
-    std::lock_guard object_lock(mu_);
+    MutexLock object_lock(mu_);
     object->slots[key.index].queued = false;
     return;
   }
   queued_bytes_ += block->size();
   queue_.push_back(Job{object, key.index, block, refetched});
-  lock.unlock();
+  lock.Unlock();
   queue_cv_.notify_one();
 }
 
@@ -85,7 +86,7 @@ void ObjectFileTier::Forget(Object& object, uint64_t index) {
 bool ObjectFileTier::Contains(const BlockKey& key) const {
   if (!Accepts(key.object_size)) return false;
   const Hash128 id = ObjectHash(ObjectRef{key.key, key.version});
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(id);
   return it != objects_.end() && key.index < it->second->nblocks &&
          it->second->slots[key.index].present;
@@ -97,7 +98,7 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
   std::shared_ptr<Object> object;
   Object::Slot slot;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = objects_.find(id);
     const bool found = it != objects_.end() && key.index < it->second->nblocks &&
                        it->second->slots[key.index].present;
@@ -116,7 +117,7 @@ std::shared_ptr<const Block> ObjectFileTier::Get(const BlockKey& key) {
                         .ok();
   block->set_size(slot.length);
   const bool good = read && Xxh3(block->data(), slot.length) == slot.sum;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!good) {
     (read ? counters_.checksum_failures : counters_.errors)++;
     Object::Slot& now = object->slots[key.index];
@@ -141,7 +142,7 @@ ObjectFileTier::Backing ObjectFileTier::GetBacking(const ObjectRef& ref, uint64_
   if (!Accepts(size)) return {};
   std::shared_ptr<Object> object;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = objects_.find(ObjectHash(ref));
     if (it == objects_.end() || it->second->size != size || !it->second->complete()) return {};
     object = it->second;
@@ -155,7 +156,7 @@ ObjectFileTier::Backing ObjectFileTier::GetBacking(const ObjectRef& ref, uint64_
     object->verify_queued = true;
   }
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     if (stopping_ || !writer_.joinable()) return {};
     queue_.push_back(Job{object, 0, nullptr});
   }
@@ -164,7 +165,7 @@ ObjectFileTier::Backing ObjectFileTier::GetBacking(const ObjectRef& ref, uint64_
 }
 
 void ObjectFileTier::Unpin(const std::shared_ptr<Object>& object) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (--object->pins == 0 && object->evicted) {
     options_.budget->Release(object->reserved);
     evicted_pinned_bytes_ -= object->reserved;
@@ -173,7 +174,7 @@ void ObjectFileTier::Unpin(const std::shared_ptr<Object>& object) {
 
 void ObjectFileTier::AddBytesByTag(const TagOf& tag_of, std::span<uint64_t, 256> out) const {
   if (!tag_of) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [id, o] : objects_) out[tag_of(o->key)] += o->reserved;
 }
 
@@ -181,7 +182,7 @@ TierStats ObjectFileTier::Stats() const {
   TierStats s;
   s.capacity_bytes = options_.budget->capacity();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, o] : objects_) {
       s.used_bytes += o->reserved;
       s.blocks += o->present;
@@ -194,7 +195,7 @@ TierStats ObjectFileTier::Stats() const {
 ObjectFileStats ObjectFileTier::ObjectStats() const {
   ObjectFileStats s;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, o] : objects_) {
       if (o->reserved == 0) continue;
       ++s.objects;

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "tiers/admission.h"
 #include "tiers/block.h"
 #include "tiers/disk_budget.h"
@@ -127,27 +128,27 @@ class ObjectFileTier : public Tier {
   bool Reserve(const std::shared_ptr<Object>& object, uint64_t bytes, bool refetched);
   // Drops `victim` from the map (requires mu_); returns the bytes to release once its
   // files are gone (0 while it is pinned: the last Unpin releases them).
-  uint64_t TakeOutLocked(const std::shared_ptr<Object>& victim);
+  uint64_t TakeOutLocked(const std::shared_ptr<Object>& victim) REQUIRES(mu_);
   // Unlinks an object's files. Never called with mu_ held: a lookup must not wait on it.
   void RemoveFiles(const Object& object) const;
   void Unpin(const std::shared_ptr<Object>& object);
-  void Forget(Object& object, uint64_t index);  // requires mu_: a block found bad
+  void Forget(Object& object, uint64_t index) REQUIRES(mu_);  // a block found bad
   std::string PathOf(const Object& object, const char* ext) const;
 
   const ObjectFileTierOptions options_;
   DiskBudget own_budget_{0};
 
-  mutable std::mutex mu_;  // protects objects_, every Object's mutable state, tick_
-  std::unordered_map<Hash128, std::shared_ptr<Object>, Hash128Hasher> objects_;
-  uint64_t tick_ = 0;  // LRU clock
+  mutable Mutex mu_;  // also protects every Object's mutable state
+  std::unordered_map<Hash128, std::shared_ptr<Object>, Hash128Hasher> objects_ GUARDED_BY(mu_);
+  uint64_t tick_ GUARDED_BY(mu_) = 0;  // LRU clock
   EpochAdmission admission_;
 
-  std::mutex queue_mu_;  // protects queue_, queued_bytes_, stopping_, busy_
+  Mutex queue_mu_;
   std::condition_variable queue_cv_, drained_cv_, space_cv_;
-  std::deque<Job> queue_;
-  uint64_t queued_bytes_ = 0;
-  bool stopping_ = false;
-  bool busy_ = false;
+  std::deque<Job> queue_ GUARDED_BY(queue_mu_);
+  uint64_t queued_bytes_ GUARDED_BY(queue_mu_) = 0;
+  bool stopping_ GUARDED_BY(queue_mu_) = false;
+  bool busy_ GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
 
   TierCounters counters_;

@@ -22,7 +22,7 @@ namespace tierfs {
 namespace fs = std::filesystem;
 
 void ObjectFileTier::Start() {
-  std::lock_guard lock(queue_mu_);
+  MutexLock lock(queue_mu_);
   if (writer_.joinable()) return;
   stopping_ = false;
   writer_ = std::thread([this] { WriterLoop(); });
@@ -30,7 +30,7 @@ void ObjectFileTier::Start() {
 
 void ObjectFileTier::Stop() {
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     stopping_ = true;
   }
   queue_cv_.notify_all();
@@ -38,8 +38,10 @@ void ObjectFileTier::Stop() {
 }
 
 void ObjectFileTier::Flush() {
-  std::unique_lock lock(queue_mu_);
-  drained_cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || !writer_.joinable(); });
+  MutexLock lock(queue_mu_);
+  drained_cv_.wait(lock.native(), [&]() REQUIRES(queue_mu_) {
+    return (queue_.empty() && !busy_) || !writer_.joinable();
+  });
 }
 
 void ObjectFileTier::WriterLoop() {
@@ -47,8 +49,9 @@ void ObjectFileTier::WriterLoop() {
   while (true) {
     Job job;
     {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(queue_mu_);
+      queue_cv_.wait(lock.native(),
+                     [&]() REQUIRES(queue_mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;  // stopping, and everything queued is written
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -60,7 +63,7 @@ void ObjectFileTier::WriterLoop() {
       Verify(job.object);
     }
     {
-      std::lock_guard lock(queue_mu_);
+      MutexLock lock(queue_mu_);
       if (job.block) queued_bytes_ -= job.block->size();
       busy_ = false;
     }
@@ -90,7 +93,7 @@ Status ObjectFileTier::CreateFiles(Object& object) {
     ::unlink(map.c_str());
     return s;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   object.fd = std::move(fd);
   object.map_fd = std::move(map_fd);
   return Status::Ok();
@@ -100,7 +103,7 @@ bool ObjectFileTier::Reserve(const std::shared_ptr<Object>& object, uint64_t byt
                              bool refetched) {
   if (options_.budget->TryReserve(bytes)) return true;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // Full. An object that holds nothing yet is new: it evicts others only if admission
     // lets its block (fetched before, the resident set not earning hits).
     if (object->reserved == 0 && !admission_.MayEvict(refetched)) return false;
@@ -112,7 +115,7 @@ bool ObjectFileTier::Reserve(const std::shared_ptr<Object>& object, uint64_t byt
     std::shared_ptr<Object> victim;
     uint64_t freed = 0;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       for (const auto& [id, o] : objects_) {
         if (o != object && o->reserved > 0 &&
             (victim == nullptr || o->last_use < victim->last_use)) {
@@ -151,14 +154,14 @@ void ObjectFileTier::RemoveFiles(const Object& object) const {
 void ObjectFileTier::Write(const Job& job) {
   Object& object = *job.object;
   auto unqueue = [&] {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     object.slots[job.index].queued = false;
     // An object that got nothing written is not kept as an empty entry.
     if (object.reserved == 0 && !object.fd.valid() && !object.evicted) objects_.erase(object.id);
   };
   bool reserved;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (object.evicted) return;
     reserved = object.slots[job.index].reserved;
   }
@@ -168,7 +171,7 @@ void ObjectFileTier::Write(const Job& job) {
     return unqueue();
   }
   if (!reserved) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (object.evicted) {  // only the writer evicts, so this is defensive
       options_.budget->Release(ObjectFileRounded(length));
       return;
@@ -178,7 +181,7 @@ void ObjectFileTier::Write(const Job& job) {
   }
   bool have_files;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     have_files = object.fd.valid();
   }
   if (!have_files) {
@@ -198,7 +201,7 @@ void ObjectFileTier::Write(const Job& job) {
     TLOG_WARN_LIMITED(io_error_log_, "object cache: {}", written.message());
     return unqueue();
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Object::Slot& slot = object.slots[job.index];
   if (slot.present && slot.from_disk) --object.from_disk;
   if (!slot.present) ++object.present;
@@ -216,7 +219,7 @@ void ObjectFileTier::Verify(const std::shared_ptr<Object>& object) {
   for (uint32_t i = 0; i < object->nblocks; ++i) {
     Object::Slot slot;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (object->evicted) break;
       slot = object->slots[i];
     }
@@ -225,7 +228,7 @@ void ObjectFileTier::Verify(const std::shared_ptr<Object>& object) {
                                  i * options_.block_size, object->stem)
                           .ok();
     const bool good = read && Xxh3(buffer->data(), slot.length) == slot.sum;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Object::Slot& now = object->slots[i];
     if (!now.present || !now.from_disk || now.sum != slot.sum) continue;  // rewritten meanwhile
     if (good) {
@@ -238,7 +241,7 @@ void ObjectFileTier::Verify(const std::shared_ptr<Object>& object) {
                       i, object->key);
     Forget(*object, i);
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   object->verify_queued = false;
 }
 

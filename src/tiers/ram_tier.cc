@@ -5,6 +5,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "common/mutex.h"
+
 namespace tierfs {
 
 class RamTier::Shard {
@@ -12,11 +14,11 @@ class RamTier::Shard {
   explicit Shard(uint64_t capacity) : capacity_(capacity), protected_cap_(capacity / 10 * 8) {}
 
   bool Contains(const Hash128& h) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return map_.count(h) > 0;
   }
   std::shared_ptr<const Block> Get(const Hash128& h) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = map_.find(h);
     if (it == map_.end()) {
       ++misses_;
@@ -45,7 +47,7 @@ class RamTier::Shard {
 
   void Put(const Hash128& h, const std::shared_ptr<const Block>& block) {
     std::vector<std::shared_ptr<const Block>> dropped;  // freed outside the lock
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     uint64_t bytes = block->footprint();
     if (bytes > capacity_ || map_.count(h)) return;
     if (used() + bytes > capacity_) {
@@ -67,7 +69,7 @@ class RamTier::Shard {
   }
 
   void AddStats(TierStats* s) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     s->used_bytes += used();
     s->blocks += map_.size();
     s->hits += hits_;
@@ -77,7 +79,7 @@ class RamTier::Shard {
   }
 
   void AddBytesByTag(std::span<uint64_t, 256> out) const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [hash, node] : map_) out[BlockTag(hash)] += node->bytes;
   }
 
@@ -88,14 +90,16 @@ class RamTier::Shard {
     uint64_t bytes;
     bool is_protected;
   };
-  uint64_t used() const { return probation_bytes_ + protected_bytes_; }
+  uint64_t used() const REQUIRES(mu_) { return probation_bytes_ + protected_bytes_; }
 
   const uint64_t capacity_, protected_cap_;
-  mutable std::mutex mu_;                  // protects everything below
-  std::list<Node> probation_, protected_;  // front = most recently used
-  std::unordered_map<Hash128, std::list<Node>::iterator, Hash128Hasher> map_;
-  uint64_t probation_bytes_ = 0, protected_bytes_ = 0;
-  uint64_t hits_ = 0, misses_ = 0, inserts_ = 0, evictions_ = 0;
+  mutable Mutex mu_;
+  // Front = most recently used.
+  std::list<Node> probation_ GUARDED_BY(mu_), protected_ GUARDED_BY(mu_);
+  std::unordered_map<Hash128, std::list<Node>::iterator, Hash128Hasher> map_ GUARDED_BY(mu_);
+  uint64_t probation_bytes_ GUARDED_BY(mu_) = 0, protected_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t hits_ GUARDED_BY(mu_) = 0, misses_ GUARDED_BY(mu_) = 0;
+  uint64_t inserts_ GUARDED_BY(mu_) = 0, evictions_ GUARDED_BY(mu_) = 0;
 };
 
 RamTier::RamTier(uint64_t capacity_bytes, size_t block_size) : capacity_(capacity_bytes) {

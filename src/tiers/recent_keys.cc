@@ -26,7 +26,7 @@ bool RecentKeys::Contains(const std::vector<uint32_t>& table, uint64_t mask, con
 }
 
 bool RecentKeys::Insert(const Hash128& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (Contains(current_, mask_, key)) return true;
   const bool seen = Contains(previous_, mask_, key);
   if (count_ >= current_.size() / 2) {

@@ -10,10 +10,10 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
 #include "common/checksum.h"
+#include "common/mutex.h"
 
 namespace tierfs {
 
@@ -25,15 +25,15 @@ class RecentKeys {
   // Records `key`; returns whether it was already remembered.
   bool Insert(const Hash128& key);
   uint64_t remembered() const { return table_size() / 2; }  // the guaranteed horizon
-  size_t table_size() const { return current_.size(); }
+  size_t table_size() const { return mask_ + 1; }           // both tables, fixed at construction
 
  private:
   static bool Contains(const std::vector<uint32_t>& table, uint64_t mask, const Hash128& key);
 
-  std::mutex mu_;
-  std::vector<uint32_t> current_, previous_;
+  Mutex mu_;
+  std::vector<uint32_t> current_ GUARDED_BY(mu_), previous_ GUARDED_BY(mu_);
   uint64_t mask_;
-  uint64_t count_ = 0;  // keys in current_
+  uint64_t count_ GUARDED_BY(mu_) = 0;  // keys in current_
 };
 
 }  // namespace tierfs

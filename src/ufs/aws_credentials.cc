@@ -484,7 +484,7 @@ CredentialCache::CredentialCache(std::unique_ptr<CredentialProvider> provider, A
       current_(std::move(first)),
       fetched_at_(clock_.Now()) {
   collector_ = MetricsRegistry::Global().AddCollector([this](MetricsWriter& w) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (current_.expires_at == 0) return;
     w.Gauge("tierfs_s3_credentials_expiry_seconds",
             "seconds until the S3 credentials in use expire (renewed ahead of it)",
@@ -495,7 +495,7 @@ CredentialCache::CredentialCache(std::unique_ptr<CredentialProvider> provider, A
 
 CredentialCache::~CredentialCache() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -510,7 +510,7 @@ Status CredentialCache::Renew() {
                   "renewals of temporary S3 credentials, by provider and outcome",
                   {{"provider", name_}, {"result", fresh.ok() ? "ok" : "error"}})
       .Add();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!fresh.ok()) {
     ++failures_in_a_row_;
     return fresh.status();
@@ -525,7 +525,7 @@ Status CredentialCache::Renew() {
 
 void CredentialCache::Loop() {
   SetThreadName("tierfs-creds");
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
     if (current_.expires_at == 0) break;  // renewed into static credentials
     const int64_t lifetime = std::max<int64_t>(1, current_.expires_at - fetched_at_);
@@ -535,15 +535,15 @@ void CredentialCache::Loop() {
       wake = clock_.Now() +
              std::min<int64_t>(30, int64_t{1} << std::min<int64_t>(failures_in_a_row_ - 1, 5));
     }
-    if (clock_.WaitUntil(lock, cv_, wake, [&] { return stop_; })) break;
+    if (clock_.WaitUntil(lock.native(), cv_, wake, [&]() REQUIRES(mu_) { return stop_; })) break;
     if (clock_.Now() < wake) continue;  // renewed meanwhile (Refused): recompute
-    lock.unlock();
+    lock.Unlock();
     Status s;
     {
-      std::lock_guard renew(renew_mu_);
+      MutexLock renew(renew_mu_);
       s = Renew();
     }
-    lock.lock();
+    lock.Lock();
     if (!s.ok()) {
       static LogLimiter limiter{5, std::chrono::seconds(60)};
       const int64_t left = current_.expires_at - clock_.Now();
@@ -556,26 +556,26 @@ void CredentialCache::Loop() {
 
 Result<AwsCredentials> CredentialCache::Get() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (current_.expires_at == 0 || clock_.Now() < current_.expires_at) return current_;
   }
-  std::lock_guard renew(renew_mu_);  // one fetch; the others wait for it and use its result
+  MutexLock renew(renew_mu_);  // one fetch; the others wait for it and use its result
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (clock_.Now() < current_.expires_at) return current_;
   }
   if (Status s = Renew(); !s.ok()) {
     return Status(EACCES,
                   "S3 credentials (" + name_ + ") expired and cannot be renewed: " + s.message());
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return current_;
 }
 
 void CredentialCache::Refused(const std::string& access_key) {
-  std::lock_guard renew(renew_mu_);
+  MutexLock renew(renew_mu_);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (current_.access_key != access_key) return;  // renewed already
   }
   if (Status s = Renew(); !s.ok()) {

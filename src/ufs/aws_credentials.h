@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "ufs/http_client.h"
 
@@ -92,14 +93,14 @@ class CredentialCache {
   std::unique_ptr<CredentialProvider> provider_;
   Clock& clock_;
   const std::string name_;
-  std::mutex renew_mu_;    // one fetch at a time
-  mutable std::mutex mu_;  // protects everything below
-  AwsCredentials current_;
-  int64_t fetched_at_ = 0;
-  int64_t failures_in_a_row_ = 0;
-  bool stop_ = false;
+  Mutex renew_mu_;  // one fetch at a time
+  mutable Mutex mu_;
+  AwsCredentials current_ GUARDED_BY(mu_);
+  int64_t fetched_at_ GUARDED_BY(mu_) = 0;
+  int64_t failures_in_a_row_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::condition_variable cv_;
-  int collector_ = -1;
+  int collector_ GUARDED_BY(mu_) = -1;
   std::thread thread_;
 };
 

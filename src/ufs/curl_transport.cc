@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/mutex.h"
 #include "ufs/http_client.h"
 #include "ufs/proxy_router.h"
 
@@ -135,7 +136,7 @@ class CurlTransport : public HttpTransport {
  private:
   CURL* Take() {
     {
-      std::lock_guard lock(pool_mu_);
+      MutexLock lock(pool_mu_);
       if (!pool_.empty()) {
         CURL* e = pool_.back();
         pool_.pop_back();
@@ -145,7 +146,7 @@ class CurlTransport : public HttpTransport {
     return curl_easy_init();
   }
   void Give(CURL* e) {
-    std::lock_guard lock(pool_mu_);
+    MutexLock lock(pool_mu_);
     if (pool_.size() < 64) {
       pool_.push_back(e);
       return;
@@ -155,9 +156,10 @@ class CurlTransport : public HttpTransport {
 
   const HttpOptions options_;
   CURLSH* share_ = nullptr;
-  std::mutex share_mu_[CURL_LOCK_DATA_LAST];  // one per kind of shared data (curl's contract)
-  std::mutex pool_mu_;                        // protects pool_
-  std::vector<CURL*> pool_;                   // idle handles, each keeping its connections
+  // One per kind of shared data, locked and unlocked by curl's callbacks (its contract).
+  std::mutex share_mu_[CURL_LOCK_DATA_LAST];
+  Mutex pool_mu_;
+  std::vector<CURL*> pool_ GUARDED_BY(pool_mu_);  // idle handles, each keeping its connections
 };
 
 CurlTransport::CurlTransport(HttpOptions options) : options_(std::move(options)) {

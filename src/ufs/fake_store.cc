@@ -31,7 +31,7 @@ void FakeStore::AddParents(const std::string& key) {
 }
 
 void FakeStore::AddFile(const std::string& key, std::string data, std::string version) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   AddParents(key);
   Object obj;
   obj.info.name = Base(key);
@@ -45,7 +45,7 @@ void FakeStore::AddFile(const std::string& key, std::string data, std::string ve
 }
 
 void FakeStore::AddDir(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   AddParents(key);
   Object obj;
   obj.info.name = Base(key);
@@ -55,7 +55,7 @@ void FakeStore::AddDir(const std::string& key) {
 }
 
 void FakeStore::AddSymlink(const std::string& key, std::string target) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   AddParents(key);
   Object obj;
   obj.info.name = Base(key);
@@ -71,7 +71,7 @@ void FakeStore::ReplaceFile(const std::string& key, std::string data, std::strin
 }
 
 void FakeStore::Remove(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   objects_.erase(key);
 }
 
@@ -90,7 +90,7 @@ Status FakeStore::Enter() {
 Result<ObjectInfo> FakeStore::Stat(const std::string& key) {
   ++stat_calls_;
   TIERFS_RETURN_IF_ERROR(Enter());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(key);
   if (it == objects_.end()) return Status::NotFound("no object '" + key + "'");
   return it->second.info;
@@ -101,7 +101,7 @@ Status FakeStore::List(const std::string& key, const ListSink& sink) {
   TIERFS_RETURN_IF_ERROR(Enter());
   std::vector<ObjectInfo> children;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = objects_.find(key);
     if (it == objects_.end()) return Status::NotFound("no directory '" + key + "'");
     if (it->second.info.type != ObjectType::kDirectory) return Status(ENOTDIR, key);
@@ -129,7 +129,7 @@ Result<size_t> FakeStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_
     ~Leave() { --c; }
   } leave{concurrent_};
   TIERFS_RETURN_IF_ERROR(Enter());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(ref.key);
   if (it == objects_.end()) return Status::NotFound("no object '" + ref.key + "'");
   const Object& obj = it->second;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -58,10 +59,10 @@ class FakeStore : public Store {
     std::string data;
   };
   Status Enter();  // latency + injected faults
-  void AddParents(const std::string& key);
+  void AddParents(const std::string& key) REQUIRES(mu_);
 
-  std::mutex mu_;  // protects objects_
-  std::map<std::string, Object> objects_;
+  Mutex mu_;
+  std::map<std::string, Object> objects_ GUARDED_BY(mu_);
   std::atomic<int> fail_next_{0};
   std::atomic<int> fail_errno_{EIO};
   std::atomic<int64_t> latency_us_{0};

@@ -16,6 +16,7 @@
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/mutex.h"
 #include "ufs/proxy_router.h"
 
 namespace tierfs {
@@ -26,11 +27,11 @@ class FirstTouch {
  public:
   // True if this is the object's first read (the caller must call Done).
   bool Enter(uint64_t id) {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (touched_.count(id)) return false;
     if (in_flight_.count(id)) {
       AboutToBlock();
-      cv_.wait(lock, [&] { return in_flight_.count(id) == 0; });
+      cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return in_flight_.count(id) == 0; });
       return false;
     }
     in_flight_.insert(id);
@@ -38,7 +39,7 @@ class FirstTouch {
   }
   void Done(uint64_t id) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       in_flight_.erase(id);
       if (touched_.size() >= 100000) touched_.clear();
       touched_.insert(id);
@@ -47,9 +48,9 @@ class FirstTouch {
   }
 
  private:
-  std::mutex mu_;  // protects in_flight_, touched_
+  Mutex mu_;
   std::condition_variable cv_;
-  std::unordered_set<uint64_t> in_flight_, touched_;
+  std::unordered_set<uint64_t> in_flight_ GUARDED_BY(mu_), touched_ GUARDED_BY(mu_);
 };
 
 struct HttpClient::Impl {
@@ -81,9 +82,9 @@ HttpClient::~HttpClient() = default;
 uint64_t HttpClient::requests() const { return impl_->requests; }
 uint64_t HttpClient::failures() const { return impl_->failures; }
 
-std::string HttpClient::RoutesJson() const {
+nlohmann::json HttpClient::RoutesJson() const {
   nlohmann::json routes = nlohmann::json::array();
-  if (impl_->router == nullptr) return routes.dump();
+  if (impl_->router == nullptr) return routes;
   for (const auto& r : impl_->router->Routes()) {
     nlohmann::json j = {{"via", r->name}, {"up", r->health.up()}, {"downs", r->health.downs()}};
     for (const char* result : {"hit", "miss", "answered", "refused", "error"}) {
@@ -92,7 +93,7 @@ std::string HttpClient::RoutesJson() const {
     }
     routes.push_back(std::move(j));
   }
-  return routes.dump();
+  return routes;
 }
 
 namespace {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -135,7 +136,7 @@ class HttpClient {
   uint64_t failures() const;
 
   // The routes known now and their health, as JSON (for `tierfs stats`).
-  std::string RoutesJson() const;
+  nlohmann::json RoutesJson() const;
 
  private:
   void FillCache(const HttpRequest& first, const HttpResponse& answer);

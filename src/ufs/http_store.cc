@@ -1,6 +1,7 @@
 #include "ufs/http_store.h"
 
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
@@ -268,5 +269,7 @@ Result<size_t> HttpStore::ReadRange(const ObjectRef& ref, uint64_t offset, size_
   if (resp.ok() && via != nullptr) *via = resp->via;
   return BytesFromRangedRead(resp, ref.key);
 }
+
+nlohmann::json HttpStore::RoutesJson() const { return http_.RoutesJson(); }
 
 }  // namespace tierfs

@@ -24,7 +24,7 @@ class HttpStore : public Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& url, const StoreOptions& options);
 
   std::string Url() const override { return base_; }
-  std::string RoutesJson() const override { return http_.RoutesJson(); }
+  nlohmann::json RoutesJson() const override;
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   Result<size_t> ReadRange(const ObjectRef& ref, uint64_t offset, size_t length, char* buf,

@@ -151,7 +151,7 @@ class ManifestStore : public Store {
   }
 
   std::string Url() const override { return base_->Url(); }
-  std::string RoutesJson() const override { return base_->RoutesJson(); }
+  nlohmann::json RoutesJson() const override { return base_->RoutesJson(); }
 
   Result<ObjectInfo> Stat(const std::string& key) override {
     if (dirs_.count(key)) {

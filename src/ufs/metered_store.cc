@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 namespace tierfs {
 namespace {
@@ -80,5 +81,7 @@ Result<size_t> MeteredStore::ReadRange(const ObjectRef& ref, uint64_t offset, si
   if (r.ok()) bytes_.Add(*r);
   return r;
 }
+
+nlohmann::json MeteredStore::RoutesJson() const { return inner_->RoutesJson(); }
 
 }  // namespace tierfs

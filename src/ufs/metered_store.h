@@ -21,7 +21,7 @@ class MeteredStore : public Store {
                         MetricsRegistry& registry = MetricsRegistry::Global());
 
   std::string Url() const override { return inner_->Url(); }
-  std::string RoutesJson() const override { return inner_->RoutesJson(); }
+  nlohmann::json RoutesJson() const override;
   std::vector<std::string> SourcePrefixes() const override { return inner_->SourcePrefixes(); }
   // The store it wraps.
   Store& inner() const { return *inner_; }

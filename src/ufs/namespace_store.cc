@@ -1,6 +1,7 @@
 #include "ufs/namespace_store.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace tierfs {
@@ -207,15 +208,13 @@ Result<FetchedObject> NamespaceStore::Fetch(const std::string& key, const std::s
   return r;
 }
 
-std::string NamespaceStore::RoutesJson() const {
+nlohmann::json NamespaceStore::RoutesJson() const {
   // The routes of every source read over HTTP, one array.
-  std::string out;
+  nlohmann::json out = nlohmann::json::array();
   for (const Source& s : sources_) {
-    std::string r = s.store->RoutesJson();
-    if (r.size() < 2 || r == "[]") continue;
-    out += (out.empty() ? "[" : ",") + r.substr(1, r.size() - 2);
+    for (auto& route : s.store->RoutesJson()) out.push_back(std::move(route));
   }
-  return out.empty() ? std::string() : out + "]";
+  return out.empty() ? nlohmann::json() : out;
 }
 
 }  // namespace tierfs

@@ -58,7 +58,7 @@ class NamespaceStore : public Store {
                            ReadVia* via) override;
   Result<FetchedObject> Fetch(const std::string& key, const std::string& validator,
                               size_t max_bytes) override;
-  std::string RoutesJson() const override;
+  nlohmann::json RoutesJson() const override;
 
   size_t size() const { return sources_.size(); }
   // The source `key` lies in (its position, sorted by path), or -1 for the directories

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/mutex.h"
 
 namespace tierfs {
 namespace {
@@ -142,7 +143,7 @@ class NfsStore::Pool {
   // Borrows a session (mounting a new one if none is idle). Return it with Give().
   Result<std::unique_ptr<Session>> Take() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!idle_.empty()) {
         auto s = std::move(idle_.back());
         idle_.pop_back();
@@ -155,7 +156,7 @@ class NfsStore::Pool {
   // breaks them all): the next Take() reconnects.
   void Give(std::unique_ptr<Session> s, bool healthy) {
     std::vector<std::unique_ptr<Session>> dropped;  // destroyed outside the lock
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!healthy) {
       dropped.swap(idle_);
       return;
@@ -165,8 +166,8 @@ class NfsStore::Pool {
 
  private:
   const NfsTarget target_;
-  std::mutex mu_;  // protects idle_
-  std::vector<std::unique_ptr<Session>> idle_;
+  Mutex mu_;
+  std::vector<std::unique_ptr<Session>> idle_ GUARDED_BY(mu_);
 };
 
 NfsStore::NfsStore(std::string url, std::unique_ptr<Pool> pool)

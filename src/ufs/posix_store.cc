@@ -13,6 +13,7 @@
 
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/mutex.h"
 
 namespace tierfs {
 namespace {
@@ -66,7 +67,7 @@ class PosixStore::FdCache {
   explicit FdCache(size_t capacity) : capacity_(capacity) {}
 
   std::shared_ptr<OpenFile> Get(const std::string& key) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second.second);
@@ -75,7 +76,7 @@ class PosixStore::FdCache {
 
   void Put(const std::string& key, std::shared_ptr<OpenFile> file) {
     std::shared_ptr<OpenFile> evicted;  // closed outside the lock
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (map_.count(key)) return;
     lru_.push_front(key);
     map_.emplace(key, std::make_pair(std::move(file), lru_.begin()));
@@ -88,7 +89,7 @@ class PosixStore::FdCache {
   }
 
   void Erase(const std::string& key) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return;
     lru_.erase(it->second.second);
@@ -97,11 +98,11 @@ class PosixStore::FdCache {
 
  private:
   const size_t capacity_;
-  std::mutex mu_;  // protects map_ and lru_
-  std::list<std::string> lru_;
+  Mutex mu_;
+  std::list<std::string> lru_ GUARDED_BY(mu_);
   std::unordered_map<std::string,
                      std::pair<std::shared_ptr<OpenFile>, std::list<std::string>::iterator>>
-      map_;
+      map_ GUARDED_BY(mu_);
 };
 
 PosixStore::PosixStore(std::string root, int root_fd)
@@ -124,7 +125,7 @@ Result<std::unique_ptr<Store>> PosixStore::Open(const std::string& root, bool al
 Result<int> PosixStore::RootFd() {
   int fd = root_fd_.load();
   if (fd >= 0) return fd;
-  std::lock_guard lock(root_mu_);
+  MutexLock lock(root_mu_);
   fd = root_fd_.load();
   if (fd >= 0) return fd;
   fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

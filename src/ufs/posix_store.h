@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "ufs/store.h"
 
 namespace tierfs {
@@ -44,7 +45,7 @@ class PosixStore : public Store {
   Result<int> RootFd();
 
   std::string root_;
-  std::mutex root_mu_;  // serializes reopening the root
+  Mutex root_mu_;  // serializes reopening the root
   std::atomic<int> root_fd_;
   std::unique_ptr<FdCache> fds_;
 };

@@ -130,7 +130,7 @@ Result<ProxySpec> ParseProxyList(const std::string& text) {
 // --- RouteHealth ---
 
 RouteHealth::Admit RouteHealth::Try(SteadyTime now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!down_) return Admit::kUse;
   if (probing_ || now < retry_at_) return Admit::kSkip;
   probing_ = true;
@@ -138,7 +138,7 @@ RouteHealth::Admit RouteHealth::Try(SteadyTime now) {
 }
 
 void RouteHealth::Answered() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   down_ = false;
   probing_ = false;
   consecutive_failures_ = 0;
@@ -146,12 +146,12 @@ void RouteHealth::Answered() {
 }
 
 void RouteHealth::Busy() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   probing_ = false;
 }
 
 void RouteHealth::Failed(SteadyTime now, std::chrono::nanoseconds took) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   probing_ = false;
   ++consecutive_failures_;
   if (!down_ && consecutive_failures_ < policy_.failures_to_down) return;
@@ -169,29 +169,29 @@ void RouteHealth::Failed(SteadyTime now, std::chrono::nanoseconds took) {
 }
 
 bool RouteHealth::up() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return !down_;
 }
 
 SteadyTime RouteHealth::retry_at() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return retry_at_;
 }
 
 uint64_t RouteHealth::downs() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return downs_;
 }
 
 // --- RouteLimit ---
 
 void RouteLimit::Acquire() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   if (in_flight_ >= limit_) {
-    lock.unlock();
+    lock.Unlock();
     AboutToBlock();
-    lock.lock();
-    cv_.wait(lock, [&] { return in_flight_ < limit_; });
+    lock.Lock();
+    cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return in_flight_ < limit_; });
   }
   ++in_flight_;
 }
@@ -199,7 +199,7 @@ void RouteLimit::Acquire() {
 int RouteLimit::Release(bool answered) {
   int others = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     --in_flight_;
     others = in_flight_;
     if (answered) {
@@ -213,12 +213,12 @@ int RouteLimit::Release(bool answered) {
 }
 
 int RouteLimit::limit() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return limit_;
 }
 
 int RouteLimit::in_flight() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return in_flight_;
 }
 
@@ -283,7 +283,7 @@ void ProxyRouter::MaybeRefresh() {
   const int64_t at = resolved_at_ns_.load(std::memory_order_acquire);
   const int64_t period = std::chrono::nanoseconds(options_.refresh).count();
   if (at != 0 && now - at < period) return;
-  std::unique_lock resolving(resolve_mu_, std::defer_lock);
+  std::unique_lock<Mutex> resolving(resolve_mu_, std::defer_lock);  // guards no field
   if (at == 0) {
     resolving.lock();  // first use: every request waits for the addresses
   } else if (!resolving.try_lock()) {
@@ -312,7 +312,7 @@ void ProxyRouter::MaybeRefresh() {
   // scrape holds the registry's lock while it asks this router for its routes.
   std::map<std::string, std::shared_ptr<Route>> fresh;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& rg : resolved) {
       for (const auto& [direct, names] : rg) {
         for (const auto& n : names) {
@@ -323,7 +323,7 @@ void ProxyRouter::MaybeRefresh() {
   }
   for (auto& [n, r] : fresh) r = std::make_shared<Route>(n, n, options_.cache_policy);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [n, r] : fresh) caches_.emplace(n, std::move(r));
     groups_.clear();
     for (const auto& rg : resolved) {
@@ -347,11 +347,11 @@ void ProxyRouter::MaybeRefresh() {
 
 std::shared_ptr<Route> ProxyRouter::OriginRoute(const std::string& origin) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = origins_.find(origin); it != origins_.end()) return it->second;
   }
   auto route = std::make_shared<Route>("DIRECT", "", options_.origin_policy);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return origins_.emplace(origin, std::move(route)).first->second;
 }
 
@@ -362,7 +362,7 @@ std::vector<std::shared_ptr<Route>> ProxyRouter::Plan(uint64_t placement,
   std::vector<std::shared_ptr<Route>> plan;
   std::shared_ptr<Route> direct;
   if (has_direct_) direct = OriginRoute(origin);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& g : groups_) {
     std::vector<std::pair<uint64_t, std::shared_ptr<Route>>> ranked;
     ranked.reserve(g.size());
@@ -383,7 +383,7 @@ std::vector<std::shared_ptr<Route>> ProxyRouter::Plan(uint64_t placement,
 }
 
 std::vector<std::shared_ptr<Route>> ProxyRouter::Routes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::shared_ptr<Route>> out;
   for (const auto& [n, r] : caches_) out.push_back(r);
   for (const auto& [n, r] : origins_) out.push_back(r);

@@ -39,6 +39,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace tierfs {
@@ -94,13 +95,13 @@ class RouteHealth {
 
  private:
   const Policy policy_;
-  mutable std::mutex mu_;  // protects all below
-  bool down_ = false;
-  bool probing_ = false;
-  int consecutive_failures_ = 0;
-  std::chrono::milliseconds backoff_{0};
-  SteadyTime retry_at_{};
-  uint64_t downs_ = 0;
+  mutable Mutex mu_;
+  bool down_ GUARDED_BY(mu_) = false;
+  bool probing_ GUARDED_BY(mu_) = false;
+  int consecutive_failures_ GUARDED_BY(mu_) = 0;
+  std::chrono::milliseconds backoff_ GUARDED_BY(mu_){0};
+  SteadyTime retry_at_ GUARDED_BY(mu_){};
+  uint64_t downs_ GUARDED_BY(mu_) = 0;
 };
 
 // How many requests one route may have at once, learnt as TCP learns a window: it
@@ -122,11 +123,11 @@ class RouteLimit {
   int in_flight() const;
 
  private:
-  mutable std::mutex mu_;  // protects limit_, in_flight_
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  int limit_;
+  int limit_ GUARDED_BY(mu_);
   const int max_;
-  int in_flight_ = 0;
+  int in_flight_ GUARDED_BY(mu_) = 0;
 };
 
 // One place a request can be sent: a cache (by address) or the origin (DIRECT).
@@ -185,12 +186,13 @@ class ProxyRouter {
   const bool has_direct_;  // spec_.has_direct(), asked once instead of per request
   const RouterOptions options_;
   // Held by the thread resolving names; the first resolution is waited for by all.
-  std::mutex resolve_mu_;
+  Mutex resolve_mu_;
   std::atomic<int64_t> resolved_at_ns_{0};  // steady clock; 0: never
-  mutable std::mutex mu_;                   // protects groups_, caches_, origins_
-  std::vector<std::vector<Member>> groups_;
-  std::map<std::string, std::shared_ptr<Route>> caches_;   // by name; kept while listed
-  std::map<std::string, std::shared_ptr<Route>> origins_;  // by origin
+  mutable Mutex mu_;
+  std::vector<std::vector<Member>> groups_ GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Route>> caches_
+      GUARDED_BY(mu_);  // by name; kept while listed
+  std::map<std::string, std::shared_ptr<Route>> origins_ GUARDED_BY(mu_);  // by origin
   int collector_ = 0;
   LogLimiter resolve_log_{5, std::chrono::seconds(60)};
 };

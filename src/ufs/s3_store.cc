@@ -8,10 +8,12 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 #include <thread>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/names.h"
 #include "ufs/http_store.h"
 #include "ufs/proxy_router.h"
@@ -279,7 +281,7 @@ Status S3Store::ListFlat(const ListSink& sink) {
     ranges[i].to = cuts[i];
     ranges[i + 1].from = cuts[i];
   }
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   bool stop = false;
   size_t next_range = 0;
@@ -287,7 +289,7 @@ Status S3Store::ListFlat(const ListSink& sink) {
     while (true) {
       size_t r;
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (stop || next_range == ranges.size()) return;
         r = next_range++;
       }
@@ -311,13 +313,14 @@ Status S3Store::ListFlat(const ListSink& sink) {
         }
         token = std::move(page->next_token);
         if (token.empty()) end = true;
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || range.pages.size() < kPagesAhead; });
+        MutexLock lock(mu);
+        cv.wait(lock.native(),
+                [&]() REQUIRES(mu) { return stop || range.pages.size() < kPagesAhead; });
         if (stop) return;
         range.pages.push_back(std::move(keep));
         cv.notify_all();
       }
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       range.error = status;
       range.done = true;
       cv.notify_all();
@@ -330,8 +333,8 @@ Status S3Store::ListFlat(const ListSink& sink) {
     while (result.ok()) {
       std::vector<ObjectInfo> page;
       {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return !range.pages.empty() || range.done; });
+        MutexLock lock(mu);
+        cv.wait(lock.native(), [&]() REQUIRES(mu) { return !range.pages.empty() || range.done; });
         if (range.pages.empty()) {
           result = range.error;
           break;
@@ -348,7 +351,7 @@ Status S3Store::ListFlat(const ListSink& sink) {
     if (!result.ok()) break;
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     stop = true;
   }
   cv.notify_all();
@@ -396,5 +399,7 @@ Result<size_t> S3Store::ReadRange(const ObjectRef& ref, uint64_t offset, size_t 
   if (resp.ok() && via != nullptr) *via = resp->via;
   return BytesFromRangedRead(resp, ref.key);
 }
+
+nlohmann::json S3Store::RoutesJson() const { return http_.RoutesJson(); }
 
 }  // namespace tierfs

@@ -34,7 +34,7 @@ class S3Store : public Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& url, const StoreOptions& options);
 
   std::string Url() const override { return url_; }
-  std::string RoutesJson() const override { return http_.RoutesJson(); }
+  nlohmann::json RoutesJson() const override;
   Result<ObjectInfo> Stat(const std::string& key) override;
   Status List(const std::string& key, const ListSink& sink) override;
   // No delimiter: pages of up to 1,000 keys of every level. The key space is cut into

@@ -1,5 +1,7 @@
 #include "ufs/store.h"
 
+#include <nlohmann/json.hpp>
+
 #include "ufs/http_store.h"
 #include "ufs/manifest_store.h"
 #include "ufs/nfs_store.h"
@@ -84,5 +86,7 @@ Result<std::unique_ptr<Store>> OpenBaseStore(const std::string& url, const Store
   return PosixStore::Open(path, options.allow_offline);
 }
 }  // namespace
+
+nlohmann::json Store::RoutesJson() const { return nullptr; }
 
 }  // namespace tierfs

@@ -70,7 +70,7 @@ class Store {
 
   // The routes reads take (cluster caches, DIRECT) and their counters, as a JSON array;
   // empty for stores that are not read over HTTP.
-  virtual std::string RoutesJson() const { return {}; }
+  virtual nlohmann::json RoutesJson() const;
 
   // The key prefixes of the sources of a namespace (namespace_store.h), in key order;
   // empty for a store that is one source.

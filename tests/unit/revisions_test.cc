@@ -44,7 +44,7 @@ bool Has(const std::shared_ptr<Index>& index, const std::string& name) {
 }
 
 uint64_t Checks(IndexRevisions& r, const std::string& result) {
-  auto j = nlohmann::json::parse(r.StatusJson());
+  auto j = r.StatusJson();
   return j["checks"][result].get<uint64_t>();
 }
 
