@@ -70,16 +70,54 @@ IndexRevisions::IndexRevisions(RevisionOptions options, Store& source)
 
 IndexRevisions::~IndexRevisions() { Stop(); }
 
+// Revisions this node builds by walking the source: the index in the cache dir (or
+// --index DIR), rebuilt on --rebuild-index; a refresh walks the source again.
+class LocalRevisions : public IndexRevisions {
+ public:
+  LocalRevisions(RevisionOptions options, Store& source)
+      : IndexRevisions(std::move(options), source) {}
+  ~LocalRevisions() override { Stop(); }  // the refresher calls Check: stop it first
+
+ private:
+  Status OpenFirst(bool offline) override REQUIRES(refresh_mu_);
+  Result<Outcome> Check() override REQUIRES(refresh_mu_);
+};
+
+// Revisions published elsewhere: a pointer (`latest`) names an artifact by its SHA-256;
+// a refresh fetches the pointer conditionally and downloads what it names.
+class PublishedRevisions : public IndexRevisions {
+ public:
+  PublishedRevisions(RevisionOptions options, Store& source)
+      : IndexRevisions(std::move(options), source) {}
+  ~PublishedRevisions() override { Stop(); }
+
+ private:
+  Status OpenFirst(bool offline) override REQUIRES(refresh_mu_);
+  Result<Outcome> Check() override REQUIRES(refresh_mu_);
+  void AddStatus(nlohmann::json& j) const override REQUIRES(mu_);
+  void AddMetrics(MetricsWriter& w) const override REQUIRES(mu_);
+  Status Download(const IndexPointer& pointer, const std::string& dest);
+
+  std::unique_ptr<Store> pointer_store_;  // the pointer's directory; set at open
+  std::string pointer_key_;
+  std::string pointer_validator_ GUARDED_BY(refresh_mu_);
+};
+
 Result<std::unique_ptr<IndexRevisions>> IndexRevisions::Open(RevisionOptions options, Store& source,
                                                              bool offline) {
-  std::unique_ptr<IndexRevisions> r(new IndexRevisions(std::move(options), source));
+  std::unique_ptr<IndexRevisions> r;
+  if (options.index_url.empty()) {
+    r = std::make_unique<LocalRevisions>(std::move(options), source);
+  } else {
+    r = std::make_unique<PublishedRevisions>(std::move(options), source);
+  }
   std::error_code ec;
   fs::create_directories(r->indexes_dir_, ec);
   if (ec) return Status(ec.value(), "cannot create '" + r->indexes_dir_ + "': " + ec.message());
   Status s;
   {
     MutexLock refresh(r->refresh_mu_);  // no refresh can run yet; the rule holds anyway
-    s = r->options_.index_url.empty() ? r->OpenLocal(offline) : r->OpenPublished();
+    s = r->OpenFirst(offline);
   }
   if (!s.ok()) return s;
   return r;
@@ -127,7 +165,7 @@ void IndexRevisions::RemoveStale(const std::string& keep) {
   }
 }
 
-Status IndexRevisions::OpenLocal(bool offline) {
+Status LocalRevisions::OpenFirst(bool offline) {
   // A revision a refresh built earlier, if it is newer than what would be opened otherwise.
   std::string current_name;
   {
@@ -180,7 +218,7 @@ Status IndexRevisions::OpenLocal(bool offline) {
 }
 
 // The pointer is tried even when the source is unreachable: it may be served elsewhere.
-Status IndexRevisions::OpenPublished() {
+Status PublishedRevisions::OpenFirst(bool /*offline*/) {
   auto [dir, key] = SplitPointer(options_.index_url);
   pointer_key_ = key;
   StoreOptions so = options_.store;
@@ -247,7 +285,7 @@ Status IndexRevisions::OpenPublished() {
   return WriteCurrent(pointer->sha256);
 }
 
-Status IndexRevisions::Download(const IndexPointer& pointer, const std::string& dest) {
+Status PublishedRevisions::Download(const IndexPointer& pointer, const std::string& dest) {
   const uint64_t room = room_.load();
   if (room != 0 && disk_bytes_ + 2 * pointer.size > room) {
     return Status(ENOSPC, "revision " + ShortId(pointer.sha256) + " needs " +
@@ -308,7 +346,7 @@ const char* IndexRevisions::Name(Checked c) {
 
 Result<std::string> IndexRevisions::RefreshNow() {
   MutexLock refresh(refresh_mu_);
-  auto outcome = options_.index_url.empty() ? RefreshLocal() : RefreshPublished();
+  auto outcome = Check();
   MutexLock lock(mu_);
   last_check_ = UnixNow();
   if (!outcome.ok()) {
@@ -331,7 +369,7 @@ Result<std::string> IndexRevisions::RefreshNow() {
   return outcome->line;
 }
 
-Result<IndexRevisions::Outcome> IndexRevisions::RefreshPublished() {
+Result<IndexRevisions::Outcome> PublishedRevisions::Check() {
   auto fetched = pointer_store_->Fetch(pointer_key_, pointer_validator_, kMaxPointerBytes);
   if (!fetched.ok()) {
     return Status(fetched.status().error(), "pointer: " + fetched.status().message());
@@ -371,7 +409,7 @@ Result<IndexRevisions::Outcome> IndexRevisions::RefreshPublished() {
   return adopted;
 }
 
-Result<IndexRevisions::Outcome> IndexRevisions::RefreshLocal() {
+Result<IndexRevisions::Outcome> LocalRevisions::Check() {
   // A name no revision has (the one in use may be from this very second).
   std::string name, dest;
   std::error_code ec;
@@ -457,11 +495,21 @@ nlohmann::json IndexRevisions::StatusJson() const {
                         {"updated", checks_updated_},
                         {"failed", checks_failed_}}},
                       {"changes_applied", changes_applied_}};
-  if (!options_.index_url.empty()) {
-    j["url"] = RedactUrl(options_.index_url);
-    j["published_at"] = revision_.published_at;
-  }
+  AddStatus(j);
   return j;
+}
+
+void IndexRevisions::AddStatus(nlohmann::json&) const {}
+void IndexRevisions::AddMetrics(MetricsWriter&) const {}
+
+void PublishedRevisions::AddStatus(nlohmann::json& j) const {
+  j["url"] = RedactUrl(options_.index_url);
+  j["published_at"] = revision_.published_at;
+}
+
+void PublishedRevisions::AddMetrics(MetricsWriter& w) const {
+  w.Gauge("tierfs_index_published_timestamp_seconds", "when the index in use was published", {},
+          static_cast<double>(revision_.published_at));
 }
 
 void IndexRevisions::WriteMetrics(MetricsWriter& w) const {
@@ -471,10 +519,7 @@ void IndexRevisions::WriteMetrics(MetricsWriter& w) const {
           {{"revision", ShortId(revision_.id)}}, 1);
   w.Gauge("tierfs_index_built_timestamp_seconds", "when the index in use was built", {},
           d(revision_.built_at));
-  if (!options_.index_url.empty()) {
-    w.Gauge("tierfs_index_published_timestamp_seconds", "when the index in use was published", {},
-            d(revision_.published_at));
-  }
+  AddMetrics(w);
   w.Gauge("tierfs_index_last_check_timestamp_seconds",
           "when the mount last checked for a new index revision (0: never)", {}, d(last_check_));
   const std::pair<const char*, uint64_t> results[] = {

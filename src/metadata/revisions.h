@@ -1,7 +1,7 @@
 // IndexRevisions: which revision of the index a mount serves, where it came from, and the
 // switch to a newer one while mounted.
 //
-// Two kinds of mount:
+// Two kinds of mount, one subclass each (in revisions.cc; Open picks it):
 //  - Published (--index URL naming a pointer, see artifact.h): the pointer is fetched
 //    (conditionally, fresh through cluster caches), the artifact it names downloaded in
 //    block-sized ranges (through --http-proxy, so every node after the first is served by
@@ -66,7 +66,7 @@ class IndexRevisions {
   // the source cannot be reached (a local index cannot be built).
   static Result<std::unique_ptr<IndexRevisions>> Open(RevisionOptions options, Store& source,
                                                       bool offline);
-  ~IndexRevisions();
+  virtual ~IndexRevisions();
 
   std::shared_ptr<Index> Current() const;
   // Bytes the index in use takes in the cache dir, and the room kept there for indexes
@@ -86,16 +86,14 @@ class IndexRevisions {
   nlohmann::json StatusJson() const;
   void WriteMetrics(MetricsWriter& w) const;
 
- private:
-  explicit IndexRevisions(RevisionOptions options, Store& source);
+ protected:
+  IndexRevisions(RevisionOptions options, Store& source);
   struct Revision {
     std::string id;  // sha256, or "local-..." / "built" for local indexes
     int64_t published_at = 0;
     int64_t built_at = 0;
   };
 
-  Status OpenPublished() REQUIRES(refresh_mu_);
-  Status OpenLocal(bool offline) REQUIRES(refresh_mu_);
   // Opens the index directory `dir` as revision `rev`; `owned`: remove `dir` once unused.
   Result<std::shared_ptr<Index>> OpenDir(const std::string& dir, bool owned) REQUIRES(refresh_mu_);
   // What a check found: the revision in use stays, or another one replaced it (`line`
@@ -108,9 +106,15 @@ class IndexRevisions {
   enum class Checked { kNone, kUnchanged, kUpdated, kFailed };
   static const char* Name(Checked c);
 
-  Result<Outcome> RefreshPublished() REQUIRES(refresh_mu_);
-  Result<Outcome> RefreshLocal() REQUIRES(refresh_mu_);
-  Status Download(const struct IndexPointer& pointer, const std::string& dest);
+  // Where revisions come from (revisions.cc): the source, walked by this node
+  // (LocalRevisions), or a published pointer and its artifacts (PublishedRevisions).
+  // Opens the revision to start from.
+  virtual Status OpenFirst(bool offline) REQUIRES(refresh_mu_) = 0;
+  // Looks for a newer revision and adopts it.
+  virtual Result<Outcome> Check() REQUIRES(refresh_mu_) = 0;
+  // What status and /metrics add for this kind of revision.
+  virtual void AddStatus(nlohmann::json& j) const REQUIRES(mu_);
+  virtual void AddMetrics(MetricsWriter& w) const REQUIRES(mu_);
   Result<Outcome> Adopt(const std::shared_ptr<Index>& next, const Revision& rev,
                         const std::string& dir_name) REQUIRES(refresh_mu_);
   // At open: `index` is the revision in use (`rev`, built_at taken from the index when 0),
@@ -123,8 +127,6 @@ class IndexRevisions {
   // Set at open, then read only.
   const RevisionOptions options_;
   Store& source_;
-  std::unique_ptr<Store> pointer_store_;  // the pointer's directory (published only)
-  std::string pointer_key_;
   std::string indexes_dir_;
   std::atomic<uint64_t> disk_bytes_{0};
   std::atomic<uint64_t> room_{0};
@@ -132,7 +134,6 @@ class IndexRevisions {
 
   // One refresh at a time; refresh_mu_ guards the state only refreshes (and Open) use.
   Mutex refresh_mu_;
-  std::string pointer_validator_ GUARDED_BY(refresh_mu_);
   // Set to remove a revision's directory once its last user lets go.
   std::map<const Index*, std::shared_ptr<std::atomic<bool>>> retire_flags_ GUARDED_BY(refresh_mu_);
 
