@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -105,8 +106,14 @@ void Write(const std::string& path, uint64_t offset, const void* data, size_t si
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Fixture& f = Setup();
   if (size < 5) return 0;
-  fs::remove_all(f.work);
-  fs::copy(f.pristine, f.work, fs::copy_options::recursive);
+  // libFuzzer's timer signal may interrupt the copy (EINTR): start it again.
+  for (int tries = 0;; ++tries) {
+    std::error_code ec;
+    fs::remove_all(f.work, ec);
+    fs::copy(f.pristine, f.work, fs::copy_options::recursive, ec);
+    if (!ec) break;
+    if (ec.value() != EINTR || tries == 100) std::abort();
+  }
   const std::string seg = f.work + "/seg-00000";
   const uint8_t mode = data[0] % 3;
   uint32_t where;

@@ -31,7 +31,9 @@ cap=$(stat_field "$MNT" "['tiers']['nvme']['capacity_bytes']")
 [ "$nvme" -le $((40 << 20)) ] || fail "nvme tier claims $nvme bytes on a 40 MiB tmpfs"
 is_mounted "$MNT" || fail "mount died on ENOSPC"
 pass "ENOSPC: all bytes correct twice; tmpfs holds $used bytes; nvme tier $nvme of $cap bytes (counters show what fit)"
-unmount_tierfs "$MNT"
+# The daemon keeps files on the tmpfs open until it has flushed and exited: tierfs unmount
+# waits for that (fusermount3 -u alone returns first, and the tmpfs would still be busy).
+"$TIERFS" unmount "$MNT"
 umount "$SMALL"
 
 # Segment files truncated under a running daemon (root ignores chmod, so "unreadable"
